@@ -1,0 +1,196 @@
+//! Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
+//!
+//! Anything a client caused is a 4xx; 5xx (which clients retry) is kept for the server's own
+//! failures, and 429 for a full queue, with `Retry-After`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub kind: &'static str,
+    pub param: Option<&'static str>,
+    pub code: Option<&'static str>,
+    retry_after_seconds: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code: None,
+            retry_after_seconds: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// 400: the request is malformed or asks for something impossible.
+    pub fn invalid(message: impl Into<String>, param: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message).with_param(param)
+    }
+
+    pub fn bad_json(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("We could not parse the JSON body of your request ({detail}). The body must be a JSON object like {{\"model\": \"...\", \"input\": \"...\"}}."),
+        )
+    }
+
+    pub fn model_not_found(requested: &str, available: &[&str]) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!(
+                "The model `{requested}` does not exist or is not served here. Available models: {}.",
+                available.join(", ")
+            ),
+        )
+        .with_param("model")
+        .with_code("model_not_found")
+    }
+
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            format!("Unsupported Content-Type `{content_type}`; send the body as JSON with `Content-Type: application/json`."),
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("The request body is larger than this server's limit of {limit} bytes; send fewer or shorter inputs per request."),
+        )
+        .with_code("request_too_large")
+    }
+
+    pub fn not_found_route(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("Unknown request URL: {method} {path}. This server serves POST /v1/embeddings, GET /v1/models and GET /health."),
+        )
+        .with_code("unknown_url")
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            format!("Method {method} is not allowed for {path}."),
+        )
+        .with_code("method_not_allowed")
+    }
+
+    pub fn overloaded() -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "requests",
+            "The server is at capacity: too many requests are waiting. Retry after a short pause.",
+        )
+        .with_code("rate_limit_exceeded");
+        error.retry_after_seconds = Some(1);
+        error
+    }
+
+    pub fn server(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message);
+        error.retry_after_seconds = Some(5);
+        error
+    }
+
+    pub fn to_json(&self) -> String {
+        let body = Body {
+            error: Detail {
+                message: &self.message,
+                kind: self.kind,
+                param: self.param,
+                code: self.code,
+            },
+        };
+        serde_json::to_string(&body).unwrap_or_else(|_| {
+            String::from("{\"error\":{\"message\":\"error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}")
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), message = %self.message, "request failed");
+        } else {
+            tracing::debug!(status = self.status.as_u16(), message = %self.message, "request rejected");
+        }
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            self.to_json(),
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_in_openai_shape_with_nulls() {
+        let json: serde_json::Value = serde_json::from_str(&ApiError::invalid("bad", "input").to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error": {"message": "bad", "type": "invalid_request_error", "param": "input", "code": null}})
+        );
+        let json: serde_json::Value = serde_json::from_str(&ApiError::server("x").to_json()).unwrap();
+        assert_eq!(json["error"]["param"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn overload_is_429_with_retry_after() {
+        let response = ApiError::overloaded().into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+}

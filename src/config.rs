@@ -1,0 +1,223 @@
+//! The command line. Every flag can also be set through the environment variable shown in
+//! `--help`, which is how containers configure the service.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::api::Limits;
+use crate::engine::EngineConfig;
+use crate::registry::{ModelSpec, Registry};
+use crate::runner::DeviceChoice;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "embeddings",
+    version,
+    about = "OpenAI-compatible text-embeddings server for Hugging Face BERT-family models",
+    long_about = "OpenAI-compatible text-embeddings server for Hugging Face BERT-family models.\n\n\
+        Serves POST /v1/embeddings with the same vectors as sentence-transformers (mean pooling, \
+        L2 normalisation), on the CPU or an NVIDIA GPU. Only models listed in the models file \
+        are ever loaded; weights come from the Hugging Face cache or hub (HF_HOME, HF_HUB_CACHE, \
+        HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE=1 for air-gapped hosts). Logging: RUST_LOG."
+)]
+pub struct Cli {
+    /// Log line format on stderr.
+    #[arg(long, global = true, env = "EMBEDDINGS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Fetch models into the Hugging Face cache (all listed models when none are named).
+    Download(DownloadArgs),
+    /// Embed texts without a server and print the JSON the API would return.
+    Embed(EmbedArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelsFileArg {
+    /// The allow-list of models: one `org/name[@revision] [alias...]` or local path per line.
+    #[arg(long, env = "EMBEDDINGS_MODELS_FILE", default_value = "supported_models.txt")]
+    pub models_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (0.0.0.0 to accept connections from other hosts).
+    #[arg(long, env = "EMBEDDINGS_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on.
+    #[arg(long, env = "EMBEDDINGS_PORT", default_value_t = 11445)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub models: ModelsFileArg,
+
+    /// Where the models run.
+    #[arg(long, env = "EMBEDDINGS_DEVICE", value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+
+    /// Models loaded before /health turns ready: `first` (the first listed), `all`, `none`,
+    /// or a comma-separated list of names. Other listed models load on their first request.
+    #[arg(long, env = "EMBEDDINGS_PRELOAD", default_value = "first")]
+    pub preload: String,
+
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TuningArgs {
+    /// Most tokens (padding included) in one forward pass.
+    #[arg(long, env = "EMBEDDINGS_MAX_BATCH_TOKENS", default_value_t = EngineConfig::default().max_batch_tokens)]
+    pub max_batch_tokens: usize,
+
+    /// Most requests waiting per model; beyond it requests get 429 with Retry-After.
+    #[arg(long, env = "EMBEDDINGS_MAX_QUEUE", default_value_t = EngineConfig::default().queue_capacity)]
+    pub max_queue: usize,
+
+    /// Most tokens one request may ask for, after truncation (400 beyond).
+    #[arg(long, env = "EMBEDDINGS_MAX_REQUEST_TOKENS", default_value_t = Limits::default().max_request_tokens)]
+    pub max_request_tokens: usize,
+
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, env = "EMBEDDINGS_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+}
+
+impl TuningArgs {
+    pub fn engine(&self) -> EngineConfig {
+        EngineConfig {
+            max_batch_tokens: self.max_batch_tokens.max(1),
+            queue_capacity: self.max_queue.max(1),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_request_tokens: self.max_request_tokens.max(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DownloadArgs {
+    #[command(flatten)]
+    pub models: ModelsFileArg,
+
+    /// Model names (ids, aliases or short names from the models file).
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EmbedArgs {
+    /// The model to use (id, alias or short name from the models file).
+    #[arg(long, short)]
+    pub model: String,
+
+    #[command(flatten)]
+    pub models: ModelsFileArg,
+
+    /// Where the model runs.
+    #[arg(long, env = "EMBEDDINGS_DEVICE", value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+
+    /// `float` or `base64`, as in the API.
+    #[arg(long, default_value = "float")]
+    pub encoding_format: String,
+
+    /// Shorten the vectors to this many dimensions, as in the API.
+    #[arg(long)]
+    pub dimensions: Option<usize>,
+
+    /// The texts to embed.
+    #[arg(required = true)]
+    pub texts: Vec<String>,
+}
+
+/// Turns a `--preload` value into the models it names.
+pub fn preload_selection(value: &str, registry: &Registry) -> anyhow::Result<Vec<ModelSpec>> {
+    match value.trim() {
+        "none" | "" => Ok(Vec::new()),
+        "all" => Ok(registry.specs().to_vec()),
+        "first" => Ok(registry.specs().iter().take(1).cloned().collect()),
+        list => list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                registry.resolve(name).cloned().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--preload names {name}, which is not in the models file ({})",
+                        registry.ids().join(", ")
+                    )
+                })
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::path::Path;
+
+    #[test]
+    fn cli_is_well_formed_and_defaults_match_the_docs() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["embeddings", "serve"]).expect("parses");
+        let Command::Serve(serve) = cli.command else {
+            panic!("serve expected")
+        };
+        assert_eq!((serve.host.as_str(), serve.port), ("127.0.0.1", 11445));
+        assert_eq!(serve.models.models_file, PathBuf::from("supported_models.txt"));
+        assert_eq!(serve.device, DeviceChoice::Auto);
+    }
+
+    #[test]
+    fn help_names_the_environment_variables() {
+        assert!(Cli::command()
+            .render_long_help()
+            .to_string()
+            .contains("EMBEDDINGS_LOG_FORMAT"));
+        let help = Cli::command()
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        for var in [
+            "EMBEDDINGS_HOST",
+            "EMBEDDINGS_PORT",
+            "EMBEDDINGS_MODELS_FILE",
+            "EMBEDDINGS_DEVICE",
+            "EMBEDDINGS_PRELOAD",
+        ] {
+            assert!(help.contains(var), "{var} missing from --help");
+        }
+    }
+
+    #[test]
+    fn preload_values() {
+        let registry = Registry::parse("a/one x\nb/two\n", Path::new(".")).expect("registry");
+        assert_eq!(preload_selection("first", &registry).unwrap().len(), 1);
+        assert_eq!(preload_selection("all", &registry).unwrap().len(), 2);
+        assert!(preload_selection("none", &registry).unwrap().is_empty());
+        assert_eq!(preload_selection("x, two", &registry).unwrap()[1].id, "b/two");
+        assert!(preload_selection("nope", &registry).is_err());
+    }
+}

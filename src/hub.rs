@@ -1,0 +1,361 @@
+//! Finding a model's files: a local directory, the Hugging Face cache, or a hub download.
+//!
+//! The environment follows the `huggingface_hub` Python client so that caches and tokens are
+//! shared with it: `HF_HUB_CACHE` / `HF_HOME`, `HF_ENDPOINT`, `HF_HUB_OFFLINE` and the token
+//! variables below. Files already in the cache are used without any network call.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use hf_hub::api::sync::{ApiBuilder, ApiError};
+use hf_hub::{Repo, RepoType};
+
+use crate::registry::{ModelSource, ModelSpec};
+
+/// Token variables in the order they are consulted (the first non-empty one wins).
+pub const TOKEN_VARS: [&str; 5] = [
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HUGGINGFACE_HUB_TOKEN",
+    "HUGGINGFACEHUB_API_TOKEN",
+    "HUGGINGFACE_API_KEY",
+];
+
+const CONFIG: &str = "config.json";
+const WEIGHTS: &str = "model.safetensors";
+const TOKENIZER: &str = "tokenizer.json";
+const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
+const SENTENCE_CONFIG: &str = "sentence_bert_config.json";
+
+/// The files the runner and tokenizer need, all on local disk.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    pub config: PathBuf,
+    pub weights: PathBuf,
+    pub tokenizer: PathBuf,
+    pub tokenizer_config: Option<PathBuf>,
+    pub sentence_config: Option<PathBuf>,
+}
+
+/// How to reach the hub. The token is kept out of `Debug` so it can never reach a log line.
+#[derive(Clone)]
+pub struct HubSettings {
+    pub cache_dir: PathBuf,
+    pub endpoint: String,
+    pub offline: bool,
+    token: Option<String>,
+}
+
+impl fmt::Debug for HubSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubSettings")
+            .field("cache_dir", &self.cache_dir)
+            .field("endpoint", &self.endpoint)
+            .field("offline", &self.offline)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl HubSettings {
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the settings from any variable source (the process environment in production).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
+        let non_empty = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let hf_home = non_empty("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            let cache_root = non_empty("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| non_empty("HOME").map(|home| PathBuf::from(home).join(".cache")))
+                .unwrap_or_else(|| PathBuf::from(".cache"));
+            cache_root.join("huggingface")
+        });
+        let cache_dir = non_empty("HF_HUB_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| hf_home.join("hub"));
+        let token = TOKEN_VARS.iter().find_map(|name| non_empty(name)).or_else(|| {
+            std::fs::read_to_string(hf_home.join("token"))
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+        });
+        let offline = non_empty("HF_HUB_OFFLINE")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+        let endpoint = non_empty("HF_ENDPOINT")
+            .map(|e| e.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| "https://huggingface.co".to_owned());
+        Self {
+            cache_dir,
+            endpoint,
+            offline,
+            token,
+        }
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("model {model}: {message}")]
+pub struct HubError {
+    pub model: String,
+    pub message: String,
+}
+
+/// Locates (downloading when needed and allowed) every file `spec` needs.
+/// Blocking: call it from a blocking thread, never from the async reactor.
+pub fn fetch_model(spec: &ModelSpec, settings: &HubSettings, progress: bool) -> Result<ModelFiles, HubError> {
+    let fail = |message: String| HubError {
+        model: spec.id.clone(),
+        message,
+    };
+    match &spec.source {
+        ModelSource::Local { path } => local_files(path).map_err(fail),
+        ModelSource::Hub { repo_id, revision } => {
+            let fetcher = HubFetcher {
+                settings,
+                repo_id,
+                revision,
+                progress,
+            };
+            let files = ModelFiles {
+                config: fetcher.required(CONFIG).map_err(fail)?,
+                weights: fetcher.required(WEIGHTS).map_err(fail)?,
+                tokenizer: fetcher.required(TOKENIZER).map_err(fail)?,
+                tokenizer_config: fetcher.optional(TOKENIZER_CONFIG).map_err(fail)?,
+                sentence_config: fetcher.optional(SENTENCE_CONFIG).map_err(fail)?,
+            };
+            Ok(files)
+        }
+    }
+}
+
+fn local_files(dir: &Path) -> Result<ModelFiles, String> {
+    if !dir.is_dir() {
+        return Err(format!("local model directory {} does not exist", dir.display()));
+    }
+    let required = |name: &str| {
+        let path = dir.join(name);
+        if path.is_file() {
+            Ok(path)
+        } else if name == WEIGHTS && dir.join("pytorch_model.bin").is_file() {
+            Err(format!(
+                "{} has only pytorch_model.bin; convert it to model.safetensors",
+                dir.display()
+            ))
+        } else {
+            Err(format!("{} is missing {name}", dir.display()))
+        }
+    };
+    let optional = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
+    Ok(ModelFiles {
+        config: required(CONFIG)?,
+        weights: required(WEIGHTS)?,
+        tokenizer: required(TOKENIZER)?,
+        tokenizer_config: optional(TOKENIZER_CONFIG),
+        sentence_config: optional(SENTENCE_CONFIG),
+    })
+}
+
+struct HubFetcher<'a> {
+    settings: &'a HubSettings,
+    repo_id: &'a str,
+    revision: &'a str,
+    progress: bool,
+}
+
+enum Miss {
+    NotFound,
+    Failed(String),
+}
+
+impl HubFetcher<'_> {
+    fn required(&self, file: &str) -> Result<PathBuf, String> {
+        match self.get(file) {
+            Ok(path) => Ok(path),
+            Err(Miss::NotFound) if file == WEIGHTS => Err(format!(
+                "{}@{} has no {WEIGHTS}; only safetensors weights are supported",
+                self.repo_id, self.revision
+            )),
+            Err(Miss::NotFound) => Err(format!("{}@{} has no {file}", self.repo_id, self.revision)),
+            Err(Miss::Failed(message)) => Err(message),
+        }
+    }
+
+    fn optional(&self, file: &str) -> Result<Option<PathBuf>, String> {
+        match self.get(file) {
+            Ok(path) => Ok(Some(path)),
+            Err(Miss::NotFound) => Ok(None),
+            Err(Miss::Failed(message)) => Err(message),
+        }
+    }
+
+    fn get(&self, file: &str) -> Result<PathBuf, Miss> {
+        if let Some(path) = self.cached(file) {
+            return Ok(path);
+        }
+        if self.settings.offline {
+            // A file the cache records as absent upstream is a plain miss even offline.
+            if self.cached_absent(file) {
+                return Err(Miss::NotFound);
+            }
+            return Err(Miss::Failed(format!(
+                "{file} is not in the cache {} and HF_HUB_OFFLINE is set; run `embeddings download {}` on a connected machine first",
+                self.settings.cache_dir.display(),
+                self.repo_id
+            )));
+        }
+        self.download(file)
+    }
+
+    fn repo_dir(&self) -> PathBuf {
+        self.settings
+            .cache_dir
+            .join(format!("models--{}", self.repo_id.replace('/', "--")))
+    }
+
+    /// The snapshot folder for the revision: a branch or tag resolves through refs/, and a full
+    /// commit id names its folder directly.
+    fn snapshot_dir(&self) -> Option<PathBuf> {
+        let repo_dir = self.repo_dir();
+        let commit = std::fs::read_to_string(repo_dir.join("refs").join(self.revision))
+            .ok()
+            .map(|c| c.trim().to_owned())
+            .or_else(|| is_commit_hash(self.revision).then(|| self.revision.to_owned()))?;
+        Some(repo_dir.join("snapshots").join(commit))
+    }
+
+    fn cached(&self, file: &str) -> Option<PathBuf> {
+        let path = self.snapshot_dir()?.join(file);
+        path.is_file().then_some(path)
+    }
+
+    fn cached_absent(&self, file: &str) -> bool {
+        let Some(snapshot) = self.snapshot_dir() else {
+            return false;
+        };
+        let Some(commit) = snapshot.file_name() else {
+            return false;
+        };
+        self.repo_dir().join(".no_exist").join(commit).join(file).exists()
+    }
+
+    fn download(&self, file: &str) -> Result<PathBuf, Miss> {
+        let api = ApiBuilder::new()
+            .with_cache_dir(self.settings.cache_dir.clone())
+            .with_endpoint(self.settings.endpoint.clone())
+            .with_token(self.settings.token.clone())
+            .with_progress(self.progress)
+            .with_retries(2)
+            .build()
+            .map_err(|e| Miss::Failed(format!("cannot set up the hub client: {e}")))?;
+        let repo = Repo::with_revision(self.repo_id.to_owned(), RepoType::Model, self.revision.to_owned());
+        api.repo(repo).download(file).map_err(|e| self.explain(file, e))
+    }
+
+    fn explain(&self, file: &str, error: ApiError) -> Miss {
+        let status = match &error {
+            ApiError::RequestError(inner) => match inner.as_ref() {
+                ureq::Error::Status(code, _) => Some(*code),
+                ureq::Error::Transport(_) => None,
+            },
+            _ => None,
+        };
+        let repo = format!("{}@{}", self.repo_id, self.revision);
+        Miss::Failed(match status {
+            Some(404) => return Miss::NotFound,
+            Some(401 | 403) if !self.settings.has_token() => {
+                format!("{repo} is gated or private and no token is set; accept its terms on the hub and set HF_TOKEN")
+            }
+            Some(401 | 403) => format!(
+                "{repo}: the hub refused the token (HTTP {}); check it has access",
+                status.unwrap_or(0)
+            ),
+            Some(code) => format!("downloading {file} from {repo} failed with HTTP {code}"),
+            None => format!(
+                "downloading {file} from {repo} via {} failed: {error}",
+                self.settings.endpoint
+            ),
+        })
+    }
+}
+
+fn is_commit_hash(revision: &str) -> bool {
+    revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> HubSettings {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        HubSettings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn cache_dir_follows_huggingface_hub_precedence() {
+        assert_eq!(
+            settings(&[("HOME", "/home/u")]).cache_dir,
+            PathBuf::from("/home/u/.cache/huggingface/hub")
+        );
+        assert_eq!(
+            settings(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]).cache_dir,
+            PathBuf::from("/x/huggingface/hub")
+        );
+        assert_eq!(settings(&[("HF_HOME", "/hf")]).cache_dir, PathBuf::from("/hf/hub"));
+        assert_eq!(
+            settings(&[("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/c")]).cache_dir,
+            PathBuf::from("/c")
+        );
+    }
+
+    #[test]
+    fn token_variables_are_consulted_in_order_and_never_printed() {
+        let s = settings(&[
+            ("HUGGINGFACE_API_KEY", "last"),
+            ("HUGGING_FACE_HUB_TOKEN", "second"),
+            ("HF_TOKEN", " "),
+        ]);
+        assert_eq!(s.token.as_deref(), Some("second"));
+        assert!(!format!("{s:?}").contains("second"));
+        assert!(settings(&[]).token.is_none());
+    }
+
+    #[test]
+    fn offline_and_endpoint_are_read() {
+        assert!(settings(&[("HF_HUB_OFFLINE", "1")]).offline);
+        assert!(settings(&[("HF_HUB_OFFLINE", "TRUE")]).offline);
+        assert!(!settings(&[("HF_HUB_OFFLINE", "0")]).offline);
+        assert_eq!(
+            settings(&[("HF_ENDPOINT", "http://mirror:8080/")]).endpoint,
+            "http://mirror:8080"
+        );
+    }
+
+    #[test]
+    fn offline_miss_is_a_clear_error_naming_the_model() {
+        let dir = std::env::temp_dir().join(format!("embeddings-hub-test-{}", std::process::id()));
+        let s = settings(&[
+            ("HF_HUB_CACHE", dir.to_str().unwrap_or("/nonexistent")),
+            ("HF_HUB_OFFLINE", "1"),
+        ]);
+        let spec = ModelSpec {
+            id: "org/missing".into(),
+            source: ModelSource::Hub {
+                repo_id: "org/missing".into(),
+                revision: "main".into(),
+            },
+            aliases: vec![],
+        };
+        let err = fetch_model(&spec, &s, false).unwrap_err().to_string();
+        assert!(err.starts_with("model org/missing:"), "{err}");
+        assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}

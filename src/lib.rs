@@ -1,0 +1,17 @@
+//! An OpenAI-compatible text-embeddings service for Hugging Face BERT-family models.
+//!
+//! Layers, from the wire inwards: [`api`] (HTTP, JSON, errors) → [`models`] (loaded models and
+//! tokenization) → [`engine`] (request queue and batching) → [`runner`] (the BERT forward pass
+//! and pooling on a candle device). [`registry`] and [`hub`] decide which models exist and
+//! where their files come from; [`config`] is the command line.
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod hub;
+pub mod models;
+pub mod registry;
+pub mod runner;
+pub mod server;
+pub mod testing;
+pub mod tokenize;

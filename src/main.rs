@@ -1,0 +1,106 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use embeddings::api::types::EmbeddingRequest;
+use embeddings::api::{create_embeddings, AppState, Limits};
+use embeddings::config::{Cli, Command, DownloadArgs, EmbedArgs, LogFormat};
+use embeddings::engine::EngineConfig;
+use embeddings::hub::{fetch_model, HubSettings};
+use embeddings::models::ModelStore;
+use embeddings::registry::Registry;
+use embeddings::runner::select_device;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let outcome = match cli.command {
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(embeddings::server::serve(args))),
+        Command::Download(args) => download(args),
+        Command::Embed(args) => runtime().and_then(|rt| rt.block_on(embed(args))),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn download(args: DownloadArgs) -> anyhow::Result<()> {
+    let registry = Registry::load(&args.models.models_file)?;
+    let specs = if args.names.is_empty() {
+        registry.specs().to_vec()
+    } else {
+        args.names
+            .iter()
+            .map(|name| {
+                registry.resolve(name).cloned().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{name} is not in {} ({})",
+                        args.models.models_file.display(),
+                        registry.ids().join(", ")
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    let hub = HubSettings::from_env();
+    for spec in specs {
+        eprintln!("fetching {}", spec.id);
+        let files = fetch_model(&spec, &hub, true)?;
+        let folder = files
+            .config
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        println!("{}\t{}", spec.id, folder);
+    }
+    Ok(())
+}
+
+async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
+    let registry = Registry::load(&args.models.models_file)?;
+    let device = select_device(args.device)?;
+    let store = ModelStore::new(registry, HubSettings::from_env(), device, EngineConfig::default());
+    let state = Arc::new(AppState::new(
+        store,
+        Limits {
+            max_request_tokens: usize::MAX,
+            ..Limits::default()
+        },
+    ));
+    let mut body = serde_json::json!({
+        "model": args.model,
+        "input": args.texts,
+        "encoding_format": args.encoding_format,
+    });
+    if let Some(dimensions) = args.dimensions {
+        body["dimensions"] = dimensions.into();
+    }
+    let request = EmbeddingRequest::from_json(body).map_err(|e| anyhow::anyhow!(e.message))?;
+    let response = create_embeddings(&state, request)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("{}", serde_json::to_string(&response)?);
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! Starting and stopping the HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::api::{router, AppState};
+use crate::config::{preload_selection, ServeArgs};
+use crate::hub::HubSettings;
+use crate::models::ModelStore;
+use crate::registry::{ModelSpec, Registry};
+use crate::runner::select_device;
+
+/// Runs `embeddings serve` until SIGINT/SIGTERM, or until a model loaded at start fails.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let registry = Registry::load(&args.models.models_file)?;
+    anyhow::ensure!(
+        !registry.specs().is_empty(),
+        "{} lists no models",
+        args.models.models_file.display()
+    );
+    let preload = preload_selection(&args.preload, &registry)?;
+    let device = select_device(args.device)?;
+    let hub = HubSettings::from_env();
+    tracing::info!(cache = %hub.cache_dir.display(), offline = hub.offline, token = hub.has_token(), "hugging face hub settings");
+    let store = ModelStore::new(registry, hub, device, args.tuning.engine());
+    let state = Arc::new(AppState::new(store, args.tuning.limits()));
+
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+    let address: SocketAddr = listener.local_addr()?;
+    tracing::info!(%address, "listening");
+
+    let loading = tokio::spawn(preload_models(Arc::clone(&state), preload));
+    // Resolves only if loading fails: a server that cannot serve its models should exit (and be
+    // restarted by its supervisor) rather than stay up answering 503 forever.
+    let load_failure = async {
+        match loading.await {
+            Ok(Ok(())) => std::future::pending().await,
+            Ok(Err(e)) => e,
+            Err(e) => anyhow::anyhow!("model loading stopped: {e}"),
+        }
+    };
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal());
+    tokio::select! {
+        served = server => served.map_err(Into::into),
+        error = load_failure => Err(error),
+    }
+}
+
+/// Loads the start-up models, then marks the server ready. The server keeps running after a
+/// successful load: the caller only wakes up on failure.
+pub async fn preload_models(state: Arc<AppState>, models: Vec<ModelSpec>) -> anyhow::Result<()> {
+    for spec in &models {
+        state.store.get(spec).await?;
+    }
+    state.set_ready();
+    tracing::info!(models = models.len(), "ready");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,174 @@
+//! Shared helpers: start the real router on a loopback port with a real model behind it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use candle_core::Device;
+use embeddings::api::{router, AppState, Limits};
+use embeddings::engine::EngineConfig;
+use embeddings::hub::HubSettings;
+use embeddings::models::ModelStore;
+use embeddings::registry::Registry;
+use embeddings::server::preload_models;
+use serde_json::Value;
+
+pub const MINILM: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+/// A unique scratch directory under the target dir (removed by `cargo clean`).
+pub fn scratch_dir(label: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{label}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Writes a tiny random BERT and returns its directory.
+pub fn tiny_model_dir() -> PathBuf {
+    let dir = scratch_dir("tiny-bert");
+    embeddings::testing::write_tiny_bert(&dir, 7).expect("tiny model written");
+    dir
+}
+
+/// The Hugging Face cache that `scripts/fetch-test-model.py` fills with the real all-MiniLM-L6-v2.
+pub fn test_hf_cache() -> PathBuf {
+    let dir = std::env::var_os("EMBEDDINGS_TEST_HF_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-hf-home/hub"));
+    assert!(
+        dir.join("models--sentence-transformers--all-MiniLM-L6-v2").is_dir(),
+        "the real all-MiniLM-L6-v2 is not in {}; run scripts/fetch-test-model.py (scripts/test.sh does)",
+        dir.display()
+    );
+    dir
+}
+
+/// Hub settings that only ever read the test cache: offline, so a missing file fails fast.
+pub fn offline_hub(cache: &Path) -> HubSettings {
+    let cache = cache.to_string_lossy().into_owned();
+    HubSettings::from_lookup(move |name| match name {
+        "HF_HUB_CACHE" => Some(cache.clone()),
+        "HF_HUB_OFFLINE" => Some("1".to_owned()),
+        _ => None,
+    })
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub state: Arc<AppState>,
+    pub client: reqwest::Client,
+}
+
+pub struct Options {
+    pub engine: EngineConfig,
+    pub limits: Limits,
+    pub preload: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            limits: Limits::default(),
+            preload: true,
+        }
+    }
+}
+
+impl TestServer {
+    /// Serves the models of `models_file` (its text) on 127.0.0.1 with an ephemeral port.
+    pub async fn start(models_file: &str, hub: HubSettings, options: Options) -> Self {
+        let registry = Registry::parse(models_file, Path::new("/")).expect("models file parses");
+        let store = ModelStore::new(registry.clone(), hub, Device::Cpu, options.engine);
+        let state = Arc::new(AppState::new(store, options.limits));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let app = router(Arc::clone(&state));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        if options.preload {
+            preload_models(Arc::clone(&state), registry.specs().to_vec())
+                .await
+                .expect("models load");
+        }
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("client");
+        Self { base, state, client }
+    }
+
+    /// The tiny model, listed under the id `tiny` (a local path) with alias `tiny-alias`.
+    pub async fn tiny(options: Options) -> Self {
+        let dir = tiny_model_dir();
+        let file = format!("{} tiny tiny-alias\n", dir.display());
+        Self::start(&file, offline_hub(&scratch_dir("empty-cache")), options).await
+    }
+
+    pub async fn minilm() -> Self {
+        Self::start(
+            &format!("{MINILM} minilm\n"),
+            offline_hub(&test_hf_cache()),
+            Options::default(),
+        )
+        .await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs JSON to /v1/embeddings and returns the status and parsed body.
+    pub async fn embed(&self, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/v1/embeddings"))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let json = response.json::<Value>().await.expect("JSON body");
+        (status, json)
+    }
+}
+
+/// The vectors of a successful float response, by index.
+pub fn vectors(body: &Value) -> Vec<Vec<f32>> {
+    body["data"]
+        .as_array()
+        .expect("data array")
+        .iter()
+        .map(|item| {
+            item["embedding"]
+                .as_array()
+                .expect("float embedding")
+                .iter()
+                .map(|x| x.as_f64().expect("number") as f32)
+                .collect()
+        })
+        .collect()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "vector lengths differ");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Asserts an OpenAI-shaped error with the given status.
+pub fn assert_openai_error(status: u16, body: &Value, expected_status: u16) {
+    assert_eq!(status, expected_status, "{body}");
+    let error = &body["error"];
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(error["type"].is_string(), "{body}");
+    assert!(error.get("param").is_some() && error.get("code").is_some(), "{body}");
+}
