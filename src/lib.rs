@@ -5,6 +5,11 @@
 //! and pooling on a candle device). [`registry`] and [`hub`] decide which models exist and
 //! where their files come from; [`config`] is the command line.
 
+// candle's `mkl` backend calls MKL but does not name the crate that links it; without this
+// line the MKL libraries never reach the linker.
+#[cfg(feature = "mkl")]
+extern crate intel_mkl_src;
+
 pub mod api;
 pub mod config;
 pub mod engine;

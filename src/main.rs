@@ -81,7 +81,11 @@ fn download(args: DownloadArgs) -> anyhow::Result<()> {
 async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
     let registry = Registry::load(&args.models.models_file)?;
     let device = select_device(args.device)?;
-    let store = ModelStore::new(registry, HubSettings::from_env(), device, EngineConfig::default());
+    let engine = EngineConfig {
+        workers: embeddings::runner::default_workers(&device),
+        ..EngineConfig::default()
+    };
+    let store = ModelStore::new(registry, HubSettings::from_env(), device, engine);
     let state = Arc::new(AppState::new(
         store,
         Limits {

@@ -24,7 +24,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let device = select_device(args.device)?;
     let hub = HubSettings::from_env();
     tracing::info!(cache = %hub.cache_dir.display(), offline = hub.offline, token = hub.has_token(), "hugging face hub settings");
-    let store = ModelStore::new(registry, hub, device, args.tuning.engine());
+    let engine = args.tuning.engine(&device);
+    tracing::info!(
+        device = crate::runner::device::describe(&device),
+        cpu_backend = crate::runner::cpu_backend(),
+        workers = engine.workers,
+        threads_per_worker = engine.threads_per_worker,
+        max_batch_tokens = engine.max_batch_tokens,
+        "engine settings"
+    );
+    let store = ModelStore::new(registry, hub, device, engine);
     let state = Arc::new(AppState::new(store, args.tuning.limits()));
 
     let listener = TcpListener::bind((args.host.as_str(), args.port))

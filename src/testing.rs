@@ -47,7 +47,9 @@ pub fn write_tiny_bert(dir: &Path, seed: u64) -> anyhow::Result<()> {
         .build()
         .map_err(anyhow::Error::msg)?;
     let mut tokenizer = Tokenizer::new(wordpiece);
-    tokenizer.with_normalizer(Some(BertNormalizer::default()));
+    tokenizer
+        .with_normalizer(Some(BertNormalizer::default()))
+        .map_err(anyhow::Error::msg)?;
     tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
     tokenizer.with_post_processor(Some(BertProcessing::new(
         ("[SEP]".to_owned(), 3),

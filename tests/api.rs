@@ -340,6 +340,8 @@ async fn concurrent_requests_each_get_their_own_correct_vectors() {
             engine: EngineConfig {
                 max_batch_tokens: 64,
                 queue_capacity: 1024,
+                workers: 2,
+                threads_per_worker: 1,
             },
             ..Options::default()
         })
@@ -391,6 +393,8 @@ async fn a_full_queue_answers_429_with_retry_after_instead_of_hanging() {
             engine: EngineConfig {
                 max_batch_tokens: 256,
                 queue_capacity: 1,
+                workers: 2,
+                threads_per_worker: 1,
             },
             ..Options::default()
         })

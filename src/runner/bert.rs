@@ -9,6 +9,8 @@ use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Embedding, Linear, VarBuilder};
 use serde::Deserialize;
 
+use super::kernels::{BiasGelu, MaskedSoftmax};
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct BertConfig {
     #[serde(default)]
@@ -120,6 +122,8 @@ struct EncoderLayer {
     attention_out: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
+    /// The intermediate bias on the host, for the fused CPU bias + GELU kernel.
+    intermediate_bias: Vec<f32>,
     output: Linear,
     output_norm: LayerNorm,
 }
@@ -144,11 +148,17 @@ impl EncoderLayer {
             0,
         )?;
         let bias = Tensor::cat(&[(bias(&query)? * scale)?, bias(&key)?, bias(&value)?], 0)?;
+        let intermediate = linear(vb.pp("intermediate").pp("dense"), h, config.intermediate_size)?;
+        let intermediate_bias = match intermediate.bias() {
+            Some(bias) if bias.device().is_cpu() => bias.to_vec1::<f32>()?,
+            _ => Vec::new(),
+        };
         Ok(Self {
             qkv: Linear::new(weight, Some(bias)),
             attention_out: linear(attention.pp("output").pp("dense"), h, h)?,
             attention_norm: LayerNorm::load(attention.pp("output").pp("LayerNorm"), h, config.layer_norm_eps)?,
-            intermediate: linear(vb.pp("intermediate").pp("dense"), h, config.intermediate_size)?,
+            intermediate,
+            intermediate_bias,
             output: linear(vb.pp("output").pp("dense"), config.intermediate_size, h)?,
             output_norm: LayerNorm::load(vb.pp("output").pp("LayerNorm"), h, config.layer_norm_eps)?,
         })
@@ -164,6 +174,7 @@ pub struct PackedBatch {
     sequence_of_token: Tensor,
     sequences: usize,
     longest: usize,
+    lengths: Vec<usize>,
     /// Present when sequence lengths differ; equal lengths need no gather at all.
     padding: Option<Padding>,
 }
@@ -222,6 +233,7 @@ impl PackedBatch {
             sequence_of_token: Tensor::from_vec(sequence_of_token, total, device)?,
             sequences: sequences.len(),
             longest,
+            lengths: sequences.iter().map(|s| s.len()).collect(),
             padding,
         })
     }
@@ -287,11 +299,17 @@ impl Bert {
         let attended = layer
             .attention_norm
             .forward(&(layer.attention_out.forward(&context)? + x)?)?;
-        let expanded = layer.intermediate.forward(&attended)?;
-        let activated = match self.activation {
-            Activation::GeluErf => expanded.gelu_erf()?,
-            Activation::GeluTanh => expanded.gelu()?,
-            Activation::Relu => expanded.relu()?,
+        let activated = if self.activation == Activation::GeluErf && !layer.intermediate_bias.is_empty() {
+            let expanded = attended.matmul(&layer.intermediate.weight().t()?)?;
+            expanded.inplace_op1(&BiasGelu(&layer.intermediate_bias))?;
+            expanded
+        } else {
+            let expanded = layer.intermediate.forward(&attended)?;
+            match self.activation {
+                Activation::GeluErf => expanded.gelu_erf()?,
+                Activation::GeluTanh => expanded.gelu()?,
+                Activation::Relu => expanded.relu()?,
+            }
         };
         layer
             .output_norm
@@ -312,11 +330,20 @@ impl Bert {
         let key = qkv.get(1)?.contiguous()?;
         let value = qkv.get(2)?.contiguous()?;
         let scores = query.matmul(&key.t()?)?;
-        let scores = match &batch.padding {
-            Some(padding) => scores.broadcast_add(&padding.mask)?,
-            None => scores,
+        let weights = if scores.device().is_cpu() {
+            scores.inplace_op1(&MaskedSoftmax {
+                lengths: &batch.lengths,
+                heads,
+                longest: l,
+            })?;
+            scores
+        } else {
+            let scores = match &batch.padding {
+                Some(padding) => scores.broadcast_add(&padding.mask)?,
+                None => scores,
+            };
+            candle_nn::ops::softmax_last_dim(&scores)?
         };
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
         let context = weights.matmul(&value)?.transpose(1, 2)?.reshape((b * l, self.hidden))?;
         match &batch.padding {
             Some(padding) => context.index_select(&padding.scatter, 0),
