@@ -34,6 +34,27 @@ fn main() -> anyhow::Result<()> {
         .find(|w| w[0] == "--forwards")
         .and_then(|w| w[1].parse().ok());
 
+    let cores = embeddings::runner::compute_threads();
+    // Two ways to use the cores: one forward pass spread over all of them, or one
+    // single-threaded forward pass per core running side by side (the engine's default).
+    let layouts = [(1, cores), (cores, 1)];
+    if only_layout.is_none() {
+        println!(
+            "# runner benchmark: all-MiniLM-L6-v2, f32, CPU ({})",
+            embeddings::runner::cpu_backend()
+        );
+        // candle sizes its elementwise thread pool once per process, so each layout runs in a
+        // child process of its own, configured as the server would be.
+        for (forwards, threads) in layouts {
+            let status = std::process::Command::new(std::env::current_exe()?)
+                .args(args.iter().skip(1).filter(|a| *a != "--bench"))
+                .args(["--forwards", &forwards.to_string()])
+                .env("CANDLE_NUM_THREADS", threads.to_string())
+                .status()?;
+            anyhow::ensure!(status.success(), "layout {forwards}x{threads} failed");
+        }
+        return Ok(());
+    }
     let cache = std::env::var_os("EMBEDDINGS_TEST_HF_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-hf-home/hub"));
@@ -55,14 +76,6 @@ fn main() -> anyhow::Result<()> {
     let model: Arc<EmbeddingModel> = Arc::new(EmbeddingModel::load(&files.config, &files.weights, &Device::Cpu)?);
     let config = model.config().clone();
 
-    println!(
-        "# runner benchmark: all-MiniLM-L6-v2, f32, CPU ({})",
-        embeddings::runner::cpu_backend()
-    );
-    let cores = embeddings::runner::compute_threads();
-    // Two ways to use the cores: one forward pass spread over all of them, or one
-    // single-threaded forward pass per core running side by side (the engine's default).
-    let layouts = [(1, cores), (cores, 1)];
     for (forwards, threads) in layouts.into_iter().filter(|(f, _)| only_layout.is_none_or(|o| o == *f)) {
         let yardstick = parallel_gflops(forwards, threads, budget, || matmul(2048, 384, 1536))?;
         let small = parallel_gflops(forwards, threads, budget, || matmul(16, 384, 384))?;

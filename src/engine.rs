@@ -365,6 +365,43 @@ mod tests {
         }
     }
 
+    /// Counts the sequences it embeds, taking a while for each batch.
+    struct Slow(std::sync::atomic::AtomicUsize);
+    impl Embedder for Slow {
+        fn embed_batch(&self, sequences: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32>>> {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            self.0.fetch_add(sequences.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(sequences.iter().map(|_| vec![1.0]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_client_left_stops_costing_work() {
+        let model = Arc::new(Slow(std::sync::atomic::AtomicUsize::new(0)));
+        let config = EngineConfig {
+            max_batch_tokens: 2,
+            queue_capacity: 4,
+            workers: 1,
+            threads_per_worker: 1,
+        };
+        let engine = Engine::start(Arc::clone(&model) as Arc<dyn Embedder>, config).expect("engine starts");
+        // 200 sequences at one per 10 ms batch would take two seconds; the client gives up early.
+        let abandoned = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            engine.embed(vec![vec![7, 7]; 200]),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the request cannot have finished yet");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let done = model.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            done < 60,
+            "{done} of 200 sequences were still computed after the client left"
+        );
+        // The engine still serves the next request.
+        assert_eq!(engine.embed(vec![vec![1]]).await.expect("served"), vec![vec![1.0]]);
+    }
+
     #[tokio::test]
     async fn a_panicking_batch_fails_its_request_and_the_worker_survives() {
         let engine = Engine::start(Arc::new(Echo), EngineConfig::default()).expect("engine starts");

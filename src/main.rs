@@ -17,9 +17,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let outcome = match cli.command {
-        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(embeddings::server::serve(args))),
+        Command::Serve(args) => {
+            embeddings::runner::configure_cpu_threads(args.tuning.threads_per_worker.unwrap_or(1));
+            runtime().and_then(|rt| rt.block_on(embeddings::server::serve(args)))
+        }
         Command::Download(args) => download(args),
-        Command::Embed(args) => runtime().and_then(|rt| rt.block_on(embed(args))),
+        Command::Embed(args) => {
+            embeddings::runner::configure_cpu_threads(1);
+            runtime().and_then(|rt| rt.block_on(embed(args)))
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

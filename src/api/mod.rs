@@ -86,7 +86,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::server("internal error while handling the request").into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        // Failures are logged where they arise (ApiError), at the right level: a 503 from
+        // /health while models load is expected, not an error.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }
 

@@ -82,6 +82,17 @@ pub fn default_workers(device: &Device) -> usize {
     }
 }
 
+/// Sizes candle's global pool for elementwise CPU ops to `threads_per_worker`. That pool is
+/// shared by every forward pass in the process; when each worker already has a core to itself,
+/// extra pool threads only spin against the workers. candle reads `CANDLE_NUM_THREADS` once, at
+/// its first parallel op, so call this before any tensor work; an explicit setting wins.
+pub fn configure_cpu_threads(threads_per_worker: usize) {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // Called from `main` before the runtime and any other thread start.
+        std::env::set_var("CANDLE_NUM_THREADS", threads_per_worker.max(1).to_string());
+    }
+}
+
 #[cfg(feature = "mkl")]
 extern "C" {
     /// MKL's per-thread cap on its own threading; returns the previous value. (The lowercase
