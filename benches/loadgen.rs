@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use embeddings::testing::SplitMix as Random;
 use serde_json::{json, Value};
 
 const WORDS: &[&str] = &[
@@ -168,21 +169,6 @@ const WORDS: &[&str] = &[
     "feels",
     "becomes",
 ];
-
-/// SplitMix64, seeded per load: the same texts on every run and every machine.
-struct Random(u64);
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn range(&mut self, low: usize, high: usize) -> usize {
-        low + (self.next() % (high - low + 1) as u64) as usize
-    }
-}
 
 /// A sentence of `fewest..=most` words.
 fn sentence(random: &mut Random, fewest: usize, most: usize) -> String {

@@ -2,7 +2,7 @@
 //! with a plain large matmul measured in the same run as the yardstick.
 //!
 //! Run: `cargo bench --bench runner` (after `scripts/fetch-test-model.py`). Options after `--`:
-//! `--seconds S` (time per shape, default 2), `--shape BxL` (one shape only), `--forwards N`
+//! `--seconds S` (time per shape, default 2), `--shape BxL` (that shape only), `--forwards N`
 //! (one threading layout only).
 
 use std::hint::black_box;
@@ -85,7 +85,11 @@ fn main() -> anyhow::Result<()> {
         println!();
         println!("| batch x tokens | ms / batch | tokens/s | GFLOP/s | % of matmul yardstick |");
         println!("|---|---|---|---|---|");
-        for (batch, len) in SHAPES.into_iter().filter(|shape| only.is_none_or(|o| o == *shape)) {
+        let shapes: Vec<(usize, usize)> = match only {
+            Some(shape) => vec![shape],
+            None => SHAPES.to_vec(),
+        };
+        for (batch, len) in shapes {
             let sequences = synthetic_batch(batch, len);
             let flops = batch as f64 * len as f64 * flops_per_token(&config, len);
             let model = Arc::clone(&model);

@@ -22,14 +22,7 @@ for arg in "$@"; do
         *) echo "usage: scripts/bench.sh [--quick] [--baseline]" >&2; exit 2 ;;
     esac
 done
-if [ -z "${EMBEDDINGS_FEATURES+set}" ]; then
-    if [ "$(uname -m)" = x86_64 ]; then EMBEDDINGS_FEATURES=mkl; else EMBEDDINGS_FEATURES=; fi
-fi
-features=()
-if [ -n "$EMBEDDINGS_FEATURES" ]; then
-    features=(--features "$EMBEDDINGS_FEATURES")
-    case ",$EMBEDDINGS_FEATURES," in *,mkl,*) scripts/install-mkl.sh ;; esac
-fi
+. scripts/features.sh
 python3 scripts/fetch-test-model.py >/dev/null
 cache="$PWD/target/test-hf-home/hub"
 snapshot="$cache/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/$(cat "$cache/models--sentence-transformers--all-MiniLM-L6-v2/refs/main")"

@@ -11,14 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${EMBEDDINGS_FEATURES+set}" ]; then
-    if [ "$(uname -m)" = x86_64 ]; then EMBEDDINGS_FEATURES=mkl; else EMBEDDINGS_FEATURES=; fi
-fi
-features=()
-if [ -n "$EMBEDDINGS_FEATURES" ]; then
-    features=(--features "$EMBEDDINGS_FEATURES")
-    case ",$EMBEDDINGS_FEATURES," in *,mkl,*) scripts/install-mkl.sh ;; esac
-fi
+. scripts/features.sh
 
 python3 scripts/fetch-test-model.py
 

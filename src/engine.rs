@@ -32,7 +32,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            max_batch_tokens: 2048,
+            max_batch_tokens: 1024,
             queue_capacity: 256,
             workers: 1,
             threads_per_worker: 1,

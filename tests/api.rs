@@ -192,33 +192,14 @@ async fn malformed_bodies_routes_and_methods_get_json_errors() {
         (status, response.json::<Value>().await.expect("JSON error body"))
     };
     let url = server.url("/v1/embeddings");
-    let (status, body) = send(
-        server
-            .client
-            .post(&url)
-            .header("content-type", "application/json")
-            .body("{\"model\": "),
-    )
-    .await;
-    assert_openai_error(status, &body, 400);
-    let (status, body) = send(
-        server
-            .client
-            .post(&url)
-            .header("content-type", "application/json")
-            .body("[1,2]"),
-    )
-    .await;
-    assert_openai_error(status, &body, 400);
-    let (status, body) = send(
-        server
-            .client
-            .post(&url)
-            .header("content-type", "text/plain")
-            .body("{\"model\":\"tiny\",\"input\":\"x\"}"),
-    )
-    .await;
-    assert_openai_error(status, &body, 415);
+    for (content_type, body, expected) in [
+        ("application/json", "{\"model\": ", 400),
+        ("application/json", "[1,2]", 400),
+        ("text/plain", "{\"model\":\"tiny\",\"input\":\"x\"}", 415),
+    ] {
+        let (status, answer) = send(server.client.post(&url).header("content-type", content_type).body(body)).await;
+        assert_openai_error(status, &answer, expected);
+    }
     let (status, body) = send(server.client.get(&url)).await;
     assert_openai_error(status, &body, 405);
     let (status, body) = send(server.client.get(server.url("/v1/nothing-here"))).await;
@@ -278,6 +259,7 @@ async fn models_and_health_endpoints() {
     assert!(card["created"].as_u64().is_some());
     assert_eq!(card["dimensions"], TINY_HIDDEN);
     assert_eq!(card["max_input_tokens"], TINY_MAX_TOKENS);
+    assert_eq!(card["device"], "cpu");
     let one: Value = server
         .client
         .get(server.url("/v1/models/tiny-alias"))

@@ -204,6 +204,8 @@ struct ModelCard {
     max_input_tokens: Option<usize>,
     aliases: Vec<String>,
     ready: bool,
+    /// Where the model runs (`cpu`, `cuda`); null until loaded.
+    device: Option<&'static str>,
 }
 
 fn model_card(state: &AppState, spec: &crate::registry::ModelSpec) -> ModelCard {
@@ -217,6 +219,7 @@ fn model_card(state: &AppState, spec: &crate::registry::ModelSpec) -> ModelCard 
         max_input_tokens: loaded.as_ref().map(|m| m.max_tokens),
         aliases: spec.aliases.clone(),
         ready: loaded.is_some(),
+        device: loaded.as_ref().map(|m| m.device),
     }
 }
 

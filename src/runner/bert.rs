@@ -185,8 +185,9 @@ struct Padding {
     gather: Tensor,
     /// `[tokens]`: the padded slot each packed token came from.
     scatter: Tensor,
-    /// `[sequences, 1, 1, longest]`: 0 for real keys, -inf for padding keys.
-    mask: Tensor,
+    /// `[sequences, 1, 1, longest]`: 0 for real keys, -inf for padding keys. Only off the CPU,
+    /// where candle's softmax runs; the CPU kernel masks by length instead.
+    mask: Option<Tensor>,
 }
 
 impl PackedBatch {
@@ -222,7 +223,11 @@ impl PackedBatch {
             Some(Padding {
                 gather: Tensor::from_vec(gather, sequences.len() * longest, device)?,
                 scatter: Tensor::from_vec(scatter, total, device)?,
-                mask: Tensor::from_vec(mask, (sequences.len(), 1, 1, longest), device)?,
+                mask: if device.is_cpu() {
+                    None
+                } else {
+                    Some(Tensor::from_vec(mask, (sequences.len(), 1, 1, longest), device)?)
+                },
             })
         } else {
             None
@@ -338,8 +343,8 @@ impl Bert {
             })?;
             scores
         } else {
-            let scores = match &batch.padding {
-                Some(padding) => scores.broadcast_add(&padding.mask)?,
+            let scores = match batch.padding.as_ref().and_then(|p| p.mask.as_ref()) {
+                Some(mask) => scores.broadcast_add(mask)?,
                 None => scores,
             };
             candle_nn::ops::softmax_last_dim(&scores)?

@@ -23,17 +23,27 @@ pub fn select_device(choice: DeviceChoice) -> anyhow::Result<Device> {
         DeviceChoice::Cuda if !cuda_compiled() => {
             anyhow::bail!("--device cuda asked for, but this binary was built without CUDA; rebuild with `cargo build --release --features cuda`")
         }
-        DeviceChoice::Cuda => Device::new_cuda(0)
-            .map_err(|e| anyhow::anyhow!("--device cuda asked for, but no usable CUDA GPU was found: {e}")),
+        DeviceChoice::Cuda => Device::new_cuda(0).map_err(|e| {
+            anyhow::anyhow!(
+                "--device cuda asked for, but no usable CUDA GPU was found: {}",
+                first_line(&e)
+            )
+        }),
         DeviceChoice::Auto if !cuda_compiled() => Ok(Device::Cpu),
         DeviceChoice::Auto => match Device::new_cuda(0) {
             Ok(device) => Ok(device),
             Err(e) => {
-                tracing::warn!(error = %e, "no usable CUDA GPU, falling back to the CPU");
+                tracing::warn!(error = first_line(&e), "no usable CUDA GPU, falling back to the CPU");
                 Ok(Device::Cpu)
             }
         },
     }
+}
+
+/// candle appends a backtrace to some errors (when RUST_BACKTRACE is set); start-up errors stay
+/// one line.
+fn first_line(error: &candle_core::Error) -> String {
+    error.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
 pub fn describe(device: &Device) -> &'static str {
