@@ -237,7 +237,6 @@ impl Queue {
 
 fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
     let threads = shared.config.threads_per_worker.max(1);
-    pool.install(|| crate::runner::limit_matmul_threads(threads));
     loop {
         let wave = {
             let mut queue = shared.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -246,7 +245,11 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
                 None => return,
             }
         };
-        pool.install(|| run_wave(&*shared.model, wave, shared.config.max_batch_tokens));
+        // MKL's thread cap is per OS thread, and the pool may run this on any of its threads.
+        pool.install(|| {
+            crate::runner::limit_matmul_threads(threads);
+            run_wave(&*shared.model, wave, shared.config.max_batch_tokens)
+        });
     }
 }
 
