@@ -209,13 +209,11 @@ impl PackedBatch {
         let padding = if ragged {
             let mut gather = vec![0u32; sequences.len() * longest];
             let mut scatter = Vec::with_capacity(total);
-            let mut mask = vec![f32::NEG_INFINITY; sequences.len() * longest];
             let mut row = 0u32;
             for (index, sequence) in sequences.iter().enumerate() {
                 for position in 0..sequence.len() {
                     let slot = index * longest + position;
                     gather[slot] = row;
-                    mask[slot] = 0.0;
                     scatter.push(slot as u32);
                     row += 1;
                 }
@@ -226,6 +224,10 @@ impl PackedBatch {
                 mask: if device.is_cpu() {
                     None
                 } else {
+                    let mask: Vec<f32> = sequences
+                        .iter()
+                        .flat_map(|s| (0..longest).map(move |p| if p < s.len() { 0.0 } else { f32::NEG_INFINITY }))
+                        .collect();
                     Some(Tensor::from_vec(mask, (sequences.len(), 1, 1, longest), device)?)
                 },
             })
