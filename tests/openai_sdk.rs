@@ -20,7 +20,7 @@ async fn official_python_sdk_gets_the_reference_vectors() {
     let python = std::env::var("EMBEDDINGS_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let server = TestServer::minilm().await;
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let fixtures = manifest.join("../shared/fixtures/minilm_reference.jsonl");
+    let fixtures = common::reference_fixtures();
     let base_url = server.url("/v1");
     let output = tokio::task::spawn_blocking(move || {
         Command::new(&python)

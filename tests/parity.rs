@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{max_abs_diff, vectors, TestServer, MINILM};
+use common::{max_abs_diff, reference_fixtures, vectors, TestServer, MINILM};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -19,10 +17,7 @@ struct Reference {
 }
 
 fn references() -> Vec<Reference> {
-    let path = std::env::var_os("EMBEDDINGS_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"))
-        .join("minilm_reference.jsonl");
+    let path = reference_fixtures();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let references: Vec<Reference> = text
         .lines()

@@ -49,6 +49,15 @@ pub fn test_hf_cache() -> PathBuf {
     dir
 }
 
+/// The shared reference vectors made with sentence-transformers (`EMBEDDINGS_FIXTURES` names
+/// their folder; default `../shared/fixtures` beside the checkout).
+pub fn reference_fixtures() -> PathBuf {
+    std::env::var_os("EMBEDDINGS_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"))
+        .join("minilm_reference.jsonl")
+}
+
 /// Hub settings that only ever read the test cache: offline, so a missing file fails fast.
 pub fn offline_hub(cache: &Path) -> HubSettings {
     let cache = cache.to_string_lossy().into_owned();
