@@ -27,4 +27,5 @@ cargo clippy --locked --all-targets "${features[@]}" -- -D warnings
 if [ -n "$EMBEDDINGS_FEATURES" ]; then
     cargo clippy --locked --all-targets -- -D warnings
 fi
-cargo test --locked "${features[@]}" "$@"
+# --lib --bins --tests: every test target (there are no doc tests; benches are run by scripts/bench.sh).
+cargo test --locked "${features[@]}" --lib --bins --tests "$@"
