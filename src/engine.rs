@@ -209,9 +209,14 @@ impl Queue {
         }
         // The rest waits in the bounded channel, so a flood of requests meets the queue's
         // limit instead of piling up in here.
-        while self.pending.iter().map(Pending::remaining_tokens).sum::<usize>() < budget {
+        let mut pending_tokens: usize = self.pending.iter().map(Pending::remaining_tokens).sum();
+        while pending_tokens < budget {
             match self.receiver.try_recv() {
-                Ok(job) => self.pending.push_back(Pending::new(job)),
+                Ok(job) => {
+                    let admitted = Pending::new(job);
+                    pending_tokens += admitted.remaining_tokens();
+                    self.pending.push_back(admitted);
+                }
                 Err(_) => break,
             }
         }
