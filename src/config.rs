@@ -117,8 +117,13 @@ impl TuningArgs {
                 .workers
                 .unwrap_or_else(|| crate::runner::default_workers(device))
                 .max(1),
-            threads_per_worker: self.threads_per_worker.unwrap_or(1).max(1),
+            threads_per_worker: self.threads_per_worker(),
         }
+    }
+
+    /// Matmul threads per forward pass: one unless set, since workers already take a core each.
+    pub fn threads_per_worker(&self) -> usize {
+        self.threads_per_worker.unwrap_or(1).max(1)
     }
 
     pub fn limits(&self) -> Limits {

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let outcome = match cli.command {
         Command::Serve(args) => {
-            embeddings::runner::configure_cpu_threads(args.tuning.threads_per_worker.unwrap_or(1));
+            embeddings::runner::configure_cpu_threads(args.tuning.threads_per_worker());
             runtime().and_then(|rt| rt.block_on(embeddings::server::serve(args)))
         }
         Command::Download(args) => download(args),
