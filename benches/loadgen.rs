@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use embeddings::testing::SplitMix as Random;
 use serde_json::{json, Value};
 
 const WORDS: &[&str] = &[
@@ -351,5 +350,24 @@ async fn main() {
             percentile(&outcome.latencies, 99.0),
             outcome.errors
         );
+    }
+}
+
+/// SplitMix64: a few lines of deterministic randomness, so the benchmark texts come out the
+/// same on every machine and in every version.
+struct Random(u64);
+
+impl Random {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `low..=high`.
+    fn range(&mut self, low: usize, high: usize) -> usize {
+        low + (self.next_u64() % (high - low + 1) as u64) as usize
     }
 }

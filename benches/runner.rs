@@ -1,9 +1,10 @@
-//! Forward-pass throughput of the BERT runner on the real all-MiniLM-L6-v2 (CPU, float32),
-//! with a plain large matmul measured in the same run as the yardstick.
+//! Forward-pass throughput of the runner on the real all-MiniLM-L6-v2 and all-mpnet-base-v2
+//! (CPU, float32, each model's own pipeline), with a plain large matmul measured in the same run
+//! as the yardstick.
 //!
 //! Run: `cargo bench --bench runner` (after `scripts/fetch-test-model.py`). Options after `--`:
-//! `--seconds S` (time per shape, default 2), `--shape BxL` (that shape only), `--forwards N`
-//! (one threading layout only).
+//! `--model minilm|mpnet` (default minilm), `--seconds S` (time per shape, default 2),
+//! `--shape BxL` (that shape only), `--forwards N` (one threading layout only).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -11,9 +12,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
-use embeddings::hub::{fetch_model, HubSettings};
+use embeddings::hub::{Access, HubSettings, Snapshot};
 use embeddings::registry::{ModelSource, ModelSpec};
-use embeddings::runner::{Embedder, EmbeddingModel};
+use embeddings::runner::config::EncoderConfig;
+use embeddings::runner::{Embedder, EmbeddingModel, Pooling, SequenceInput};
+use embeddings::snapshot::{ModelDescription, WeightFiles};
+
+/// The models this benchmark knows: (name on the command line, repo id, CLS id, SEP id).
+const MODELS: [(&str, &str, u32, u32); 2] = [
+    ("minilm", "sentence-transformers/all-MiniLM-L6-v2", 101, 102),
+    ("mpnet", "sentence-transformers/all-mpnet-base-v2", 0, 2),
+];
 
 const SHAPES: [(usize, usize); 6] = [(1, 16), (16, 16), (32, 64), (256, 64), (8, 256), (64, 128)];
 
@@ -34,13 +43,21 @@ fn main() -> anyhow::Result<()> {
         .find(|w| w[0] == "--forwards")
         .and_then(|w| w[1].parse().ok());
 
+    let model_name = args
+        .windows(2)
+        .find(|w| w[0] == "--model")
+        .map_or("minilm", |w| w[1].as_str());
+    let (_, repo_id, cls, sep) = MODELS
+        .into_iter()
+        .find(|(name, ..)| *name == model_name)
+        .ok_or_else(|| anyhow::anyhow!("--model is minilm or mpnet"))?;
     let cores = embeddings::runner::compute_threads();
     // Two ways to use the cores: one forward pass spread over all of them, or one
     // single-threaded forward pass per core running side by side (the engine's default).
     let layouts = [(1, cores), (cores, 1)];
     if only_layout.is_none() {
         println!(
-            "# runner benchmark: all-MiniLM-L6-v2, f32, CPU ({})",
+            "# runner benchmark: {repo_id}, f32, CPU ({})",
             embeddings::runner::cpu_backend()
         );
         // candle sizes its elementwise thread pool once per process, so each layout runs in a
@@ -65,15 +82,24 @@ fn main() -> anyhow::Result<()> {
         _ => None,
     });
     let spec = ModelSpec {
-        id: "sentence-transformers/all-MiniLM-L6-v2".into(),
+        id: repo_id.into(),
         source: ModelSource::Hub {
-            repo_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
+            repo_id: repo_id.into(),
             revision: "main".into(),
         },
         aliases: vec![],
+        options: Default::default(),
     };
-    let files = fetch_model(&spec, &hub, false)?;
-    let model: Arc<EmbeddingModel> = Arc::new(EmbeddingModel::load(&files.config, &files.weights, &Device::Cpu)?);
+    let snapshot = Snapshot::new(&spec, &hub, Access::CacheOnly);
+    let description = ModelDescription::read(&snapshot)?;
+    let files = WeightFiles::fetch(&snapshot)?;
+    let model: Arc<EmbeddingModel> = Arc::new(EmbeddingModel::load(
+        &description.encoder,
+        &files.weights,
+        &description.head,
+        &Device::Cpu,
+    )?);
+    let pooling = Pooling::new(description.pooling);
     let config = model.config().clone();
 
     for (forwards, threads) in layouts.into_iter().filter(|(f, _)| only_layout.is_none_or(|o| o == *f)) {
@@ -90,12 +116,15 @@ fn main() -> anyhow::Result<()> {
             None => SHAPES.to_vec(),
         };
         for (batch, len) in shapes {
-            let sequences = synthetic_batch(batch, len);
+            let sequences = synthetic_batch(batch, len, cls, sep);
             let flops = batch as f64 * len as f64 * flops_per_token(&config, len);
             let model = Arc::clone(&model);
             let gflops = parallel_gflops(forwards, threads, budget, move || {
-                let views: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
-                black_box(model.embed_batch(&views)?);
+                let inputs: Vec<SequenceInput> = sequences
+                    .iter()
+                    .map(|tokens| SequenceInput { tokens, pooling })
+                    .collect();
+                black_box(model.embed_batch(&inputs)?);
                 Ok(flops)
             })?;
             let per_batch = flops / (gflops * 1e9 / forwards as f64);
@@ -110,12 +139,12 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn synthetic_batch(batch: usize, len: usize) -> Vec<Vec<u32>> {
+fn synthetic_batch(batch: usize, len: usize, cls: u32, sep: u32) -> Vec<Vec<u32>> {
     (0..batch)
         .map(|b| {
-            let mut ids = vec![101u32];
+            let mut ids = vec![cls];
             ids.extend((1..len - 1).map(|i| 1000 + ((b * 131 + i * 17) % 20000) as u32));
-            ids.push(102);
+            ids.push(sep);
             ids
         })
         .collect()
@@ -161,11 +190,11 @@ fn parallel_gflops(
 
 /// Multiply-adds of the encoder per token, counted as 2 FLOPs each: the linear layers plus
 /// the attention products for a sequence of `len` tokens.
-fn flops_per_token(config: &embeddings::runner::bert::BertConfig, len: usize) -> f64 {
+fn flops_per_token(config: &EncoderConfig, len: usize) -> f64 {
     let (h, i, layers) = (
         config.hidden_size as f64,
         config.intermediate_size as f64,
-        config.num_hidden_layers as f64,
+        config.layers as f64,
     );
     let linear = 2.0 * (4.0 * h * h + 2.0 * h * i);
     let attention = 2.0 * 2.0 * len as f64 * h;

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runner::Embedder;
+use crate::runner::{Embedder, Pooling, SequenceInput};
 
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
@@ -54,6 +54,7 @@ type Reply = Result<Vec<Vec<f32>>, EngineError>;
 
 struct Job {
     sequences: Vec<Vec<u32>>,
+    pooling: Pooling,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -88,16 +89,23 @@ impl Engine {
         Ok(Self { sender })
     }
 
-    /// Embeds the sequences, in order. Returns at once with `QueueFull` when the queue is full.
-    pub async fn embed(&self, sequences: Vec<Vec<u32>>) -> Reply {
+    /// Embeds the sequences, each pooled by `pooling`, in order. Returns at once with
+    /// `QueueFull` when the queue is full.
+    pub async fn embed(&self, sequences: Vec<Vec<u32>>, pooling: Pooling) -> Reply {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
-        self.sender.try_send(Job { sequences, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => EngineError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
-        })?;
+        self.sender
+            .try_send(Job {
+                sequences,
+                pooling,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => EngineError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
+            })?;
         answer.await.unwrap_or(Err(EngineError::Stopped))
     }
 }
@@ -117,6 +125,7 @@ struct Queue {
 /// A request in progress. Workers write results here without holding the queue's lock.
 struct JobState {
     sequences: Vec<Vec<u32>>,
+    pooling: Pooling,
     progress: Mutex<Progress>,
 }
 
@@ -181,6 +190,7 @@ impl Pending {
         Self {
             job: Arc::new(JobState {
                 sequences: job.sequences,
+                pooling: job.pooling,
                 progress,
             }),
             order,
@@ -265,9 +275,12 @@ fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize) {
         if members.is_empty() {
             continue;
         }
-        let sequences: Vec<&[u32]> = members
+        let sequences: Vec<SequenceInput> = members
             .iter()
-            .map(|(job, seq)| job.sequences[*seq].as_slice())
+            .map(|(job, seq)| SequenceInput {
+                tokens: job.sequences[*seq].as_slice(),
+                pooling: job.pooling,
+            })
             .collect();
         // A panic inside the model must cost only this batch, never the worker.
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| model.embed_batch(&sequences)));
@@ -312,6 +325,11 @@ pub fn plan_batches(count: usize, len_of: impl Fn(usize) -> usize, max_tokens: u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::{PoolingMode, PoolingModes};
+
+    fn mean() -> Pooling {
+        Pooling::new(PoolingModes::single(PoolingMode::Mean))
+    }
 
     #[test]
     fn batches_respect_the_padded_token_budget() {
@@ -329,13 +347,13 @@ mod tests {
     /// can tell whether every request got its own answers back.
     struct Echo;
     impl Embedder for Echo {
-        fn embed_batch(&self, sequences: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32>>> {
-            if sequences.iter().any(|s| s.contains(&u32::MAX)) {
+        fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>> {
+            if sequences.iter().any(|s| s.tokens.contains(&u32::MAX)) {
                 panic!("poisoned input");
             }
             Ok(sequences
                 .iter()
-                .map(|s| s.iter().map(|&t| t as f32).collect())
+                .map(|s| s.tokens.iter().map(|&t| t as f32).collect())
                 .collect())
         }
     }
@@ -359,7 +377,7 @@ mod tests {
                     let sequences: Vec<Vec<u32>> = (0..(r % 5 + 1))
                         .map(|s| vec![r; (s * 3 + r % 7 + 1) as usize])
                         .collect();
-                    let got = engine.embed(sequences.clone()).await.expect("embedded");
+                    let got = engine.embed(sequences.clone(), mean()).await.expect("embedded");
                     let want: Vec<Vec<f32>> = sequences
                         .iter()
                         .map(|s| s.iter().map(|&t| t as f32).collect())
@@ -376,7 +394,7 @@ mod tests {
     /// Counts the sequences it embeds, taking a while for each batch.
     struct Slow(std::sync::atomic::AtomicUsize);
     impl Embedder for Slow {
-        fn embed_batch(&self, sequences: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32>>> {
+        fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>> {
             std::thread::sleep(std::time::Duration::from_millis(10));
             self.0.fetch_add(sequences.len(), std::sync::atomic::Ordering::SeqCst);
             Ok(sequences.iter().map(|_| vec![1.0]).collect())
@@ -396,7 +414,7 @@ mod tests {
         // 200 sequences at one per 10 ms batch would take two seconds; the client gives up early.
         let abandoned = tokio::time::timeout(
             std::time::Duration::from_millis(50),
-            engine.embed(vec![vec![7, 7]; 200]),
+            engine.embed(vec![vec![7, 7]; 200], mean()),
         )
         .await;
         assert!(abandoned.is_err(), "the request cannot have finished yet");
@@ -407,16 +425,19 @@ mod tests {
             "{done} of 200 sequences were still computed after the client left"
         );
         // The engine still serves the next request.
-        assert_eq!(engine.embed(vec![vec![1]]).await.expect("served"), vec![vec![1.0]]);
+        assert_eq!(
+            engine.embed(vec![vec![1]], mean()).await.expect("served"),
+            vec![vec![1.0]]
+        );
     }
 
     #[tokio::test]
     async fn a_panicking_batch_fails_its_request_and_the_worker_survives() {
         let engine = Engine::start(Arc::new(Echo), EngineConfig::default()).expect("engine starts");
-        let failed = engine.embed(vec![vec![u32::MAX]]).await;
+        let failed = engine.embed(vec![vec![u32::MAX]], mean()).await;
         assert!(matches!(failed, Err(EngineError::Model(_))));
         assert_eq!(
-            engine.embed(vec![vec![1, 2]]).await.expect("still serving"),
+            engine.embed(vec![vec![1, 2]], mean()).await.expect("still serving"),
             vec![vec![1.0, 2.0]]
         );
     }

@@ -21,22 +21,6 @@ pub const TOKEN_VARS: [&str; 5] = [
     "HUGGINGFACE_API_KEY",
 ];
 
-const CONFIG: &str = "config.json";
-const WEIGHTS: &str = "model.safetensors";
-const TOKENIZER: &str = "tokenizer.json";
-const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
-const SENTENCE_CONFIG: &str = "sentence_bert_config.json";
-
-/// The files the runner and tokenizer need, all on local disk.
-#[derive(Debug, Clone)]
-pub struct ModelFiles {
-    pub config: PathBuf,
-    pub weights: PathBuf,
-    pub tokenizer: PathBuf,
-    pub tokenizer_config: Option<PathBuf>,
-    pub sentence_config: Option<PathBuf>,
-}
-
 /// How to reach the hub. The token is kept out of `Debug` so it can never reach a log line.
 #[derive(Clone)]
 pub struct HubSettings {
@@ -99,6 +83,15 @@ impl HubSettings {
     }
 }
 
+/// How a [`Snapshot`] may reach the files it does not have on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Only what is already in the cache (or the local directory); never the network.
+    CacheOnly,
+    /// Download what is missing, unless `HF_HUB_OFFLINE` is set.
+    Download { progress: bool },
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("model {model}: {message}")]
 pub struct HubError {
@@ -106,66 +99,97 @@ pub struct HubError {
     pub message: String,
 }
 
-/// Locates (downloading when needed and allowed) every file `spec` needs.
-/// Blocking: call it from a blocking thread, never from the async reactor.
-pub fn fetch_model(spec: &ModelSpec, settings: &HubSettings, progress: bool) -> Result<ModelFiles, HubError> {
-    let fail = |message: String| HubError {
-        model: spec.id.clone(),
-        message,
-    };
-    match &spec.source {
-        ModelSource::Local { path } => local_files(path).map_err(fail),
-        ModelSource::Hub { repo_id, revision } => {
-            let fetcher = HubFetcher {
-                settings,
-                repo_id,
-                revision,
-                progress,
-            };
-            let files = ModelFiles {
-                config: fetcher.required(CONFIG).map_err(fail)?,
-                weights: fetcher.required(WEIGHTS).map_err(fail)?,
-                tokenizer: fetcher.required(TOKENIZER).map_err(fail)?,
-                tokenizer_config: fetcher.optional(TOKENIZER_CONFIG).map_err(fail)?,
-                sentence_config: fetcher.optional(SENTENCE_CONFIG).map_err(fail)?,
-            };
-            Ok(files)
+/// One model's files, by their path inside the repository or directory (`config.json`,
+/// `1_Pooling/config.json`, ...), fetched on demand.
+pub struct Snapshot<'a> {
+    spec: &'a ModelSpec,
+    settings: &'a HubSettings,
+    access: Access,
+}
+
+impl<'a> Snapshot<'a> {
+    pub fn new(spec: &'a ModelSpec, settings: &'a HubSettings, access: Access) -> Self {
+        Self { spec, settings, access }
+    }
+
+    pub fn model(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn fail(&self, message: String) -> HubError {
+        HubError {
+            model: self.spec.id.clone(),
+            message,
+        }
+    }
+
+    /// A file the model cannot do without. Blocking (it may download).
+    pub fn required(&self, file: &str) -> Result<PathBuf, HubError> {
+        match &self.spec.source {
+            ModelSource::Local { path } => local_required(path, file).map_err(|m| self.fail(m)),
+            ModelSource::Hub { repo_id, revision } => {
+                self.fetcher(repo_id, revision).required(file).map_err(|m| self.fail(m))
+            }
+        }
+    }
+
+    /// A file the model may or may not have; `None` when it has none (or, cache-only, when the
+    /// cache has none). Blocking (it may download).
+    pub fn optional(&self, file: &str) -> Result<Option<PathBuf>, HubError> {
+        match &self.spec.source {
+            ModelSource::Local { path } => Ok(Some(path.join(file)).filter(|p| p.is_file())),
+            ModelSource::Hub { repo_id, revision } => {
+                self.fetcher(repo_id, revision).optional(file).map_err(|m| self.fail(m))
+            }
+        }
+    }
+
+    /// Whether the files every model needs are on disk already.
+    pub fn is_local(&self) -> bool {
+        let cache_only = Snapshot::new(self.spec, self.settings, Access::CacheOnly);
+        [CONFIG, WEIGHTS, TOKENIZER]
+            .iter()
+            .all(|file| cache_only.required(file).is_ok())
+    }
+
+    fn fetcher<'b>(&'b self, repo_id: &'b str, revision: &'b str) -> HubFetcher<'b> {
+        HubFetcher {
+            settings: self.settings,
+            repo_id,
+            revision,
+            access: self.access,
         }
     }
 }
 
-fn local_files(dir: &Path) -> Result<ModelFiles, String> {
+pub const CONFIG: &str = "config.json";
+pub const WEIGHTS: &str = "model.safetensors";
+pub const TOKENIZER: &str = "tokenizer.json";
+
+fn local_required(dir: &Path, name: &str) -> Result<PathBuf, String> {
     if !dir.is_dir() {
         return Err(format!("local model directory {} does not exist", dir.display()));
     }
-    let required = |name: &str| {
-        let path = dir.join(name);
-        if path.is_file() {
-            Ok(path)
-        } else if name == WEIGHTS && dir.join("pytorch_model.bin").is_file() {
-            Err(format!(
-                "{} has only pytorch_model.bin; convert it to model.safetensors",
-                dir.display()
-            ))
-        } else {
-            Err(format!("{} is missing {name}", dir.display()))
-        }
-    };
-    let optional = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
-    Ok(ModelFiles {
-        config: required(CONFIG)?,
-        weights: required(WEIGHTS)?,
-        tokenizer: required(TOKENIZER)?,
-        tokenizer_config: optional(TOKENIZER_CONFIG),
-        sentence_config: optional(SENTENCE_CONFIG),
-    })
+    let path = dir.join(name);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let bin = Path::new(name).with_file_name("pytorch_model.bin");
+    if name.ends_with(WEIGHTS) && dir.join(&bin).is_file() {
+        return Err(format!(
+            "{} has only {}; convert it to {name}",
+            dir.display(),
+            bin.display()
+        ));
+    }
+    Err(format!("{} is missing {name}", dir.display()))
 }
 
 struct HubFetcher<'a> {
     settings: &'a HubSettings,
     repo_id: &'a str,
     revision: &'a str,
-    progress: bool,
+    access: Access,
 }
 
 enum Miss {
@@ -177,8 +201,8 @@ impl HubFetcher<'_> {
     fn required(&self, file: &str) -> Result<PathBuf, String> {
         match self.get(file) {
             Ok(path) => Ok(path),
-            Err(Miss::NotFound) if file == WEIGHTS => Err(format!(
-                "{}@{} has no {WEIGHTS}; only safetensors weights are supported",
+            Err(Miss::NotFound) if file.ends_with(WEIGHTS) => Err(format!(
+                "{}@{} has no {file}; only safetensors weights are supported",
                 self.repo_id, self.revision
             )),
             Err(Miss::NotFound) => Err(format!("{}@{} has no {file}", self.repo_id, self.revision)),
@@ -197,6 +221,9 @@ impl HubFetcher<'_> {
     fn get(&self, file: &str) -> Result<PathBuf, Miss> {
         if let Some(path) = self.cached(file) {
             return Ok(path);
+        }
+        if self.access == Access::CacheOnly {
+            return Err(Miss::NotFound);
         }
         if self.settings.offline {
             // A file the cache records as absent upstream is a plain miss even offline.
@@ -245,11 +272,12 @@ impl HubFetcher<'_> {
     }
 
     fn download(&self, file: &str) -> Result<PathBuf, Miss> {
+        let progress = matches!(self.access, Access::Download { progress: true });
         let api = ApiBuilder::new()
             .with_cache_dir(self.settings.cache_dir.clone())
             .with_endpoint(self.settings.endpoint.clone())
             .with_token(self.settings.token.clone())
-            .with_progress(self.progress)
+            .with_progress(progress)
             .with_retries(2)
             .build()
             .map_err(|e| Miss::Failed(format!("cannot set up the hub client: {e}")))?;
@@ -352,8 +380,12 @@ mod tests {
                 revision: "main".into(),
             },
             aliases: vec![],
+            options: Default::default(),
         };
-        let err = fetch_model(&spec, &s, false).unwrap_err().to_string();
+        let err = Snapshot::new(&spec, &s, Access::Download { progress: false })
+            .required(CONFIG)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("model org/missing:"), "{err}");
         assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
         assert!(!err.contains('\n'));

@@ -1,9 +1,11 @@
-//! An OpenAI-compatible text-embeddings service for Hugging Face BERT-family models.
+//! An OpenAI-compatible text-embeddings service for Hugging Face encoder models, giving
+//! sentence-transformers' own vectors.
 //!
 //! Layers, from the wire inwards: [`api`] (HTTP, JSON, errors) → [`models`] (loaded models and
-//! tokenization) → [`engine`] (request queue and batching) → [`runner`] (the BERT forward pass
-//! and pooling on a candle device). [`registry`] and [`hub`] decide which models exist and
-//! where their files come from; [`config`] is the command line.
+//! tokenization) → [`engine`] (request queue and batching) → [`runner`] (the encoder forward
+//! pass, pooling and the rest of the pipeline on a candle device). [`registry`] and [`hub`]
+//! decide which models exist and where their files come from, [`snapshot`] what those files
+//! say; [`config`] is the command line.
 
 // candle's `mkl` backend calls MKL but does not name the crate that links it; without this
 // line the MKL libraries never reach the linker.
@@ -18,5 +20,5 @@ pub mod models;
 pub mod registry;
 pub mod runner;
 pub mod server;
-pub mod testing;
+pub mod snapshot;
 pub mod tokenize;

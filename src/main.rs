@@ -9,10 +9,11 @@ use embeddings::api::types::EmbeddingRequest;
 use embeddings::api::{create_embeddings, AppState, Limits};
 use embeddings::config::{Cli, Command, DownloadArgs, EmbedArgs, LogFormat};
 use embeddings::engine::EngineConfig;
-use embeddings::hub::{fetch_model, HubSettings};
+use embeddings::hub::{Access, HubSettings, Snapshot};
 use embeddings::models::ModelStore;
 use embeddings::registry::Registry;
 use embeddings::runner::select_device;
+use embeddings::snapshot::{ModelDescription, WeightFiles};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -76,9 +77,13 @@ fn download(args: DownloadArgs) -> anyhow::Result<()> {
     let hub = HubSettings::from_env();
     for spec in specs {
         eprintln!("fetching {}", spec.id);
-        let files = fetch_model(&spec, &hub, true)?;
+        // Reading the pipeline fetches every file it names; then the weights and tokenizer.
+        let snapshot = Snapshot::new(&spec, &hub, Access::Download { progress: true });
+        let fail = |e: anyhow::Error| anyhow::anyhow!("model {}: {e}", spec.id);
+        ModelDescription::read(&snapshot).map_err(fail)?;
+        let files = WeightFiles::fetch(&snapshot).map_err(fail)?;
         let folder = files
-            .config
+            .weights
             .parent()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
@@ -94,7 +99,7 @@ async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
         workers: embeddings::runner::default_workers(&device),
         ..EngineConfig::default()
     };
-    let store = ModelStore::new(registry, HubSettings::from_env(), device, engine);
+    let store = ModelStore::new(registry, HubSettings::from_env(), device, engine)?;
     let state = Arc::new(AppState::new(
         store,
         Limits {

@@ -1,10 +1,14 @@
 //! The allow-list of models (`supported_models.txt`) and how request names map onto it.
 //!
-//! Each non-comment line is `REPO_ID[@REVISION] [ALIAS ...]`, or a local directory path in place
-//! of the repo id. Only entries of this list are ever loaded.
+//! Each non-comment line is `REPO_ID[@REVISION] [ALIAS ...] [KEY=VALUE ...]`, or a local
+//! directory path in place of the repo id. Only entries of this list are ever loaded. One
+//! repository may be listed on several lines (each with its own aliases and options); they share
+//! one copy of the weights.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use crate::runner::PoolingMode;
 
 /// Where a model's files come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,13 +19,26 @@ pub enum ModelSource {
     Local { path: PathBuf },
 }
 
+/// Per-entry settings: the `key=value` words of a line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryOptions {
+    /// The default prompt for requests through this entry, by its name in the model's prompts.
+    pub prompt_name: Option<String>,
+    /// A literal prefix for every text, for models whose files define no prompts.
+    pub prompt: Option<String>,
+    /// Replaces the pooling of the model's own pipeline.
+    pub pooling: Option<PoolingMode>,
+}
+
 /// One entry of the models file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelSpec {
-    /// The canonical id clients see in `/v1/models`: the repo id, or the path as written.
+    /// The canonical id clients see in `/v1/models`: the repo id (or the path as written) for
+    /// the first line of a repository, the first alias for later lines of the same one.
     pub id: String,
     pub source: ModelSource,
     pub aliases: Vec<String>,
+    pub options: EntryOptions,
 }
 
 impl ModelSpec {
@@ -29,6 +46,14 @@ impl ModelSpec {
     pub fn short_name(&self) -> &str {
         let trimmed = self.id.trim_end_matches('/');
         trimmed.rsplit('/').next().unwrap_or(trimmed)
+    }
+
+    /// Identifies the weights: entries with the same source share one loaded model.
+    pub fn weights_key(&self) -> String {
+        match &self.source {
+            ModelSource::Hub { repo_id, revision } => format!("{repo_id}@{revision}"),
+            ModelSource::Local { path } => path.display().to_string(),
+        }
     }
 
     /// The organisation for OpenAI's `owned_by` field.
@@ -79,16 +104,24 @@ impl Registry {
     pub fn parse(text: &str, base_dir: &Path) -> Result<Self, (usize, String)> {
         let mut specs: Vec<ModelSpec> = Vec::new();
         for (number, raw) in text.lines().enumerate() {
-            let line = raw.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
+            let fail = |message: String| (number + 1, message);
+            let words = split_words(raw).map_err(fail)?;
+            let Some((first, rest)) = words.split_first() else {
                 continue;
-            }
-            let mut words = line.split_whitespace();
-            let Some(first) = words.next() else { continue };
-            let aliases: Vec<String> = words.map(str::to_owned).collect();
-            let spec = parse_entry(first, aliases, base_dir).map_err(|m| (number + 1, m))?;
-            if specs.iter().any(|s| s.id == spec.id) {
-                return Err((number + 1, format!("model {} is listed twice", spec.id)));
+            };
+            let (options, aliases): (Vec<&String>, Vec<&String>) = rest.iter().partition(|w| w.contains('='));
+            let aliases: Vec<String> = aliases.into_iter().cloned().collect();
+            let options = parse_options(&options).map_err(fail)?;
+            let mut spec = parse_entry(first, aliases, options, base_dir).map_err(fail)?;
+            if let Some(earlier) = specs.iter().find(|s| s.weights_key() == spec.weights_key()) {
+                // A repeated repository is a second way to serve the same weights; the alias
+                // tells the lines apart.
+                spec.id = spec.aliases.first().cloned().ok_or_else(|| {
+                    fail(format!(
+                        "{} is listed again (first as {}); give this line an alias to tell them apart",
+                        first, earlier.id
+                    ))
+                })?;
             }
             specs.push(spec);
         }
@@ -113,7 +146,12 @@ impl Registry {
         // Short names are a convenience: only those that point at exactly one model count.
         let mut short: HashMap<&str, Vec<usize>> = HashMap::new();
         for (index, spec) in specs.iter().enumerate() {
-            short.entry(spec.short_name()).or_default().push(index);
+            let indexes = short.entry(spec.short_name()).or_default();
+            // Later lines of the same weights do not make the short name ambiguous: it names
+            // the first.
+            if !indexes.iter().any(|&i| specs[i].weights_key() == spec.weights_key()) {
+                indexes.push(index);
+            }
         }
         for (name, indexes) in short {
             if let [only] = indexes[..] {
@@ -137,7 +175,58 @@ impl Registry {
     }
 }
 
-fn parse_entry(first: &str, aliases: Vec<String>, base_dir: &Path) -> Result<ModelSpec, String> {
+/// Splits a line into words at whitespace, up to a `#` comment; double quotes keep spaces (and
+/// `#`) inside a word and are removed.
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut current: Option<String> = None;
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                current.get_or_insert_with(String::new);
+            }
+            '#' if !quoted => break,
+            c if c.is_whitespace() && !quoted => words.extend(current.take()),
+            c => current.get_or_insert_with(String::new).push(c),
+        }
+    }
+    if quoted {
+        return Err("a double quote is not closed".to_owned());
+    }
+    words.extend(current);
+    Ok(words)
+}
+
+const OPTION_KEYS: &str = "prompt_name, prompt, pooling";
+
+fn parse_options(words: &[&String]) -> Result<EntryOptions, String> {
+    let mut options = EntryOptions::default();
+    for word in words {
+        let (key, value) = word.split_once('=').unwrap_or((word, ""));
+        match key {
+            "prompt_name" if !value.is_empty() => options.prompt_name = Some(value.to_owned()),
+            "prompt" => options.prompt = Some(value.to_owned()),
+            "pooling" => {
+                options.pooling = Some(PoolingMode::parse(value).ok_or_else(|| {
+                    format!(
+                        "pooling={value} is not a pooling mode (one of {})",
+                        PoolingMode::names()
+                    )
+                })?)
+            }
+            "prompt_name" => return Err("prompt_name= needs a prompt's name".to_owned()),
+            other => return Err(format!("unknown option {other:?} (options are {OPTION_KEYS})")),
+        }
+    }
+    if options.prompt.is_some() && options.prompt_name.is_some() {
+        return Err("prompt= and prompt_name= cannot both be set".to_owned());
+    }
+    Ok(options)
+}
+
+fn parse_entry(first: &str, aliases: Vec<String>, options: EntryOptions, base_dir: &Path) -> Result<ModelSpec, String> {
     let looks_local =
         first.starts_with('/') || first.starts_with("./") || first.starts_with("../") || first.starts_with('~');
     if looks_local {
@@ -156,6 +245,7 @@ fn parse_entry(first: &str, aliases: Vec<String>, base_dir: &Path) -> Result<Mod
             id: first.to_owned(),
             source: ModelSource::Local { path },
             aliases,
+            options,
         });
     }
     let (repo_id, revision) = match first.split_once('@') {
@@ -179,6 +269,7 @@ fn parse_entry(first: &str, aliases: Vec<String>, base_dir: &Path) -> Result<Mod
             revision: revision.to_owned(),
         },
         aliases,
+        options,
     })
 }
 
@@ -246,8 +337,60 @@ mod tests {
         let err = Registry::parse("x/y@\n", Path::new(".")).unwrap_err();
         assert!(err.1.contains("empty revision"));
         let err = Registry::parse("x/y\nx/y\n", Path::new(".")).unwrap_err();
-        assert!(err.1.contains("twice"));
+        assert!(err.1.contains("give this line an alias"), "{}", err.1);
         let err = Registry::parse("x/y same\nz/w same\n", Path::new(".")).unwrap_err();
         assert!(err.1.contains("used by both"));
+    }
+
+    #[test]
+    fn options_follow_the_aliases_and_quotes_keep_spaces() {
+        let r = registry(
+            "intfloat/e5-small-v2\n\
+             intfloat/e5-small-v2  e5-query prompt=\"query: \"  # the query side\n\
+             intfloat/e5-small-v2  e5-passage prompt=\"passage: \" pooling=mean\n\
+             BAAI/bge-small-en-v1.5 bge prompt_name=query pooling=CLS\n",
+        );
+        let ids: Vec<&str> = r.specs().iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "intfloat/e5-small-v2",
+                "e5-query",
+                "e5-passage",
+                "BAAI/bge-small-en-v1.5"
+            ]
+        );
+        assert_eq!(r.specs()[1].options.prompt.as_deref(), Some("query: "));
+        assert_eq!(r.specs()[2].options.pooling, Some(PoolingMode::Mean));
+        assert_eq!(r.specs()[3].options.prompt_name.as_deref(), Some("query"));
+        assert_eq!(r.specs()[3].options.pooling, Some(PoolingMode::Cls));
+        assert_eq!(r.specs()[1].weights_key(), r.specs()[0].weights_key());
+        // The repo id and its short name name the first line.
+        assert_eq!(
+            r.resolve("e5-small-v2").map(|s| s.id.as_str()),
+            Some("intfloat/e5-small-v2")
+        );
+        assert_eq!(r.resolve("e5-passage").map(|s| s.id.as_str()), Some("e5-passage"));
+        assert_eq!(
+            registry("a/b x prompt=\"say #1: \"\n").specs()[0]
+                .options
+                .prompt
+                .as_deref(),
+            Some("say #1: ")
+        );
+    }
+
+    #[test]
+    fn bad_options_name_their_line() {
+        for (text, needle) in [
+            ("a/b\nc/d colour=red\n", "unknown option"),
+            ("a/b\nc/d pooling=median\n", "not a pooling mode"),
+            ("a/b\nc/d prompt=\"open\n", "quote"),
+            ("a/b\nc/d prompt=x prompt_name=y\n", "cannot both"),
+        ] {
+            let (line, message) = Registry::parse(text, Path::new(".")).unwrap_err();
+            assert_eq!(line, 2, "{text}");
+            assert!(message.contains(needle), "{message}");
+        }
     }
 }

@@ -33,7 +33,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_batch_tokens = engine.max_batch_tokens,
         "engine settings"
     );
-    let store = ModelStore::new(registry, hub, device, engine);
+    let store = ModelStore::new(registry, hub, device, engine)?;
     let state = Arc::new(AppState::new(store, args.tuning.limits()));
 
     let listener = TcpListener::bind((args.host.as_str(), args.port))

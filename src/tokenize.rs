@@ -1,4 +1,5 @@
-//! Text to token ids, exactly as sentence-transformers feeds the model.
+//! Text to token ids, exactly as sentence-transformers feeds the model, and the checks on token
+//! ids that clients send instead of text.
 //!
 //! A model's `tokenizer.json` may carry its own truncation and padding settings (the
 //! all-MiniLM-L6-v2 snapshot pads every input to a fixed 128 and truncates at 128). Those are
@@ -20,13 +21,18 @@ pub enum TokenizeError {
 pub struct TextTokenizer {
     inner: Tokenizer,
     max_tokens: usize,
-    /// The special token the tokenizer appends to every sequence (`[SEP]` for BERT), kept at the
-    /// end when token-id input is truncated so it matches truncated text.
-    trailing_special: Option<u32>,
+    /// sentence-transformers' `do_lower_case`: texts are lowercased before tokenizing.
+    lowercase: bool,
+    /// The special tokens the tokenizer puts before and after every text (`[CLS]` / `[SEP]`,
+    /// `<s>` / `</s>`): a token array from this tokenizer is framed by them.
+    leading: Vec<u32>,
+    trailing: Vec<u32>,
+    /// Ids that text never tokenizes to: padding and reserved slots like `[unused12]`.
+    reserved: Vec<bool>,
 }
 
 impl TextTokenizer {
-    pub fn from_file(path: &Path, max_tokens: usize) -> Result<Self, TokenizeError> {
+    pub fn from_file(path: &Path, max_tokens: usize, lowercase: bool) -> Result<Self, TokenizeError> {
         let load_error = |message: String| TokenizeError::Load {
             path: path.display().to_string(),
             message,
@@ -41,17 +47,26 @@ impl TextTokenizer {
                 direction: TruncationDirection::Right,
             }))
             .map_err(|e| load_error(e.to_string()))?;
-        let empty = inner.encode_fast("", true).map_err(|e| load_error(e.to_string()))?;
-        let special = empty.get_ids();
-        let trailing_special = if special.len() >= 2 {
-            special.last().copied()
-        } else {
-            None
-        };
+        let sample = inner.encode_fast("a", true).map_err(|e| load_error(e.to_string()))?;
+        let special = sample.get_special_tokens_mask();
+        let ids = sample.get_ids();
+        let content_start = special.iter().position(|&s| s == 0).unwrap_or(ids.len());
+        let content_end = special.iter().rposition(|&s| s == 0).map_or(content_start, |i| i + 1);
+        let mut reserved = vec![false; inner.get_vocab_size(true)];
+        for (token, id) in inner.get_vocab(true) {
+            if is_reserved(&token) {
+                if let Some(slot) = reserved.get_mut(id as usize) {
+                    *slot = true;
+                }
+            }
+        }
         Ok(Self {
+            leading: ids[..content_start].to_vec(),
+            trailing: ids[content_end..].to_vec(),
             inner,
             max_tokens,
-            trailing_special,
+            lowercase,
+            reserved,
         })
     }
 
@@ -63,8 +78,10 @@ impl TextTokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    /// Tokenizes many texts, in parallel where the tokenizer can. Blocking.
-    pub fn encode_batch(&self, texts: Vec<String>) -> Result<Vec<Vec<u32>>, TokenizeError> {
+    /// Tokenizes many texts, each behind `prompt` when there is one, in parallel where the
+    /// tokenizer can. Blocking.
+    pub fn encode_batch(&self, texts: Vec<String>, prompt: Option<&str>) -> Result<Vec<Vec<u32>>, TokenizeError> {
+        let texts: Vec<String> = texts.into_iter().map(|text| self.prepare(prompt, &text)).collect();
         let encodings = match texts.len() {
             1 => vec![self
                 .inner
@@ -78,20 +95,123 @@ impl TextTokenizer {
         Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
     }
 
+    /// How many leading tokens of a prompted text are the prompt's, as sentence-transformers
+    /// counts them for `include_prompt: false`: the prompt's own tokens less the closing one.
+    pub fn prompt_length(&self, prompt: &str) -> Result<usize, TokenizeError> {
+        let encoding = self
+            .inner
+            .encode_fast(self.prepare(None, prompt), true)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        Ok(encoding.get_ids().len().saturating_sub(1))
+    }
+
+    fn prepare(&self, prompt: Option<&str>, text: &str) -> String {
+        let joined = match prompt {
+            Some(prompt) => format!("{prompt}{text}"),
+            None => text.to_owned(),
+        };
+        if self.lowercase {
+            joined.to_lowercase()
+        } else {
+            joined
+        }
+    }
+
+    /// Checks that `ids` could be this tokenizer's output for some text: framed by its special
+    /// tokens, inside its vocabulary, with no padding or reserved token inside.
+    pub fn check_ids(&self, ids: &[u32], model_vocab: usize) -> Result<(), String> {
+        let describe = |id: u32| match self.inner.id_to_token(id) {
+            Some(token) => format!("{id} ({token})"),
+            None => id.to_string(),
+        };
+        if let Some(&bad) = ids
+            .iter()
+            .find(|&&id| id as usize >= model_vocab.min(self.reserved.len()) || self.inner.id_to_token(id).is_none())
+        {
+            return Err(format!("token id {bad} is outside the vocabulary (0..{model_vocab})"));
+        }
+        let framed = ids.len() >= self.leading.len() + self.trailing.len()
+            && ids.starts_with(&self.leading)
+            && ids.ends_with(&self.trailing);
+        if !framed {
+            let frame = |ids: &[u32]| ids.iter().map(|&id| describe(id)).collect::<Vec<_>>().join(" ");
+            return Err(format!(
+                "it does not start with {} and end with {} as this model's tokenizer frames every text",
+                frame(&self.leading),
+                frame(&self.trailing)
+            ));
+        }
+        let inside = &ids[self.leading.len()..ids.len() - self.trailing.len()];
+        if let Some(&bad) = inside.iter().find(|&&id| self.reserved[id as usize]) {
+            return Err(format!(
+                "it contains token {}, which no text tokenizes to",
+                describe(bad)
+            ));
+        }
+        Ok(())
+    }
+
     /// Applies the text truncation rule to ids a client sent: cut to the limit, keeping the
-    /// closing special token when the sequence had one.
+    /// closing special tokens when the sequence has them.
     pub fn truncate_ids(&self, mut ids: Vec<u32>) -> Vec<u32> {
         if ids.len() <= self.max_tokens {
             return ids;
         }
-        let closing = ids.last().copied().filter(|&last| Some(last) == self.trailing_special);
-        match closing {
-            Some(sep) if self.max_tokens >= 2 => {
-                ids.truncate(self.max_tokens - 1);
-                ids.push(sep);
-            }
-            _ => ids.truncate(self.max_tokens),
+        let keep_closing =
+            !self.trailing.is_empty() && ids.ends_with(&self.trailing) && self.max_tokens > self.trailing.len();
+        if keep_closing {
+            ids.truncate(self.max_tokens - self.trailing.len());
+            ids.extend_from_slice(&self.trailing);
+        } else {
+            ids.truncate(self.max_tokens);
         }
         ids
+    }
+}
+
+/// Vocabulary entries that plain text never produces.
+fn is_reserved(token: &str) -> bool {
+    let numbered = |prefix: &str, suffix: &str| {
+        token
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .is_some_and(|digits| !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))
+    };
+    matches!(token, "[PAD]" | "<pad>")
+        || numbered("[unused", "]")
+        || numbered("<unused", ">")
+        || numbered("<madeupword", ">")
+}
+
+/// Decodes OpenAI `cl100k_base` token ids (what OpenAI's embedding models take, and what
+/// LangChain's `OpenAIEmbeddings` sends by default) back to their text. Bytes that are not
+/// UTF-8 on their own (a character split between chunks) become U+FFFD, as tiktoken's decode
+/// does.
+pub fn decode_cl100k(ids: &[u32]) -> Result<String, String> {
+    let bytes = tiktoken_rs::cl100k_base_singleton()
+        .decode_bytes(ids)
+        .map_err(|e| format!("token id {} is not in OpenAI's cl100k_base vocabulary", e.token))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_tokens_are_recognised() {
+        for token in ["[PAD]", "<pad>", "[unused12]", "<unused0>", "<madeupword2>"] {
+            assert!(is_reserved(token), "{token}");
+        }
+        for token in ["[UNK]", "[unused]", "unused1", "[CLS]", "hello"] {
+            assert!(!is_reserved(token), "{token}");
+        }
+    }
+
+    #[test]
+    fn cl100k_ids_decode_to_their_text() {
+        // "hello world" in cl100k_base.
+        assert_eq!(decode_cl100k(&[15339, 1917]).expect("decodes"), "hello world");
+        assert!(decode_cl100k(&[4_000_000]).is_err());
     }
 }

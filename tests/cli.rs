@@ -212,7 +212,7 @@ fn start_up_failures_are_clear_one_line_errors() {
 
     // A model that is not BERT is refused by name.
     let other = dir.join("not-bert");
-    embeddings::testing::write_tiny_bert(&other, 1).expect("model written");
+    common::tiny::write_tiny_bert(&other, 1).expect("model written");
     let config = std::fs::read_to_string(other.join("config.json")).expect("config");
     std::fs::write(other.join("config.json"), config.replace("\"bert\"", "\"gpt2\"")).expect("config");
     std::fs::write(&models, format!("{}\n", other.display())).expect("models file");

@@ -2,7 +2,9 @@
 //! JSON, hand token sequences to a model's engine and shape the answer; they never touch
 //! tensors.
 
+mod embed;
 pub mod error;
+mod models;
 pub mod types;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,19 +13,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::engine::EngineError;
 use crate::models::ModelStore;
+pub use embed::{create_embeddings, OPENAI_MODEL_NAMES};
 use error::ApiError;
-use types::{EmbeddingRequest, EmbeddingResponse, Input};
+use models::{list_models, retrieve_model};
+use types::EmbeddingRequest;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -46,7 +48,7 @@ pub struct AppState {
     pub store: ModelStore,
     pub limits: Limits,
     ready: AtomicBool,
-    started_at: u64,
+    pub(crate) started_at: u64,
 }
 
 impl AppState {
@@ -115,131 +117,6 @@ async fn embeddings_handler(
     let request = EmbeddingRequest::from_json(json)?;
     let response = create_embeddings(&state, request).await?;
     Ok(Json(response).into_response())
-}
-
-/// The whole embeddings operation, shared by the HTTP handler and the `embed` command.
-pub async fn create_embeddings(state: &AppState, request: EmbeddingRequest) -> Result<EmbeddingResponse, ApiError> {
-    let registry = state.store.registry();
-    let spec = registry
-        .resolve(&request.model)
-        .ok_or_else(|| ApiError::model_not_found(&request.model, &registry.ids()))?;
-    let model = state
-        .store
-        .get(spec)
-        .await
-        .map_err(|e| ApiError::unavailable(format!("The model {} could not be loaded: {e}", spec.id)))?;
-    if let Some(dimensions) = request.dimensions {
-        if dimensions > model.dimension {
-            return Err(ApiError::invalid(
-                format!(
-                    "`dimensions` is {dimensions}, but {} produces {}-dimensional vectors.",
-                    model.id, model.dimension
-                ),
-                "dimensions",
-            ));
-        }
-    }
-    let sequences = match request.input {
-        Input::Texts(texts) => {
-            let tokenizing = Arc::clone(&model);
-            tokio::task::spawn_blocking(move || tokenizing.tokenize(texts))
-                .await
-                .map_err(|_| ApiError::server("tokenization was interrupted"))?
-                .map_err(|e| ApiError::invalid(e.to_string(), "input"))?
-        }
-        Input::Tokens(sequences) => {
-            for (i, sequence) in sequences.iter().enumerate() {
-                if let Some(bad) = sequence.iter().find(|&&id| id as usize >= model.vocab_size) {
-                    return Err(ApiError::invalid(
-                        format!(
-                            "Token id {bad} in input {i} is outside the vocabulary of {} (0..{}).",
-                            model.id, model.vocab_size
-                        ),
-                        "input",
-                    ));
-                }
-            }
-            sequences.into_iter().map(|ids| model.truncate_ids(ids)).collect()
-        }
-    };
-    let prompt_tokens: usize = sequences.iter().map(Vec::len).sum();
-    if prompt_tokens > state.limits.max_request_tokens {
-        return Err(ApiError::invalid(
-            format!(
-                "This request has {prompt_tokens} tokens after truncation; the limit is {} per request. Split it into smaller requests.",
-                state.limits.max_request_tokens
-            ),
-            "input",
-        )
-        .with_code("too_many_tokens"));
-    }
-    let vectors = model.engine.embed(sequences).await.map_err(|e| match e {
-        EngineError::QueueFull => ApiError::overloaded(),
-        EngineError::Stopped | EngineError::Model(_) => ApiError::server(e.to_string()),
-    })?;
-    Ok(EmbeddingResponse::new(
-        request.model,
-        vectors,
-        prompt_tokens,
-        request.encoding_format,
-        request.dimensions,
-    ))
-}
-
-#[derive(Serialize)]
-struct ModelList {
-    object: &'static str,
-    data: Vec<ModelCard>,
-}
-
-#[derive(Serialize)]
-struct ModelCard {
-    id: String,
-    object: &'static str,
-    created: u64,
-    owned_by: String,
-    /// Vector size; null until the model has been loaded.
-    dimensions: Option<usize>,
-    /// Longest input in tokens (longer inputs are truncated); null until loaded.
-    max_input_tokens: Option<usize>,
-    aliases: Vec<String>,
-    ready: bool,
-    /// Where the model runs (`cpu`, `cuda`); null until loaded.
-    device: Option<&'static str>,
-}
-
-fn model_card(state: &AppState, spec: &crate::registry::ModelSpec) -> ModelCard {
-    let loaded = state.store.loaded(&spec.id);
-    ModelCard {
-        id: spec.id.clone(),
-        object: "model",
-        created: state.started_at,
-        owned_by: spec.owner().to_owned(),
-        dimensions: loaded.as_ref().map(|m| m.dimension),
-        max_input_tokens: loaded.as_ref().map(|m| m.max_tokens),
-        aliases: spec.aliases.clone(),
-        ready: loaded.is_some(),
-        device: loaded.as_ref().map(|m| m.device),
-    }
-}
-
-async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
-    let data = state
-        .store
-        .registry()
-        .specs()
-        .iter()
-        .map(|spec| model_card(&state, spec))
-        .collect();
-    Json(ModelList { object: "list", data })
-}
-
-async fn retrieve_model(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let registry = state.store.registry();
-    let spec = registry
-        .resolve(&id)
-        .ok_or_else(|| ApiError::model_not_found(&id, &registry.ids()))?;
-    Ok(Json(model_card(&state, spec)).into_response())
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

@@ -44,6 +44,8 @@ pub struct EmbeddingRequest {
     pub input: Input,
     pub encoding_format: EncodingFormat,
     pub dimensions: Option<usize>,
+    /// An extension: one of the model's sentence-transformers prompts, by name.
+    pub prompt_name: Option<String>,
 }
 
 const INPUT_SHAPES: &str =
@@ -86,6 +88,11 @@ impl EmbeddingRequest {
                 ))
             }
         };
+        let prompt_name = match fields.remove("prompt_name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name),
+            Some(_) => return Err(ApiError::invalid("`prompt_name` must be a string.", "prompt_name")),
+        };
         // `user` and any other field are accepted and ignored, as OpenAI-compatible clients
         // send extras (e.g. `user`, provider-specific options).
         Ok(Self {
@@ -93,6 +100,7 @@ impl EmbeddingRequest {
             input,
             encoding_format,
             dimensions,
+            prompt_name,
         })
     }
 }
@@ -190,13 +198,13 @@ pub struct Usage {
     pub total_tokens: usize,
 }
 
-/// Keeps the first `dimensions` components and rescales them back to unit length (the
-/// Matryoshka-style shortening OpenAI's `dimensions` parameter performs).
-pub fn shorten(mut vector: Vec<f32>, dimensions: usize) -> Vec<f32> {
-    if dimensions >= vector.len() {
-        return vector;
+/// The vector as the API answers it: the first `dimensions` components when asked for (the
+/// Matryoshka-style shortening OpenAI's `dimensions` parameter performs), always at unit length
+/// so that cosine similarity is a dot product, as with OpenAI's models.
+pub fn unit_vector(mut vector: Vec<f32>, dimensions: Option<usize>) -> Vec<f32> {
+    if let Some(dimensions) = dimensions {
+        vector.truncate(dimensions);
     }
-    vector.truncate(dimensions);
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
     vector.iter_mut().for_each(|x| *x /= norm);
     vector
@@ -223,10 +231,7 @@ impl EmbeddingResponse {
             .into_iter()
             .enumerate()
             .map(|(index, vector)| {
-                let vector = match dimensions {
-                    Some(d) => shorten(vector, d),
-                    None => vector,
-                };
+                let vector = unit_vector(vector, dimensions);
                 let embedding = match format {
                     EncodingFormat::Float => EmbeddingValue::Float(vector),
                     EncodingFormat::Base64 => EmbeddingValue::Base64(encode_base64(&vector)),
@@ -348,10 +353,11 @@ mod tests {
     }
 
     #[test]
-    fn shortening_renormalises_and_full_size_is_a_no_op() {
+    fn vectors_are_shortened_and_always_unit_length() {
         let v = vec![0.6, 0.8, 0.0];
-        assert_eq!(shorten(v.clone(), 3), v);
-        let short = shorten(vec![0.5, 0.5, 0.5, 0.5], 2);
+        assert_eq!(unit_vector(v.clone(), Some(3)), v);
+        assert_eq!(unit_vector(vec![3.0, 4.0], None), vec![0.6, 0.8]);
+        let short = unit_vector(vec![0.5, 0.5, 0.5, 0.5], Some(2));
         let norm: f32 = short.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-6);
         assert!((short[0] - short[1]).abs() < 1e-7);

@@ -1,58 +1,127 @@
-//! The model side: load a BERT checkpoint onto a device and turn batches of token sequences
-//! into unit-length embeddings. Nothing here knows about HTTP or JSON.
+//! The model side: load an encoder checkpoint onto a device and turn batches of token sequences
+//! into sentence-transformers' pipeline output (encoder, pooling, Dense, Normalize). Nothing
+//! here knows about HTTP or JSON requests.
+//!
+//! Layout: [`config`] (what an architecture is), one small module per architecture ([`bert`],
+//! [`roberta`], [`distilbert`], [`mpnet`]), the shared [`layers`] and [`encoder`] on packed
+//! [`batch`]es, then [`pooling`] and the [`pipeline`] head.
 
+pub mod batch;
 pub mod bert;
+pub mod config;
 pub mod device;
+pub mod distilbert;
+pub mod encoder;
 pub mod kernels;
+pub mod layers;
+pub mod mpnet;
+pub mod pipeline;
+pub mod pooling;
+pub mod roberta;
 
 use std::path::Path;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
-use bert::{Bert, BertConfig, PackedBatch};
+use batch::PackedBatch;
+use config::EncoderConfig;
+use encoder::Encoder;
+use pipeline::{Head, HeadStep};
+pub use pooling::{Pooling, PoolingMode, PoolingModes};
 
 pub use device::{select_device, DeviceChoice};
 
-/// What the batching engine needs from a model: a batch of token sequences in, one unit-length
-/// vector per sequence out, in order. Implementations must be callable from any thread.
+/// One sequence to embed and how to pool it.
+#[derive(Debug, Clone, Copy)]
+pub struct SequenceInput<'a> {
+    pub tokens: &'a [u32],
+    pub pooling: Pooling,
+}
+
+/// What the batching engine needs from a model: a batch of token sequences in, the pipeline's
+/// vector for each out, in order. Implementations must be callable from any thread.
 pub trait Embedder: Send + Sync + 'static {
-    fn embed_batch(&self, sequences: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32>>>;
+    fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>>;
 }
 
 pub struct EmbeddingModel {
-    bert: Bert,
-    config: BertConfig,
+    encoder: Encoder,
+    head: Head,
     device: Device,
 }
 
 impl EmbeddingModel {
-    /// Reads config.json, checks the architecture, and maps the safetensors weights onto `device`.
-    pub fn load(config_path: &Path, weights_path: &Path, device: &Device) -> anyhow::Result<Self> {
-        let config = read_config(config_path)?;
-        config.validate().map_err(anyhow::Error::msg)?;
+    /// Maps the safetensors weights of the encoder and the Dense modules onto `device`.
+    pub fn load(
+        config: &EncoderConfig,
+        weights_path: &Path,
+        head: &[HeadStep],
+        device: &Device,
+    ) -> anyhow::Result<Self> {
         // SAFETY: the weights file is memory-mapped read-only; the hub cache never rewrites a
         // blob in place (downloads go to a temporary file that is renamed into place).
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights_path], DType::F32, device)? };
-        let bert = Bert::load(vb, &config)
+        let encoder = Encoder::load(vb, config)
             .map_err(|e| anyhow::anyhow!("cannot load weights from {}: {e}", weights_path.display()))?;
         Ok(Self {
-            bert,
-            config,
+            encoder,
+            head: Head::load(head, device)?,
             device: device.clone(),
         })
     }
 
-    pub fn config(&self) -> &BertConfig {
-        &self.config
+    pub fn config(&self) -> &EncoderConfig {
+        self.encoder.config()
     }
 
     pub fn device(&self) -> &Device {
         &self.device
     }
+}
 
-    pub fn dimension(&self) -> usize {
-        self.config.hidden_size
+impl Embedder for EmbeddingModel {
+    fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>> {
+        if sequences.is_empty() {
+            return Ok(Vec::new());
+        }
+        let config = self.encoder.config();
+        let vocab = config.vocab_size as u32;
+        let positions = config.max_sequence();
+        for sequence in sequences {
+            if sequence.tokens.len() > positions {
+                anyhow::bail!(
+                    "a sequence of {} tokens exceeds the model's {positions} positions",
+                    sequence.tokens.len()
+                );
+            }
+            if let Some(bad) = sequence.tokens.iter().find(|&&id| id >= vocab) {
+                anyhow::bail!("token id {bad} is outside the vocabulary of {vocab}");
+            }
+        }
+        let tokens: Vec<&[u32]> = sequences.iter().map(|s| s.tokens).collect();
+        let batch = PackedBatch::new(&tokens, config.positions, &self.device)?;
+        let hidden = self.encoder.forward(&batch)?;
+        // Requests through differently configured entries of one model may share a batch: pool
+        // each group of sequences with its own settings.
+        let mut vectors = vec![Vec::new(); sequences.len()];
+        let mut done = vec![false; sequences.len()];
+        for first in 0..sequences.len() {
+            if done[first] {
+                continue;
+            }
+            let pooling = sequences[first].pooling;
+            let members: Vec<usize> = (first..sequences.len())
+                .filter(|&i| !done[i] && sequences[i].pooling == pooling)
+                .collect();
+            let pooled = pooling::pool(&hidden, &batch, &members, pooling)?;
+            let output = self.head.forward(pooled)?.to_vec2::<f32>()?;
+            for (member, vector) in members.into_iter().zip(output) {
+                vectors[member] = vector;
+                done[member] = true;
+            }
+        }
+        Ok(vectors)
     }
 }
 
@@ -112,110 +181,5 @@ pub fn limit_matmul_threads(threads: usize) {
     let _ = threads;
 }
 
-pub fn read_config(path: &Path) -> anyhow::Result<BertConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a BERT config: {e}", path.display()))
-}
-
-impl Embedder for EmbeddingModel {
-    fn embed_batch(&self, sequences: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32>>> {
-        if sequences.is_empty() {
-            return Ok(Vec::new());
-        }
-        let vocab = self.config.vocab_size as u32;
-        let positions = self.config.max_position_embeddings;
-        for sequence in sequences {
-            if sequence.len() > positions {
-                anyhow::bail!(
-                    "a sequence of {} tokens exceeds the model's {positions} positions",
-                    sequence.len()
-                );
-            }
-            if let Some(bad) = sequence.iter().find(|&&id| id >= vocab) {
-                anyhow::bail!("token id {bad} is outside the vocabulary of {vocab}");
-            }
-        }
-        let batch = PackedBatch::new(sequences, &self.device)?;
-        let embeddings = self.bert.embed(&batch)?;
-        Ok(embeddings.to_vec2::<f32>()?)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::{Tensor, D};
-
-    fn tiny() -> (std::path::PathBuf, EmbeddingModel) {
-        let dir = std::env::temp_dir().join(format!("embeddings-runner-{}", std::process::id()));
-        crate::testing::write_tiny_bert(&dir, 11).expect("tiny model");
-        let model = EmbeddingModel::load(&dir.join("config.json"), &dir.join("model.safetensors"), &Device::Cpu)
-            .expect("loads");
-        (dir, model)
-    }
-
-    /// candle-transformers' BERT over a padded batch with an attention mask, mean-pooled over the
-    /// mask and normalised: the textbook computation the packed runner must reproduce.
-    fn reference_embeddings(dir: &Path, sequences: &[&[u32]]) -> Vec<Vec<f32>> {
-        use candle_transformers::models::bert::{BertModel, Config};
-        let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu) }
-                .unwrap();
-        let model = BertModel::load(vb, &config).unwrap();
-        let longest = sequences.iter().map(|s| s.len()).max().unwrap();
-        let mut ids = Vec::new();
-        let mut mask = Vec::new();
-        for s in sequences {
-            ids.extend(s.iter().copied().chain(std::iter::repeat_n(0, longest - s.len())));
-            mask.extend((0..longest).map(|i| u32::from(i < s.len())));
-        }
-        let ids = Tensor::from_vec(ids, (sequences.len(), longest), &Device::Cpu).unwrap();
-        let mask = Tensor::from_vec(mask, (sequences.len(), longest), &Device::Cpu).unwrap();
-        let hidden = model.forward(&ids, &ids.zeros_like().unwrap(), Some(&mask)).unwrap();
-        let mask = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
-        let summed = hidden.broadcast_mul(&mask).unwrap().sum(1).unwrap();
-        let mean = summed.broadcast_div(&mask.sum(1).unwrap()).unwrap();
-        let norm = mean.sqr().unwrap().sum_keepdim(D::Minus1).unwrap().sqrt().unwrap();
-        mean.broadcast_div(&norm).unwrap().to_vec2().unwrap()
-    }
-
-    #[test]
-    fn packed_forward_matches_a_padded_reference_implementation() {
-        let (dir, model) = tiny();
-        let sequences: Vec<Vec<u32>> = vec![
-            vec![2, 5, 6, 7, 3],
-            vec![2, 3],
-            vec![2, 9, 10, 11, 12, 13, 14, 15, 16, 3],
-            vec![2, 40, 3],
-        ];
-        let views: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
-        let packed = model.embed_batch(&views).expect("embeds");
-        let reference = reference_embeddings(&dir, &views);
-        for (got, want) in packed.iter().zip(&reference) {
-            let diff = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-            assert!(diff <= 1e-5, "packed vs padded reference differ by {diff}");
-        }
-    }
-
-    #[test]
-    fn equal_length_batches_skip_padding_and_still_agree() {
-        let (dir, model) = tiny();
-        let views: Vec<&[u32]> = vec![&[2, 5, 6, 3], &[2, 7, 8, 3]];
-        let packed = model.embed_batch(&views).expect("embeds");
-        let reference = reference_embeddings(&dir, &views);
-        for (got, want) in packed.iter().zip(&reference) {
-            assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() <= 1e-5));
-        }
-    }
-
-    #[test]
-    fn rejects_out_of_vocabulary_ids_and_overlong_sequences_without_panicking() {
-        let (_, model) = tiny();
-        assert!(model.embed_batch(&[&[2, 100_000, 3]]).is_err());
-        let long = vec![5u32; 65];
-        assert!(model.embed_batch(&[&long]).is_err());
-        assert!(model.embed_batch(&[&[]]).is_err());
-        assert!(model.embed_batch(&[]).expect("empty batch").is_empty());
-    }
-}
+mod tests;

@@ -1,6 +1,8 @@
 //! Shared helpers: start the real router on a loopback port with a real model behind it.
 #![allow(dead_code)]
 
+pub mod tiny;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,7 +34,7 @@ pub fn scratch_dir(label: &str) -> PathBuf {
 /// Writes a tiny random BERT and returns its directory.
 pub fn tiny_model_dir() -> PathBuf {
     let dir = scratch_dir("tiny-bert");
-    embeddings::testing::write_tiny_bert(&dir, 7).expect("tiny model written");
+    tiny::write_tiny_bert(&dir, 7).expect("tiny model written");
     dir
 }
 
@@ -94,7 +96,7 @@ impl TestServer {
     /// Serves the models of `models_file` (its text) on 127.0.0.1 with an ephemeral port.
     pub async fn start(models_file: &str, hub: HubSettings, options: Options) -> Self {
         let registry = Registry::parse(models_file, Path::new("/")).expect("models file parses");
-        let store = ModelStore::new(registry.clone(), hub, Device::Cpu, options.engine);
+        let store = ModelStore::new(registry.clone(), hub, Device::Cpu, options.engine).expect("allow-list checks");
         let state = Arc::new(AppState::new(store, options.limits));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

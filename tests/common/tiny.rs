@@ -85,14 +85,14 @@ pub fn write_tiny_bert(dir: &Path, seed: u64) -> anyhow::Result<()> {
         format!("{{\"max_seq_length\": {TINY_MAX_TOKENS}}}"),
     )?;
 
-    let mut random = SplitMix(seed);
+    let mut random = fastrand::Rng::with_seed(seed);
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     let mut put = |name: String, shape: &[usize], kind: Init| -> anyhow::Result<()> {
         let count: usize = shape.iter().product();
         let values: Vec<f32> = (0..count)
             .map(|_| match kind {
-                Init::Random => random.uniform() * 0.2,
-                Init::One => 1.0 + random.uniform() * 0.1,
+                Init::Random => (random.f32() * 2.0 - 1.0) * 0.2,
+                Init::One => 1.0 + (random.f32() * 2.0 - 1.0) * 0.1,
             })
             .collect();
         tensors.insert(name, Tensor::from_vec(values, shape, &Device::Cpu)?);
@@ -143,28 +143,4 @@ pub fn write_tiny_bert(dir: &Path, seed: u64) -> anyhow::Result<()> {
 enum Init {
     Random,
     One,
-}
-
-/// SplitMix64: a few lines of deterministic randomness, so fixtures and benchmark texts need
-/// no extra crate and come out the same on every machine.
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `low..=high`.
-    pub fn range(&mut self, low: usize, high: usize) -> usize {
-        low + (self.next_u64() % (high - low + 1) as u64) as usize
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
 }

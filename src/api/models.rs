@@ -1,0 +1,83 @@
+//! `GET /v1/models` and `GET /v1/models/{id}`: OpenAI's model objects plus what each entry
+//! serves, known from the model's files before its weights are loaded.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::registry::ModelSpec;
+
+#[derive(Serialize)]
+pub struct ModelList {
+    object: &'static str,
+    data: Vec<ModelCard>,
+}
+
+#[derive(Serialize)]
+struct ModelCard {
+    id: String,
+    object: &'static str,
+    created: u64,
+    owned_by: String,
+    /// `model_type` from config.json; null until the files have been read.
+    architecture: Option<String>,
+    /// The pooling this entry uses (`mean`, `cls`, `cls+mean`, ...).
+    pooling: Option<String>,
+    /// The model's sentence-transformers prompts, by name.
+    prompts: Option<BTreeMap<String, String>>,
+    /// The prompt put before every text unless a request names another.
+    default_prompt: Option<String>,
+    /// Vector size.
+    dimensions: Option<usize>,
+    /// Longest input in tokens (longer inputs are truncated).
+    max_input_tokens: Option<usize>,
+    aliases: Vec<String>,
+    ready: bool,
+    /// Where the model runs (`cpu`, `cuda`); null until loaded.
+    device: Option<&'static str>,
+}
+
+fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
+    let loaded = state.store.loaded(spec);
+    let info = state.store.info(spec);
+    ModelCard {
+        id: spec.id.clone(),
+        object: "model",
+        created: state.started_at,
+        owned_by: spec.owner().to_owned(),
+        architecture: info.as_ref().map(|i| i.description.encoder.model_type.clone()),
+        pooling: info.as_ref().map(|i| i.serving.pooling.describe()),
+        prompts: info.as_ref().map(|i| i.description.prompts.clone()),
+        default_prompt: info.as_ref().and_then(|i| i.serving.default_prompt.clone()),
+        dimensions: info.as_ref().map(|i| i.description.dimension_with(i.serving.pooling)),
+        max_input_tokens: info.as_ref().map(|i| i.description.max_tokens),
+        aliases: spec.aliases.clone(),
+        ready: loaded.is_some(),
+        device: loaded.as_ref().map(|m| m.device),
+    }
+}
+
+pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
+    let data = state
+        .store
+        .registry()
+        .specs()
+        .iter()
+        .map(|spec| model_card(&state, spec))
+        .collect();
+    Json(ModelList { object: "list", data })
+}
+
+pub async fn retrieve_model(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let registry = state.store.registry();
+    let spec = registry
+        .resolve(&id)
+        .ok_or_else(|| ApiError::model_not_found(&id, &registry.ids()))?;
+    Ok(Json(model_card(&state, spec)).into_response())
+}

@@ -1,0 +1,126 @@
+//! How a batch of sequences is packed: laid end to end as one `[tokens, hidden]` matrix with no
+//! padding. Per-token layers work on that matrix directly; attention alone gathers the packed
+//! rows into a padded `[batch, len, ...]` layout (masked) and scatters the result back.
+//!
+//! The index tensors are built once per forward pass on the host and uploaded with the token
+//! ids, so the forward itself never copies back to the host.
+
+use candle_core::{Device, Result, Tensor};
+
+use super::config::Positions;
+
+pub struct PackedBatch {
+    pub token_ids: Tensor,
+    pub positions: Tensor,
+    pub sequences: usize,
+    pub longest: usize,
+    pub lengths: Vec<usize>,
+    /// The first packed row of each sequence.
+    pub starts: Vec<usize>,
+    /// Present when sequence lengths differ; equal lengths need no gather at all.
+    pub padding: Option<Padding>,
+}
+
+pub struct Padding {
+    /// `[sequences * longest]`: the packed row for each padded slot (padding slots point at
+    /// row 0, whose values the mask then ignores).
+    pub gather: Tensor,
+    /// `[tokens]`: the padded slot each packed token came from.
+    pub scatter: Tensor,
+    /// `[sequences, 1, 1, longest]`: 0 for real keys, -inf for padding keys. Only off the CPU,
+    /// where candle's softmax runs; the CPU kernel masks by length instead.
+    pub mask: Option<Tensor>,
+}
+
+impl PackedBatch {
+    pub fn new(sequences: &[&[u32]], positions: Positions, device: &Device) -> Result<Self> {
+        let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+        if longest == 0 || sequences.iter().any(|s| s.is_empty()) {
+            candle_core::bail!("every sequence needs at least one token");
+        }
+        let total: usize = sequences.iter().map(|s| s.len()).sum();
+        let mut token_ids = Vec::with_capacity(total);
+        let mut position_ids = Vec::with_capacity(total);
+        let mut starts = Vec::with_capacity(sequences.len());
+        for sequence in sequences {
+            starts.push(token_ids.len());
+            token_ids.extend_from_slice(sequence);
+            match positions {
+                Positions::FromZero => position_ids.extend(0..sequence.len() as u32),
+                Positions::AfterPadding { pad } => {
+                    let mut counted = pad;
+                    position_ids.extend(sequence.iter().map(|&id| {
+                        if id == pad {
+                            pad
+                        } else {
+                            counted += 1;
+                            counted
+                        }
+                    }));
+                }
+            }
+        }
+        let ragged = sequences.iter().any(|s| s.len() != longest);
+        let padding = if ragged {
+            let mut gather = vec![0u32; sequences.len() * longest];
+            let mut scatter = Vec::with_capacity(total);
+            let mut row = 0u32;
+            for (index, sequence) in sequences.iter().enumerate() {
+                for position in 0..sequence.len() {
+                    let slot = index * longest + position;
+                    gather[slot] = row;
+                    scatter.push(slot as u32);
+                    row += 1;
+                }
+            }
+            Some(Padding {
+                gather: Tensor::from_vec(gather, sequences.len() * longest, device)?,
+                scatter: Tensor::from_vec(scatter, total, device)?,
+                mask: if device.is_cpu() {
+                    None
+                } else {
+                    let mask: Vec<f32> = sequences
+                        .iter()
+                        .flat_map(|s| (0..longest).map(move |p| if p < s.len() { 0.0 } else { f32::NEG_INFINITY }))
+                        .collect();
+                    Some(Tensor::from_vec(mask, (sequences.len(), 1, 1, longest), device)?)
+                },
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            token_ids: Tensor::from_vec(token_ids, total, device)?,
+            positions: Tensor::from_vec(position_ids, total, device)?,
+            sequences: sequences.len(),
+            longest,
+            lengths: sequences.iter().map(|s| s.len()).collect(),
+            starts,
+            padding,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.token_ids.device()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roberta_positions_start_after_the_padding_index_and_skip_padding() {
+        let batch = PackedBatch::new(
+            &[&[0, 5, 6, 2], &[0, 1, 2]],
+            Positions::AfterPadding { pad: 1 },
+            &Device::Cpu,
+        )
+        .expect("packs");
+        let positions: Vec<u32> = batch.positions.to_vec1().expect("host");
+        assert_eq!(positions, vec![2, 3, 4, 5, 2, 1, 3]);
+        assert_eq!(batch.starts, vec![0, 4]);
+        let bert = PackedBatch::new(&[&[101, 7, 102]], Positions::FromZero, &Device::Cpu).expect("packs");
+        assert_eq!(bert.positions.to_vec1::<u32>().expect("host"), vec![0, 1, 2]);
+    }
+}

@@ -1,0 +1,395 @@
+//! What the service reads from a sentence-transformers snapshot, and what it makes of it: the
+//! whole `SentenceTransformer(model).encode()` pipeline, described before any weight is loaded.
+//!
+//! | file | use |
+//! |---|---|
+//! | `config.json` | the architecture and its sizes |
+//! | `model.safetensors` | the encoder's weights |
+//! | `tokenizer.json` | the tokenizer (its own truncation and padding are ignored) |
+//! | `tokenizer_config.json` | `model_max_length`, when there is no `max_seq_length` |
+//! | `sentence_bert_config.json` | `max_seq_length`, `do_lower_case` |
+//! | `modules.json` | the pipeline: Transformer, Pooling, Dense, Normalize, in order |
+//! | `N_Pooling/config.json` | the pooling modes and `include_prompt` |
+//! | `N_Dense/config.json`, `N_Dense/model.safetensors` | a Dense layer and its weights |
+//! | `config_sentence_transformers.json` | `prompts`, `default_prompt_name` |
+//!
+//! Without `modules.json` a model is mean-pooled.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::hub::{Snapshot, CONFIG, TOKENIZER, WEIGHTS};
+use crate::registry::EntryOptions;
+use crate::runner::config::EncoderConfig;
+use crate::runner::pipeline::{DenseActivation, DenseSpec, HeadStep};
+use crate::runner::{PoolingMode, PoolingModes};
+
+/// A model's pipeline as its files describe it.
+#[derive(Debug, Clone)]
+pub struct ModelDescription {
+    pub encoder: EncoderConfig,
+    pub pooling: PoolingModes,
+    /// `false`: the prompt's tokens are left out of pooling.
+    pub include_prompt: bool,
+    pub head: Vec<HeadStep>,
+    pub prompts: BTreeMap<String, String>,
+    pub default_prompt_name: Option<String>,
+    /// Inputs are truncated to this many tokens.
+    pub max_tokens: usize,
+    /// sentence-transformers lowercases the text first (`do_lower_case`).
+    pub lowercase: bool,
+}
+
+/// How one entry of the models file serves its model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryServing {
+    pub pooling: PoolingModes,
+    /// The prompt applied when a request names none: from the entry, else the model's default.
+    pub default_prompt: Option<String>,
+}
+
+impl ModelDescription {
+    /// Reads every file the pipeline needs (downloading them if `snapshot` may). Blocking.
+    pub fn read(snapshot: &Snapshot) -> anyhow::Result<Self> {
+        let encoder = EncoderConfig::from_file(&snapshot.required(CONFIG)?)?;
+        let sentence: SentenceConfig = read_optional(snapshot, "sentence_bert_config.json")?.unwrap_or_default();
+        let tokenizer: TokenizerConfig = read_optional(snapshot, "tokenizer_config.json")?.unwrap_or_default();
+        let prompts: PromptConfig = read_optional(snapshot, "config_sentence_transformers.json")?.unwrap_or_default();
+        let mut description = Self {
+            max_tokens: max_tokens(
+                sentence.max_seq_length,
+                tokenizer.model_max_length,
+                encoder.max_sequence(),
+            )?,
+            encoder,
+            pooling: PoolingModes::single(PoolingMode::Mean),
+            include_prompt: true,
+            head: Vec::new(),
+            prompts: prompts.prompts,
+            default_prompt_name: prompts.default_prompt_name,
+            lowercase: sentence.do_lower_case,
+        };
+        if let Some(modules) = read_optional::<Vec<ModuleEntry>>(snapshot, "modules.json")? {
+            description.read_modules(snapshot, &modules)?;
+        }
+        if let Some(name) = &description.default_prompt_name {
+            anyhow::ensure!(
+                description.prompts.contains_key(name),
+                "default_prompt_name {name:?} is not one of its prompts"
+            );
+        }
+        Ok(description)
+    }
+
+    fn read_modules(&mut self, snapshot: &Snapshot, modules: &[ModuleEntry]) -> anyhow::Result<()> {
+        let mut pooled = false;
+        for (index, module) in modules.iter().enumerate() {
+            let kind = module.kind().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "module {index} ({}) is not supported: the service runs Transformer, Pooling, Dense and Normalize modules",
+                    module.kind_name
+                )
+            })?;
+            let folder = module.path.trim_end_matches('/');
+            let file = |name: &str| {
+                if folder.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{folder}/{name}")
+                }
+            };
+            match kind {
+                ModuleKind::Transformer => anyhow::ensure!(
+                    index == 0 && folder.is_empty(),
+                    "module {index} ({}): the Transformer must be the first module, at the snapshot's root",
+                    module.kind_name
+                ),
+                ModuleKind::Pooling => {
+                    anyhow::ensure!(!pooled, "module {index}: a second Pooling module");
+                    let config: Value = read_required(snapshot, &file(CONFIG))?;
+                    (self.pooling, self.include_prompt) = pooling_config(&config, self.encoder.hidden_size)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", file(CONFIG)))?;
+                    pooled = true;
+                }
+                ModuleKind::Dense | ModuleKind::Normalize if !pooled => {
+                    anyhow::bail!("module {index} ({}) comes before any Pooling module", module.kind_name)
+                }
+                ModuleKind::Dense => {
+                    let config: DenseConfig = read_required(snapshot, &file(CONFIG))?;
+                    let activation = DenseActivation::parse(&config.activation_function).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{}: activation_function {} is not supported (Identity, Tanh, ReLU, GELU, Sigmoid are)",
+                            file(CONFIG),
+                            config.activation_function
+                        )
+                    })?;
+                    anyhow::ensure!(
+                        config.in_features == self.dimension(),
+                        "{} takes {} features but the pipeline gives it {}",
+                        file(CONFIG),
+                        config.in_features,
+                        self.dimension()
+                    );
+                    self.head.push(HeadStep::Dense(DenseSpec {
+                        folder: folder.to_owned(),
+                        in_features: config.in_features,
+                        out_features: config.out_features,
+                        bias: config.bias,
+                        activation,
+                        weights: snapshot.optional(&file(WEIGHTS))?,
+                    }));
+                }
+                ModuleKind::Normalize => self.head.push(HeadStep::Normalize),
+            }
+        }
+        anyhow::ensure!(pooled, "modules.json has no Pooling module");
+        Ok(())
+    }
+
+    /// The pipeline's output size with its own pooling.
+    pub fn dimension(&self) -> usize {
+        self.dimension_with(self.pooling)
+    }
+
+    pub fn dimension_with(&self, pooling: PoolingModes) -> usize {
+        let dense_out = self.head.iter().rev().find_map(|step| match step {
+            HeadStep::Dense(spec) => Some(spec.out_features),
+            HeadStep::Normalize => None,
+        });
+        dense_out.unwrap_or(self.encoder.hidden_size * pooling.count())
+    }
+
+    /// Checks an entry's options against the model and settles how the entry serves it.
+    pub fn serving(&self, options: &EntryOptions) -> Result<EntryServing, String> {
+        let pooling = match options.pooling {
+            Some(mode) => {
+                let modes = PoolingModes::single(mode);
+                if let Some(HeadStep::Dense(first)) = self.head.iter().find(|s| matches!(s, HeadStep::Dense(_))) {
+                    if first.in_features != self.encoder.hidden_size {
+                        return Err(format!(
+                            "pooling={} gives {} features but {} takes {}",
+                            mode.name(),
+                            self.encoder.hidden_size,
+                            first.folder,
+                            first.in_features
+                        ));
+                    }
+                }
+                modes
+            }
+            None => self.pooling,
+        };
+        let default_prompt = match (&options.prompt, &options.prompt_name) {
+            (Some(text), _) => Some(text.clone()),
+            (None, Some(name)) => Some(self.prompt(name)?.to_owned()),
+            (None, None) => match &self.default_prompt_name {
+                Some(name) => Some(self.prompt(name)?.to_owned()),
+                None => None,
+            },
+        };
+        Ok(EntryServing {
+            pooling,
+            default_prompt,
+        })
+    }
+
+    /// The text of the prompt called `name`.
+    pub fn prompt(&self, name: &str) -> Result<&str, String> {
+        self.prompts.get(name).map(String::as_str).ok_or_else(|| {
+            if self.prompts.is_empty() {
+                format!("prompt {name:?} is unknown: this model defines no prompts")
+            } else {
+                format!(
+                    "prompt {name:?} is unknown: this model's prompts are {}",
+                    self.prompts.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+        })
+    }
+}
+
+/// The files the weights and tokenizer come from. Blocking (it may download).
+pub struct WeightFiles {
+    pub weights: PathBuf,
+    pub tokenizer: PathBuf,
+}
+
+impl WeightFiles {
+    pub fn fetch(snapshot: &Snapshot) -> anyhow::Result<Self> {
+        Ok(Self {
+            weights: snapshot.required(WEIGHTS)?,
+            tokenizer: snapshot.required(TOKENIZER)?,
+        })
+    }
+}
+
+/// The truncation length: sentence-transformers' `max_seq_length` when the model has one,
+/// else the smaller of the tokenizer's and the model's maxima; never past the position table.
+fn max_tokens(sentence: Option<usize>, tokenizer: Option<f64>, positions: usize) -> anyhow::Result<usize> {
+    // Tokenizers without a limit store a huge sentinel (1e30); ignore anything implausible.
+    let tokenizer = tokenizer.filter(|n| (1.0..1e9).contains(n)).map(|n| n as usize);
+    let chosen = sentence.or(tokenizer).map_or(positions, |n| n.min(positions));
+    anyhow::ensure!(chosen >= 1, "the model allows no tokens");
+    Ok(chosen)
+}
+
+/// Reads `{"pooling_mode": "cls"}` or the classic `pooling_mode_*_tokens` booleans.
+fn pooling_config(config: &Value, hidden: usize) -> Result<(PoolingModes, bool), String> {
+    if let Some(dimension) = config.get("word_embedding_dimension").and_then(Value::as_u64) {
+        if dimension as usize != hidden {
+            return Err(format!(
+                "word_embedding_dimension is {dimension} but the encoder's hidden size is {hidden}"
+            ));
+        }
+    }
+    let include_prompt = config.get("include_prompt").and_then(Value::as_bool).unwrap_or(true);
+    if let Some(name) = config.get("pooling_mode").and_then(Value::as_str) {
+        let mode = PoolingMode::parse(name)
+            .ok_or_else(|| format!("pooling_mode {name:?} is not one of {}", PoolingMode::names()))?;
+        return Ok((PoolingModes::single(mode), include_prompt));
+    }
+    let flag = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let modes = PoolingModes::default()
+        .with(PoolingMode::Cls, flag("pooling_mode_cls_token"))
+        .with(PoolingMode::Max, flag("pooling_mode_max_tokens"))
+        .with(PoolingMode::Mean, flag("pooling_mode_mean_tokens"))
+        .with(PoolingMode::MeanSqrtLen, flag("pooling_mode_mean_sqrt_len_tokens"))
+        .with(PoolingMode::WeightedMean, flag("pooling_mode_weightedmean_tokens"))
+        .with(PoolingMode::LastToken, flag("pooling_mode_lasttoken"));
+    if modes.count() == 0 {
+        return Err("no pooling mode is switched on".to_owned());
+    }
+    Ok((modes, include_prompt))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SentenceConfig {
+    max_seq_length: Option<usize>,
+    #[serde(default)]
+    do_lower_case: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TokenizerConfig {
+    model_max_length: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PromptConfig {
+    #[serde(default)]
+    prompts: BTreeMap<String, String>,
+    default_prompt_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ModuleEntry {
+    #[serde(default)]
+    path: String,
+    #[serde(rename = "type")]
+    kind_name: String,
+}
+
+enum ModuleKind {
+    Transformer,
+    Pooling,
+    Dense,
+    Normalize,
+}
+
+impl ModuleEntry {
+    /// sentence-transformers' own modules, by class name, wherever its package keeps them.
+    fn kind(&self) -> Option<ModuleKind> {
+        let (package, class) = self.kind_name.rsplit_once('.')?;
+        if !package.starts_with("sentence_transformers.") {
+            return None;
+        }
+        match class {
+            "Transformer" => Some(ModuleKind::Transformer),
+            "Pooling" => Some(ModuleKind::Pooling),
+            "Dense" => Some(ModuleKind::Dense),
+            "Normalize" => Some(ModuleKind::Normalize),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DenseConfig {
+    in_features: usize,
+    out_features: usize,
+    #[serde(default = "default_true")]
+    bias: bool,
+    #[serde(default = "default_dense_activation")]
+    activation_function: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// sentence-transformers' Dense defaults to tanh.
+fn default_dense_activation() -> String {
+    "torch.nn.modules.activation.Tanh".to_owned()
+}
+
+fn parse_file<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn read_optional<T: for<'de> Deserialize<'de>>(snapshot: &Snapshot, file: &str) -> anyhow::Result<Option<T>> {
+    snapshot.optional(file)?.map(|path| parse_file(&path)).transpose()
+}
+
+fn read_required<T: for<'de> Deserialize<'de>>(snapshot: &Snapshot, file: &str) -> anyhow::Result<T> {
+    parse_file(&snapshot.required(file)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pooling_reads_both_key_styles() {
+        let (modes, include) = pooling_config(&json!({"pooling_mode": "CLS"}), 8).expect("valid");
+        assert_eq!((modes.describe(), include), ("cls".to_owned(), true));
+        let classic = json!({"word_embedding_dimension": 8, "pooling_mode_mean_tokens": true,
+            "pooling_mode_max_tokens": true, "include_prompt": false});
+        let (modes, include) = pooling_config(&classic, 8).expect("valid");
+        assert_eq!((modes.describe(), include), ("max+mean".to_owned(), false));
+        assert!(pooling_config(&json!({"pooling_mode": "median"}), 8).is_err());
+        assert!(pooling_config(&json!({"pooling_mode_cls_token": false}), 8).is_err());
+        assert!(pooling_config(&classic, 16).is_err(), "dimension mismatch");
+    }
+
+    #[test]
+    fn truncation_prefers_max_seq_length_and_never_passes_the_positions() {
+        assert_eq!(max_tokens(Some(256), Some(512.0), 512).unwrap(), 256);
+        assert_eq!(max_tokens(None, Some(1e30), 512).unwrap(), 512);
+        assert_eq!(max_tokens(None, Some(128.0), 512).unwrap(), 128);
+        assert_eq!(max_tokens(Some(1024), None, 512).unwrap(), 512);
+        assert!(max_tokens(Some(0), None, 512).is_err());
+    }
+
+    #[test]
+    fn module_types_are_recognised_by_class_wherever_the_package_keeps_them() {
+        let entry = |kind: &str| ModuleEntry {
+            path: String::new(),
+            kind_name: kind.to_owned(),
+        };
+        assert!(matches!(
+            entry("sentence_transformers.models.Pooling").kind(),
+            Some(ModuleKind::Pooling)
+        ));
+        assert!(matches!(
+            entry("sentence_transformers.sentence_transformer.models.Dense").kind(),
+            Some(ModuleKind::Dense)
+        ));
+        assert!(entry("sentence_transformers.models.LayerNorm").kind().is_none());
+        assert!(entry("my_package.Pooling").kind().is_none());
+    }
+}
