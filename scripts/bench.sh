@@ -8,7 +8,7 @@
 #      (benches/baseline_server.py) on the same model snapshot, when --baseline is given
 #      (it installs the baseline's Python packages into target/baseline-python).
 # Usage: scripts/bench.sh [--quick] [--baseline]   (--quick: a tenth of the requests)
-# Features as in scripts/test.sh (EMBEDDINGS_FEATURES, default mkl on x86-64).
+# Features as in scripts/test.sh (EMBEDDINGS_FEATURES, default the pure-Rust build; mkl opts in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

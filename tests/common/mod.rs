@@ -51,13 +51,39 @@ pub fn test_hf_cache() -> PathBuf {
     dir
 }
 
-/// The shared reference vectors made with sentence-transformers (`EMBEDDINGS_FIXTURES` names
-/// their folder; default `../shared/fixtures` beside the checkout).
-pub fn reference_fixtures() -> PathBuf {
+/// The shared fixtures folder (`EMBEDDINGS_FIXTURES` names it; default `../shared/fixtures`
+/// beside the checkout).
+pub fn fixtures_dir() -> PathBuf {
     std::env::var_os("EMBEDDINGS_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"))
-        .join("minilm_reference.jsonl")
+}
+
+/// The reference vectors made with sentence-transformers for all-MiniLM-L6-v2.
+pub fn reference_fixtures() -> PathBuf {
+    fixtures_dir().join("minilm_reference.jsonl")
+}
+
+/// One line of a sentence-transformers reference file.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Reference {
+    pub text: String,
+    #[serde(default)]
+    pub prompt_name: Option<String>,
+    pub tokens: usize,
+    pub ids: Vec<u32>,
+    pub embedding: Vec<f32>,
+    #[serde(default)]
+    pub unnormalized: Option<Vec<f32>>,
+}
+
+/// Reads a `.jsonl` reference file.
+pub fn read_references(path: &Path) -> Vec<Reference> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("fixture line"))
+        .collect()
 }
 
 /// Hub settings that only ever read the test cache: offline, so a missing file fails fast.
