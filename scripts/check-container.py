@@ -2,7 +2,8 @@
 """Runs the CPU Dockerfile's build and start commands on this machine, without a Docker engine.
 
 Reads the Dockerfile itself, so what is checked is what the image does:
-  - the `cargo build` line of the build stage, with the features the image would pick;
+  - the build stage's feature setup (MKL on x86-64) and its `cargo build` line, with the
+    features the image would pick;
   - the runtime stage's ENV, USER, ENTRYPOINT + CMD and HEALTHCHECK command.
 Then starts the binary exactly so (as the image's non-root uid when run as root), waits for
 /health, runs the HEALTHCHECK command, and embeds a text over loopback.
@@ -50,6 +51,10 @@ def main():
     build, runtime = steps[stages[0]:stages[-1]], steps[stages[-1]:]
 
     features = "mkl" if platform.machine() in ("x86_64", "AMD64") else ""
+    # The build stage installs what its features need first (MKL for the x86-64 image).
+    setup = next(rest for k, rest in build if k == "RUN" and "/tmp/features" in rest and "cargo build" not in rest)
+    if "install-mkl.sh" in setup and features == "mkl":
+        subprocess.run(["scripts/install-mkl.sh"], cwd=ROOT, check=True)
     cargo = next(rest for k, rest in build if k == "RUN" and "cargo build" in rest)
     command = re.search(r"(cargo build[^&]*)", cargo).group(1).strip()
     command = command.replace('"$(cat /tmp/features)"', shlex.quote(features))

@@ -14,11 +14,11 @@ use crate::runner::DeviceChoice;
 #[command(
     name = "embeddings",
     version,
-    about = "OpenAI-compatible text-embeddings server for Hugging Face BERT-family models",
-    long_about = "OpenAI-compatible text-embeddings server for Hugging Face BERT-family models.\n\n\
-        Serves POST /v1/embeddings with the same vectors as sentence-transformers (mean pooling, \
-        L2 normalisation), on the CPU or an NVIDIA GPU. Only models listed in the models file \
-        are ever loaded; weights come from the Hugging Face cache or hub (HF_HOME, HF_HUB_CACHE, \
+    about = "OpenAI-compatible text-embeddings server for Hugging Face sentence-transformers models",
+    long_about = "OpenAI-compatible text-embeddings server for Hugging Face sentence-transformers models.\n\n\
+        Serves POST /v1/embeddings with the same vectors as sentence-transformers (each model's \
+        own pooling, Dense and Normalize modules; always unit length), on the CPU or an NVIDIA \
+        GPU. Only models listed in the models file are ever loaded; weights come from the Hugging Face cache or hub (HF_HOME, HF_HUB_CACHE, \
         HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE=1 for air-gapped hosts). Logging: RUST_LOG."
 )]
 pub struct Cli {
@@ -48,7 +48,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct ModelsFileArg {
-    /// The allow-list of models: one `org/name[@revision] [alias...]` or local path per line.
+    /// The allow-list of models: one `org/name[@revision] [alias...] [key=value...]` or local
+    /// path per line.
     #[arg(long, env = "EMBEDDINGS_MODELS_FILE", default_value = "supported_models.txt")]
     pub models_file: PathBuf,
 }
