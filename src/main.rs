@@ -5,7 +5,7 @@ use std::sync::Arc;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use embeddings::api::types::EmbeddingRequest;
+use embeddings::api::openai::types::EmbeddingRequest;
 use embeddings::api::{create_embeddings, AppState, Limits};
 use embeddings::config::{Cli, Command, DownloadArgs, EmbedArgs, LogFormat};
 use embeddings::engine::EngineConfig;

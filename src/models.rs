@@ -13,7 +13,7 @@ use crate::hub::{Access, HubSettings, Snapshot};
 use crate::registry::{ModelSpec, Registry};
 use crate::runner::{self, EmbeddingModel};
 use crate::snapshot::{EntryServing, ModelDescription, WeightFiles};
-use crate::tokenize::{TextTokenizer, TokenizeError};
+use crate::tokenize::{TextTokenizer, TokenPiece, TokenizeError, Truncation};
 
 /// A model ready to serve: its pipeline, its tokenizer and the engine that runs its forward
 /// passes.
@@ -26,10 +26,25 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    /// Tokenizes texts (behind `prompt`) with the model's truncation. Blocking (CPU-bound):
-    /// run it off the reactor.
-    pub fn tokenize(&self, texts: Vec<String>, prompt: Option<&str>) -> Result<Vec<Vec<u32>>, TokenizeError> {
-        self.tokenizer.encode_batch(texts, prompt)
+    /// Tokenizes texts (behind `prompt`), truncated to the model's limit as asked. Blocking
+    /// (CPU-bound): run it off the reactor.
+    pub fn tokenize(
+        &self,
+        texts: Vec<String>,
+        prompt: Option<&str>,
+        truncation: Truncation,
+    ) -> Result<Vec<Vec<u32>>, TokenizeError> {
+        self.tokenizer.encode_batch(texts, prompt, truncation)
+    }
+
+    /// One text's tokens with their offsets, untruncated. Blocking.
+    pub fn pieces(
+        &self,
+        text: &str,
+        prompt: Option<&str>,
+        special_tokens: bool,
+    ) -> Result<Vec<TokenPiece>, TokenizeError> {
+        self.tokenizer.pieces(text, prompt, special_tokens)
     }
 
     /// The prompt's token count as pooling with `include_prompt: false` leaves it out.
@@ -43,8 +58,8 @@ impl LoadedModel {
     }
 
     /// Truncates client-supplied token ids the way text is truncated.
-    pub fn truncate_ids(&self, ids: Vec<u32>) -> Vec<u32> {
-        self.tokenizer.truncate_ids(ids)
+    pub fn truncate_ids(&self, ids: Vec<u32>, truncation: Truncation) -> Vec<u32> {
+        self.tokenizer.truncate_ids(ids, truncation)
     }
 }
 
@@ -152,6 +167,17 @@ impl ModelStore {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    pub fn engine_config(&self) -> EngineConfig {
+        self.engine_config
+    }
+
+    /// The entry's weights file, when it is on disk.
+    pub fn weights_file(&self, spec: &ModelSpec) -> Option<std::path::PathBuf> {
+        Snapshot::new(spec, &self.hub, Access::CacheOnly)
+            .required(crate::hub::WEIGHTS)
+            .ok()
     }
 
     /// The model behind `spec` if it is already loaded.

@@ -3,12 +3,35 @@
 //!
 //! A model's `tokenizer.json` may carry its own truncation and padding settings (the
 //! all-MiniLM-L6-v2 snapshot pads every input to a fixed 128 and truncates at 128). Those are
-//! switched off here: inputs are truncated to the model's own limit and never padded, because
-//! padding is the batching engine's business.
+//! switched off here: inputs are cut to the model's own limit here (keeping the special tokens
+//! that frame them, as the tokenizer's own truncation does) and never padded, because padding is
+//! the batching engine's business.
 
 use std::path::Path;
 
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::Tokenizer;
+
+/// Where an over-long input loses tokens, or whether it may at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    /// Keep the beginning (sentence-transformers' behaviour).
+    Right,
+    /// Keep the end.
+    Left,
+    /// Never: an over-long input is the caller's error.
+    Off,
+}
+
+/// One token of a tokenization, for `/tokenize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPiece {
+    pub id: u32,
+    /// The text the token came from (its own string for special tokens).
+    pub text: String,
+    pub special: bool,
+    /// Byte offsets into the tokenized text; `None` for special tokens.
+    pub span: Option<(usize, usize)>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizeError {
@@ -39,14 +62,7 @@ impl TextTokenizer {
         };
         let mut inner = Tokenizer::from_file(path).map_err(|e| load_error(e.to_string()))?;
         inner.with_padding(None);
-        inner
-            .with_truncation(Some(TruncationParams {
-                max_length: max_tokens,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-                direction: TruncationDirection::Right,
-            }))
-            .map_err(|e| load_error(e.to_string()))?;
+        inner.with_truncation(None).map_err(|e| load_error(e.to_string()))?;
         let sample = inner.encode_fast("a", true).map_err(|e| load_error(e.to_string()))?;
         let special = sample.get_special_tokens_mask();
         let ids = sample.get_ids();
@@ -79,8 +95,13 @@ impl TextTokenizer {
     }
 
     /// Tokenizes many texts, each behind `prompt` when there is one, in parallel where the
-    /// tokenizer can. Blocking.
-    pub fn encode_batch(&self, texts: Vec<String>, prompt: Option<&str>) -> Result<Vec<Vec<u32>>, TokenizeError> {
+    /// tokenizer can, and truncates them. Blocking.
+    pub fn encode_batch(
+        &self,
+        texts: Vec<String>,
+        prompt: Option<&str>,
+        truncation: Truncation,
+    ) -> Result<Vec<Vec<u32>>, TokenizeError> {
         let texts: Vec<String> = texts.into_iter().map(|text| self.prepare(prompt, &text)).collect();
         let encodings = match texts.len() {
             1 => vec![self
@@ -92,7 +113,42 @@ impl TextTokenizer {
                 .encode_batch_fast(texts, true)
                 .map_err(|e| TokenizeError::Encode(e.to_string()))?,
         };
-        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+        Ok(encodings
+            .into_iter()
+            .map(|e| self.truncate_ids(e.get_ids().to_vec(), truncation))
+            .collect())
+    }
+
+    /// The tokens of one text (behind `prompt`), untruncated, as `/tokenize` shows them.
+    pub fn pieces(
+        &self,
+        text: &str,
+        prompt: Option<&str>,
+        special_tokens: bool,
+    ) -> Result<Vec<TokenPiece>, TokenizeError> {
+        let text = self.prepare(prompt, text);
+        // `encode` (not `encode_fast`) computes the byte offsets.
+        let encoding = self
+            .inner
+            .encode(text.as_str(), special_tokens)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let pieces = encoding
+            .get_ids()
+            .iter()
+            .zip(encoding.get_tokens())
+            .zip(encoding.get_special_tokens_mask())
+            .zip(encoding.get_offsets())
+            .map(|(((&id, token), &special), &(start, stop))| {
+                let span = text.get(start..stop).filter(|_| special == 0);
+                TokenPiece {
+                    id,
+                    text: span.map_or_else(|| token.clone(), str::to_owned),
+                    special: special != 0,
+                    span: span.map(|_| (start, stop)),
+                }
+            })
+            .collect();
+        Ok(pieces)
     }
 
     /// How many leading tokens of a prompted text are the prompt's, as sentence-transformers
@@ -151,19 +207,34 @@ impl TextTokenizer {
         Ok(())
     }
 
-    /// Applies the text truncation rule to ids a client sent: cut to the limit, keeping the
-    /// closing special tokens when the sequence has them.
-    pub fn truncate_ids(&self, mut ids: Vec<u32>) -> Vec<u32> {
-        if ids.len() <= self.max_tokens {
+    /// Cuts a tokenization to the model's limit as the tokenizer's own truncation would: the
+    /// content loses tokens at the chosen end, the framing special tokens stay. `Off` leaves
+    /// it whole (the caller rejects it).
+    pub fn truncate_ids(&self, mut ids: Vec<u32>, truncation: Truncation) -> Vec<u32> {
+        if ids.len() <= self.max_tokens || truncation == Truncation::Off {
             return ids;
         }
-        let keep_closing =
-            !self.trailing.is_empty() && ids.ends_with(&self.trailing) && self.max_tokens > self.trailing.len();
-        if keep_closing {
-            ids.truncate(self.max_tokens - self.trailing.len());
-            ids.extend_from_slice(&self.trailing);
+        let framed = ids.starts_with(&self.leading)
+            && ids.ends_with(&self.trailing)
+            && ids.len() >= self.leading.len() + self.trailing.len();
+        let (lead, trail) = if framed {
+            (self.leading.len(), self.trailing.len())
         } else {
+            (0, 0)
+        };
+        let Some(keep) = self.max_tokens.checked_sub(lead + trail) else {
             ids.truncate(self.max_tokens);
+            return ids;
+        };
+        let content_end = ids.len() - trail;
+        let drop = content_end - lead - keep;
+        match truncation {
+            Truncation::Left => {
+                ids.drain(lead..lead + drop);
+            }
+            _ => {
+                ids.drain(content_end - drop..content_end);
+            }
         }
         ids
     }
@@ -213,5 +284,42 @@ mod tests {
         // "hello world" in cl100k_base.
         assert_eq!(decode_cl100k(&[15339, 1917]).expect("decodes"), "hello world");
         assert!(decode_cl100k(&[4_000_000]).is_err());
+    }
+
+    fn tiny_tokenizer() -> TextTokenizer {
+        let dir = std::env::var_os("EMBEDDINGS_FIXTURES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+        TextTokenizer::from_file(&dir.join("st-pipelines/tiny-bert-cls/tokenizer.json"), 5, false).expect("loads")
+    }
+
+    #[test]
+    fn truncation_keeps_the_frame_and_cuts_the_chosen_end() {
+        let tokenizer = tiny_tokenizer();
+        let ids = vec![101, 1, 2, 3, 4, 5, 102];
+        assert_eq!(
+            tokenizer.truncate_ids(ids.clone(), Truncation::Right),
+            vec![101, 1, 2, 3, 102]
+        );
+        assert_eq!(
+            tokenizer.truncate_ids(ids.clone(), Truncation::Left),
+            vec![101, 3, 4, 5, 102]
+        );
+        assert_eq!(tokenizer.truncate_ids(ids.clone(), Truncation::Off), ids);
+        assert_eq!(tokenizer.truncate_ids(vec![7; 9], Truncation::Right), vec![7; 5]);
+        let text = tokenizer
+            .encode_batch(vec!["one two three four five six".into()], None, Truncation::Left)
+            .expect("encodes");
+        assert_eq!(text[0].len(), 5);
+        assert_eq!((text[0][0], text[0][4]), (101, 102));
+    }
+
+    #[test]
+    fn pieces_carry_offsets_and_special_flags() {
+        let pieces = tiny_tokenizer().pieces("hello world", None, true).expect("tokenizes");
+        assert_eq!(pieces.len(), 4);
+        assert!(pieces[0].special && pieces[3].special);
+        assert_eq!((pieces[1].text.as_str(), pieces[1].span), ("hello", Some((0, 5))));
+        assert_eq!(pieces[2].span, Some((6, 11)));
     }
 }

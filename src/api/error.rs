@@ -1,4 +1,6 @@
-//! Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
+//! The one error type of the HTTP layer, and its OpenAI shape:
+//! `{"error": {"message", "type", "param", "code"}}`. Other dialects shape the same error their
+//! own way (see their modules), from its status and [`ErrorKind`].
 //!
 //! Anything a client caused is a 4xx; 5xx (which clients retry) is kept for the server's own
 //! failures, and 429 for a full queue, with `Retry-After`.
@@ -7,9 +9,26 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// What went wrong, for dialects whose status codes draw finer lines than OpenAI's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The body is not JSON at all.
+    Syntax,
+    /// A field is missing or malformed, or names something that does not exist.
+    Invalid,
+    /// No input to embed.
+    Empty,
+    /// More inputs or tokens than the limits allow, or an over-long input not to be truncated.
+    TooLarge,
+    /// Anything else: the status says it.
+    Other,
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The status on OpenAI's routes; other dialects may map [`ErrorKind`] differently.
     pub status: StatusCode,
+    pub error_kind: ErrorKind,
     pub message: String,
     pub kind: &'static str,
     pub param: Option<&'static str>,
@@ -33,8 +52,14 @@ struct Detail<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        let error_kind = if status == StatusCode::BAD_REQUEST {
+            ErrorKind::Invalid
+        } else {
+            ErrorKind::Other
+        };
         Self {
             status,
+            error_kind,
             message: message.into(),
             kind,
             param: None,
@@ -53,6 +78,11 @@ impl ApiError {
         self
     }
 
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.error_kind = kind;
+        self
+    }
+
     /// 400: the request is malformed or asks for something impossible.
     pub fn invalid(message: impl Into<String>, param: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message).with_param(param)
@@ -62,8 +92,9 @@ impl ApiError {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
-            format!("We could not parse the JSON body of your request ({detail}). The body must be a JSON object like {{\"model\": \"...\", \"input\": \"...\"}}."),
+            format!("We could not parse the JSON body of your request ({detail}). The body must be a JSON object."),
         )
+        .with_kind(ErrorKind::Syntax)
     }
 
     pub fn model_not_found(requested: &str, available: &[&str]) -> Self {
@@ -71,7 +102,8 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             format!(
-                "The model `{requested}` does not exist or is not served here. Available models: {}.",
+                "The model `{}` does not exist or is not served here. Available models: {}.",
+                super::input::excerpt(requested),
                 available.join(", ")
             ),
         )
@@ -94,13 +126,17 @@ impl ApiError {
             format!("The request body is larger than this server's limit of {limit} bytes; send fewer or shorter inputs per request."),
         )
         .with_code("request_too_large")
+        .with_kind(ErrorKind::TooLarge)
     }
 
     pub fn not_found_route(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
-            format!("Unknown request URL: {method} {path}. This server serves POST /v1/embeddings, GET /v1/models and GET /health."),
+            format!(
+                "Unknown request URL: {method} {}. This server serves POST /v1/embeddings, GET /v1/models, GET /health and the TEI, Hugging Face Inference and Ollama routes listed in its README.",
+                super::input::excerpt(path)
+            ),
         )
         .with_code("unknown_url")
     }
@@ -109,7 +145,7 @@ impl ApiError {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
-            format!("Method {method} is not allowed for {path}."),
+            format!("Method {method} is not allowed for {}.", super::input::excerpt(path)),
         )
         .with_code("method_not_allowed")
     }
@@ -148,27 +184,28 @@ impl ApiError {
             String::from("{\"error\":{\"message\":\"error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}")
         })
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), message = %self.message, "request failed");
+    /// A JSON response with `body`, logged at the level the status deserves, with
+    /// `Retry-After` where the error has one. Every dialect answers its errors through this.
+    pub fn respond(&self, status: StatusCode, body: String) -> Response {
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), message = %self.message, "request failed");
         } else {
-            tracing::debug!(status = self.status.as_u16(), message = %self.message, "request rejected");
+            tracing::debug!(status = status.as_u16(), message = %self.message, "request rejected");
         }
-        let mut response = (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            self.to_json(),
-        )
-            .into_response();
+        let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         if let Some(seconds) = self.retry_after_seconds {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.respond(self.status, self.to_json())
     }
 }
 

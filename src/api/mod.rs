@@ -1,20 +1,24 @@
-//! The HTTP surface: OpenAI's embeddings API and its companions. Handlers parse and validate
-//! JSON, hand token sequences to a model's engine and shape the answer; they never touch
-//! tensors.
+//! The HTTP surface: every dialect a client may speak (OpenAI, text-embeddings-inference, the
+//! Hugging Face Inference API, Ollama), each a thin adapter in its own module that parses its
+//! body into the one [`embed::EmbedRequest`] and shapes the one result and [`error::ApiError`]
+//! its own way. The operation, limits and validation are shared ([`embed`], [`input`],
+//! [`body`]). Nothing here touches tensors.
 
-mod embed;
+mod body;
+pub mod embed;
 pub mod error;
-mod models;
-pub mod types;
+mod hf;
+pub mod input;
+mod ollama;
+pub mod openai;
+mod tei;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,10 +26,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::models::ModelStore;
-pub use embed::{create_embeddings, OPENAI_MODEL_NAMES};
+pub use embed::OPENAI_MODEL_NAMES;
 use error::ApiError;
-use models::{list_models, retrieve_model};
-use types::EmbeddingRequest;
+pub use openai::create_embeddings;
+use openai::models::{list_models, retrieve_model};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -75,11 +79,27 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.limits.max_body_bytes;
     Router::new()
-        .route("/v1/embeddings", post(embeddings_handler))
-        .route("/embeddings", post(embeddings_handler))
+        // OpenAI
+        .route("/v1/embeddings", post(openai::embeddings_handler))
+        .route("/embeddings", post(openai::embeddings_handler))
         .route("/v1/models", get(list_models))
         .route("/models", get(list_models))
         .route("/v1/models/{*id}", get(retrieve_model))
+        // Hugging Face Inference API (GET /models/{id} is OpenAI's model object)
+        .route("/models/{*id}", get(retrieve_model).post(hf::feature_extraction))
+        .route("/pipeline/feature-extraction/{*id}", post(hf::feature_extraction))
+        .route("/hf-inference/models/{*id}", post(hf::feature_extraction))
+        // text-embeddings-inference
+        .route("/embed", post(tei::embed_handler))
+        .route("/", post(tei::embed_handler))
+        .route("/tokenize", post(tei::tokenize_handler))
+        .route("/info", get(tei::info_handler))
+        // Ollama
+        .route("/api/embed", post(ollama::embed_handler))
+        .route("/api/embeddings", post(ollama::embeddings_handler))
+        .route("/api/tags", get(ollama::tags_handler))
+        .route("/api/show", post(ollama::show_handler))
+        .route("/api/version", get(ollama::version_handler))
         .route("/health", get(health))
         .route("/healthz", get(health))
         .fallback(unknown_route)
@@ -92,31 +112,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         // /health while models load is expected, not an error.
         .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
-}
-
-async fn embeddings_handler(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
-        let content_type = content_type.to_str().unwrap_or("<not text>");
-        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(ApiError::unsupported_media_type(content_type));
-        }
-    }
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(state.limits.max_body_bytes),
-        _ => ApiError::invalid(
-            format!("Could not read the request body: {}", rejection.body_text()),
-            "body",
-        ),
-    })?;
-    let json: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::bad_json)?;
-    let request = EmbeddingRequest::from_json(json)?;
-    let response = create_embeddings(&state, request).await?;
-    Ok(Json(response).into_response())
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

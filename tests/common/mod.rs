@@ -166,16 +166,34 @@ impl TestServer {
 
     /// POSTs JSON to /v1/embeddings and returns the status and parsed body.
     pub async fn embed(&self, body: Value) -> (u16, Value) {
+        self.post("/v1/embeddings", &body).await
+    }
+
+    /// POSTs JSON to `path` and returns the status and parsed body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, &body.to_string()).await
+    }
+
+    /// POSTs `body` as JSON text (valid or not) to `path`.
+    pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
         let response = self
             .client
-            .post(self.url("/v1/embeddings"))
-            .json(&body)
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
             .send()
             .await
             .expect("request sent");
         let status = response.status().as_u16();
         let json = response.json::<Value>().await.expect("JSON body");
         (status, json)
+    }
+
+    /// GETs `path` and returns the status and parsed body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("JSON body"))
     }
 }
 

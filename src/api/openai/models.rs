@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use super::error::ApiError;
-use super::AppState;
+use crate::api::error::ApiError;
+use crate::api::AppState;
 use crate::registry::ModelSpec;
 
 #[derive(Serialize)]

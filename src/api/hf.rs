@@ -1,0 +1,69 @@
+//! The Hugging Face Inference API's feature-extraction task, as the hosted API and Inference
+//! Endpoints serve it: `POST /pipeline/feature-extraction/{model}`, `POST /models/{model}` and
+//! the router's `POST /hf-inference/models/{model}/pipeline/feature-extraction`, with a body of
+//! `{"inputs", "parameters", "options"}`. The options `normalize`, `truncate`,
+//! `truncation_direction`, `prompt_name` and `dimensions` are read at the top level (where
+//! `huggingface_hub` puts them) and inside `parameters`; `options` (`wait_for_model`,
+//! `use_cache`) is accepted and ignored. A string answers one vector, a list a list of vectors.
+//! Errors are `{"error": "..."}` with the statuses of the OpenAI routes.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::body::read_json;
+use super::embed::{embed, EmbedRequest};
+use super::error::ApiError;
+use super::input::{object, parse_input, take, EmbedOptions};
+use super::AppState;
+
+const PIPELINE_SUFFIX: &str = "/pipeline/feature-extraction";
+
+/// An error in the Inference API's shape.
+pub struct HfError(ApiError);
+
+impl From<ApiError> for HfError {
+    fn from(error: ApiError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for HfError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.0.message}).to_string();
+        self.0.respond(self.0.status, body)
+    }
+}
+
+/// `POST /pipeline/feature-extraction/{model}`, `POST /models/{model}` (also with the
+/// `/pipeline/feature-extraction` suffix) and `POST /hf-inference/models/{model}/...`.
+pub async fn feature_extraction(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HfError> {
+    let model = model.strip_suffix(PIPELINE_SUFFIX).unwrap_or(&model).to_owned();
+    let json = read_json(Some(&headers), body, state.limits.max_body_bytes)?;
+    let mut fields = object(json)?;
+    let inputs = fields.remove("inputs").unwrap_or(Value::Null);
+    let single = inputs.is_string();
+    let input = parse_input(inputs, "inputs")?;
+    let mut options = EmbedOptions::default().read(&mut fields)?;
+    if let Some(parameters) = take(&mut fields, "parameters") {
+        let mut parameters =
+            object(parameters).map_err(|_| ApiError::invalid("`parameters` must be an object.", "parameters"))?;
+        options = options.read(&mut parameters)?;
+    }
+    let mut vectors = embed(&state, EmbedRequest { model, input, options }).await?.vectors;
+    if single && vectors.len() == 1 {
+        return Ok(Json(vectors.remove(0)).into_response());
+    }
+    Ok(Json(vectors).into_response())
+}

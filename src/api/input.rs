@@ -1,0 +1,277 @@
+//! The parts of a request body every dialect shares: the input (a string, strings, token ids or
+//! arrays of token ids) and the embedding options (`prompt_name`, `dimensions`, `normalize`,
+//! `truncate`, `truncation_direction`), each read by hand from JSON so that every malformed
+//! field gets a message naming it and what it accepts.
+
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, ErrorKind};
+use crate::tokenize::Truncation;
+
+/// OpenAI's own cap on inputs per request, applied to every dialect.
+pub const MAX_INPUTS: usize = 2048;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Texts(Vec<String>),
+    Tokens(Vec<Vec<u32>>),
+}
+
+impl Input {
+    pub fn len(&self) -> usize {
+        match self {
+            Input::Texts(texts) => texts.len(),
+            Input::Tokens(tokens) => tokens.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+const INPUT_SHAPES: &str = "a string, an array of strings, an array of token ids, or an array of arrays of token ids";
+
+/// Reads the input field `field` (`input`, `inputs`, `prompt`).
+pub fn parse_input(value: Value, field: &'static str) -> Result<Input, ApiError> {
+    let invalid = |message: String| ApiError::invalid(message, field);
+    let items = match value {
+        Value::String(text) => return Ok(Input::Texts(vec![text])),
+        Value::Array(items) => items,
+        Value::Null => {
+            return Err(invalid(format!("You must provide an `{field}` to embed.")).with_kind(ErrorKind::Empty))
+        }
+        _ => return Err(invalid(format!("`{field}` must be {INPUT_SHAPES}."))),
+    };
+    if items.is_empty() {
+        return Err(invalid(format!("`{field}` must not be an empty array.")).with_kind(ErrorKind::Empty));
+    }
+    if items.len() > MAX_INPUTS {
+        return Err(invalid(format!(
+            "`{field}` has {} items; at most {MAX_INPUTS} are allowed per request.",
+            items.len()
+        ))
+        .with_kind(ErrorKind::TooLarge));
+    }
+    match &items[0] {
+        Value::String(_) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::String(text) => Ok(text),
+                _ => Err(invalid(format!(
+                    "`{field}` must be {INPUT_SHAPES}; item {i} is not a string like the first."
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Input::Texts),
+        Value::Number(_) => Ok(Input::Tokens(vec![token_ids(&items, field, None)?])),
+        Value::Array(_) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Array(ids) if ids.is_empty() => Err(invalid(format!("`{field}[{i}]` is an empty token array."))),
+                Value::Array(ids) => token_ids(ids, field, Some(i)),
+                _ => Err(invalid(format!(
+                    "`{field}` must be {INPUT_SHAPES}; item {i} is not a token array like the first."
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Input::Tokens),
+        _ => Err(invalid(format!("`{field}` must be {INPUT_SHAPES}."))),
+    }
+}
+
+fn token_ids(values: &[Value], field: &'static str, outer: Option<usize>) -> Result<Vec<u32>, ApiError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(j, value)| {
+            value.as_u64().and_then(|id| u32::try_from(id).ok()).ok_or_else(|| {
+                let place = match outer {
+                    Some(i) => format!("{field}[{i}][{j}]"),
+                    None => format!("{field}[{j}]"),
+                };
+                ApiError::invalid(
+                    format!(
+                        "`{place}` is {}, which is not a valid token id (a non-negative integer).",
+                        excerpt(&value.to_string())
+                    ),
+                    field,
+                )
+            })
+        })
+        .collect()
+}
+
+/// The embedding options a request may carry, in any dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedOptions {
+    /// One of the model's sentence-transformers prompts, by name.
+    pub prompt_name: Option<String>,
+    /// Keep the first N components (Matryoshka-style shortening).
+    pub dimensions: Option<usize>,
+    /// `false`: the pipeline's own vector, without the final L2 normalisation.
+    pub normalize: bool,
+    pub truncation: Truncation,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        Self {
+            prompt_name: None,
+            dimensions: None,
+            normalize: true,
+            truncation: Truncation::Right,
+        }
+    }
+}
+
+impl EmbedOptions {
+    /// Takes the option fields out of `fields`, over the values already in `self` (so a dialect
+    /// can read a nested `parameters` object after the top level).
+    pub fn read(mut self, fields: &mut Map<String, Value>) -> Result<Self, ApiError> {
+        if let Some(value) = take(fields, "prompt_name") {
+            self.prompt_name = match value {
+                Value::String(name) => Some(name),
+                _ => return Err(ApiError::invalid("`prompt_name` must be a string.", "prompt_name")),
+            };
+        }
+        if let Some(value) = take(fields, "dimensions") {
+            self.dimensions = match value.as_u64().filter(|&d| d >= 1) {
+                Some(d) => Some(usize::try_from(d).unwrap_or(usize::MAX)),
+                None => {
+                    return Err(ApiError::invalid(
+                        format!(
+                            "`dimensions` must be a positive integer, not {}.",
+                            excerpt(&value.to_string())
+                        ),
+                        "dimensions",
+                    ))
+                }
+            };
+        }
+        if let Some(value) = take(fields, "normalize") {
+            self.normalize = boolean(value, "normalize")?;
+        }
+        let truncate = take(fields, "truncate").map(|v| boolean(v, "truncate")).transpose()?;
+        let direction = match take(fields, "truncation_direction") {
+            None => None,
+            Some(Value::String(d)) if d.eq_ignore_ascii_case("right") => Some(Truncation::Right),
+            Some(Value::String(d)) if d.eq_ignore_ascii_case("left") => Some(Truncation::Left),
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    format!(
+                        "`truncation_direction` must be \"right\" or \"left\", not {}.",
+                        excerpt(&other.to_string())
+                    ),
+                    "truncation_direction",
+                ))
+            }
+        };
+        match (truncate, direction) {
+            (Some(false), _) => self.truncation = Truncation::Off,
+            (_, Some(direction)) => self.truncation = direction,
+            (Some(true), None) if self.truncation == Truncation::Off => self.truncation = Truncation::Right,
+            _ => {}
+        }
+        Ok(self)
+    }
+}
+
+/// Removes `key`, treating an explicit `null` as absent.
+pub fn take(fields: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    fields.remove(key).filter(|v| !v.is_null())
+}
+
+fn boolean(value: Value, field: &'static str) -> Result<bool, ApiError> {
+    value
+        .as_bool()
+        .ok_or_else(|| ApiError::invalid(format!("`{field}` must be true or false."), field))
+}
+
+/// Reads a string field that names a model.
+pub fn model_name(value: Option<Value>, field: &'static str) -> Result<Option<String>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) if !name.trim().is_empty() => Ok(Some(name)),
+        Some(Value::String(_)) => Ok(None),
+        Some(_) => Err(ApiError::invalid(format!("`{field}` must be a string."), field)),
+    }
+}
+
+/// The body as an object, or a 400.
+pub fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
+    match body {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(ApiError::invalid("The request body must be a JSON object.", "body")),
+    }
+}
+
+/// At most the first 64 characters of something a client sent, for error messages.
+pub fn excerpt(text: &str) -> String {
+    const LIMIT: usize = 64;
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}... ({} bytes)", &text[..cut], text.len()),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn options(body: Value) -> Result<EmbedOptions, ApiError> {
+        let Value::Object(mut fields) = body else {
+            panic!("object")
+        };
+        EmbedOptions::default().read(&mut fields)
+    }
+
+    #[test]
+    fn options_have_tei_defaults_and_are_validated() {
+        assert_eq!(options(json!({})).unwrap(), EmbedOptions::default());
+        let read =
+            options(json!({"normalize": false, "truncate": false, "dimensions": 8, "prompt_name": "q"})).unwrap();
+        assert_eq!(read.truncation, Truncation::Off);
+        assert!(!read.normalize);
+        assert_eq!((read.dimensions, read.prompt_name.as_deref()), (Some(8), Some("q")));
+        assert_eq!(
+            options(json!({"truncation_direction": "Left"})).unwrap().truncation,
+            Truncation::Left
+        );
+        assert_eq!(
+            options(json!({"truncate": null, "normalize": null})).unwrap(),
+            EmbedOptions::default()
+        );
+        for (bad, param) in [
+            (json!({"normalize": "yes"}), "normalize"),
+            (json!({"truncate": 1}), "truncate"),
+            (json!({"truncation_direction": "middle"}), "truncation_direction"),
+            (json!({"dimensions": 0}), "dimensions"),
+            (json!({"prompt_name": 3}), "prompt_name"),
+        ] {
+            assert_eq!(options(bad).unwrap_err().param, Some(param));
+        }
+    }
+
+    #[test]
+    fn inputs_are_parsed_under_the_dialects_field_name() {
+        assert_eq!(
+            parse_input(json!(["a", "b"]), "inputs").unwrap(),
+            Input::Texts(vec!["a".into(), "b".into()])
+        );
+        let error = parse_input(json!([]), "inputs").unwrap_err();
+        assert_eq!((error.param, error.error_kind), (Some("inputs"), ErrorKind::Empty));
+        let error = parse_input(json!(vec!["x"; MAX_INPUTS + 1]), "input").unwrap_err();
+        assert_eq!(error.error_kind, ErrorKind::TooLarge);
+    }
+
+    #[test]
+    fn excerpts_are_short() {
+        let long = "x".repeat(1_000_000);
+        assert!(excerpt(&long).len() < 100);
+        assert_eq!(excerpt("short"), "short");
+    }
+}

@@ -1,0 +1,247 @@
+//! Ollama's dialect: `POST /api/embed`, the older `POST /api/embeddings`, `GET /api/tags`,
+//! `POST /api/show` and `GET /api/version`, with Ollama's error body `{"error": "..."}` and the
+//! statuses of the OpenAI routes. Model names resolve through the allow-list like any other
+//! (`all-minilm` is an alias there); a `:tag` suffix such as `:latest` is ignored.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::body::read_json;
+use super::embed::{embed_resolved, resolve, EmbedRequest};
+use super::error::ApiError;
+use super::input::{model_name, object, parse_input, take, EmbedOptions, Input};
+use super::AppState;
+use crate::registry::ModelSpec;
+
+/// An error in Ollama's shape.
+pub struct OllamaError(ApiError);
+
+impl From<ApiError> for OllamaError {
+    fn from(error: ApiError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for OllamaError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.0.message}).to_string();
+        self.0.respond(self.0.status, body)
+    }
+}
+
+/// `all-minilm:latest` -> `all-minilm`: Ollama's tags mean nothing here.
+fn without_tag(name: &str) -> &str {
+    match name.rsplit_once(':') {
+        Some((base, tag)) if !tag.contains('/') && !base.is_empty() => base,
+        _ => name,
+    }
+}
+
+/// The request's model name (Ollama also accepts `name`), or a 400.
+fn requested_model(fields: &mut Map<String, Value>) -> Result<String, ApiError> {
+    let model = model_name(fields.remove("model"), "model")?;
+    let name = model_name(fields.remove("name"), "name")?;
+    model
+        .or(name)
+        .ok_or_else(|| ApiError::invalid("You must provide a `model`.", "model"))
+}
+
+/// Reads Ollama's options: `truncate` (default true) and `dimensions`; `keep_alive` and
+/// `options` are accepted and ignored (models stay loaded, runtime options do not apply).
+fn embed_options(fields: &mut Map<String, Value>) -> Result<EmbedOptions, ApiError> {
+    take(fields, "keep_alive");
+    take(fields, "options");
+    EmbedOptions::default().read(fields)
+}
+
+fn nanoseconds(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `POST /api/embed`: `{"model", "embeddings", "total_duration", "load_duration",
+/// "prompt_eval_count"}`.
+pub async fn embed_handler(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OllamaError> {
+    let started = Instant::now();
+    let json = read_json(None, body, state.limits.max_body_bytes)?;
+    let mut fields = object(json)?;
+    let name = requested_model(&mut fields)?;
+    let input = parse_input(fields.remove("input").unwrap_or(Value::Null), "input")?;
+    let options = embed_options(&mut fields)?;
+    let loading = Instant::now();
+    let resolved = resolve(&state, without_tag(&name)).await?;
+    let load_duration = nanoseconds(loading);
+    let request = EmbedRequest {
+        model: without_tag(&name).to_owned(),
+        input,
+        options,
+    };
+    let embedded = embed_resolved(&state, &resolved, request).await?;
+    Ok(Json(json!({
+        "model": name,
+        "embeddings": embedded.vectors,
+        "total_duration": nanoseconds(started),
+        "load_duration": load_duration,
+        "prompt_eval_count": embedded.prompt_tokens,
+    }))
+    .into_response())
+}
+
+/// `POST /api/embeddings` (Ollama's older route): `{"prompt"}` in, `{"embedding"}` out.
+pub async fn embeddings_handler(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OllamaError> {
+    let json = read_json(None, body, state.limits.max_body_bytes)?;
+    let mut fields = object(json)?;
+    let name = requested_model(&mut fields)?;
+    let prompt = match take(&mut fields, "prompt") {
+        Some(Value::String(prompt)) => prompt,
+        Some(_) => return Err(ApiError::invalid("`prompt` must be a string.", "prompt").into()),
+        None => {
+            return Err(ApiError::invalid("You must provide a `prompt` to embed.", "prompt")
+                .with_kind(super::error::ErrorKind::Empty)
+                .into())
+        }
+    };
+    let options = embed_options(&mut fields)?;
+    let resolved = resolve(&state, without_tag(&name)).await?;
+    let request = EmbedRequest {
+        model: without_tag(&name).to_owned(),
+        input: Input::Texts(vec![prompt]),
+        options,
+    };
+    let mut embedded = embed_resolved(&state, &resolved, request).await?;
+    Ok(Json(json!({"embedding": embedded.vectors.pop().unwrap_or_default()})).into_response())
+}
+
+/// What Ollama's clients show of a model.
+fn details(state: &AppState, spec: &ModelSpec) -> Value {
+    let info = state.store.info(spec);
+    let family = info.as_ref().map(|i| i.description.encoder.model_type.clone());
+    let parameters = state
+        .store
+        .weights_file(spec)
+        .and_then(|path| std::fs::metadata(path).ok())
+        .map(|meta| format!("{:.1}M", meta.len() as f64 / 4.0 / 1e6));
+    json!({
+        "parent_model": "",
+        "format": "safetensors",
+        "family": family,
+        "families": family.as_ref().map(|f| vec![f.clone()]),
+        "parameter_size": parameters,
+        "quantization_level": "F32",
+    })
+}
+
+/// The weights file's size, modification time and snapshot (the digest Ollama would show).
+fn file_facts(state: &AppState, spec: &ModelSpec) -> (u64, Option<String>, String) {
+    let Some(path) = state.store.weights_file(spec) else {
+        return (0, None, String::new());
+    };
+    let meta = std::fs::metadata(&path).ok();
+    let modified = meta
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
+    let snapshot = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap_or_default();
+    (meta.map_or(0, |m| m.len()), modified, snapshot)
+}
+
+/// `GET /api/tags`: every allow-listed entry, as `NAME:latest`.
+pub async fn tags_handler(State(state): State<Arc<AppState>>) -> Response {
+    let models: Vec<Value> = state
+        .store
+        .registry()
+        .specs()
+        .iter()
+        .map(|spec| {
+            let (size, modified_at, digest) = file_facts(&state, spec);
+            let name = format!("{}:latest", spec.id);
+            json!({
+                "name": name,
+                "model": name,
+                "modified_at": modified_at,
+                "size": size,
+                "digest": digest,
+                "details": details(&state, spec),
+            })
+        })
+        .collect();
+    Json(json!({"models": models})).into_response()
+}
+
+/// `POST /api/show`: one model's details and what it can do (`embedding`).
+pub async fn show_handler(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OllamaError> {
+    let json = read_json(None, body, state.limits.max_body_bytes)?;
+    let mut fields = object(json)?;
+    let name = requested_model(&mut fields)?;
+    let registry = state.store.registry();
+    let spec = registry
+        .resolve(without_tag(&name))
+        .ok_or_else(|| ApiError::model_not_found(&name, &registry.ids()))?;
+    let info = state.store.info(spec);
+    let (_, modified_at, _) = file_facts(&state, spec);
+    let mut model_info = Map::new();
+    if let Some(info) = &info {
+        let architecture = info.description.encoder.model_type.clone();
+        model_info.insert(
+            format!("{architecture}.embedding_length"),
+            json!(info.description.dimension_with(info.serving.pooling)),
+        );
+        model_info.insert(
+            format!("{architecture}.context_length"),
+            json!(info.description.max_tokens),
+        );
+        model_info.insert(
+            format!("{architecture}.pooling_type"),
+            json!(info.serving.pooling.describe()),
+        );
+        model_info.insert("general.architecture".to_owned(), json!(architecture));
+    }
+    Ok(Json(json!({
+        "modelfile": "",
+        "parameters": "",
+        "template": "",
+        "modified_at": modified_at,
+        "details": details(&state, spec),
+        "model_info": model_info,
+        "capabilities": ["embedding"],
+    }))
+    .into_response())
+}
+
+/// `GET /api/version`: this server's version.
+pub async fn version_handler() -> Response {
+    Json(json!({"version": env!("CARGO_PKG_VERSION")})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_ignored_in_model_names() {
+        assert_eq!(without_tag("all-minilm:latest"), "all-minilm");
+        assert_eq!(without_tag("all-minilm"), "all-minilm");
+        assert_eq!(without_tag("org/model:v1"), "org/model");
+        assert_eq!(without_tag(":latest"), ":latest");
+    }
+}

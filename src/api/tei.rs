@@ -1,0 +1,168 @@
+//! text-embeddings-inference's dialect: `POST /embed` (and `POST /`, what
+//! `huggingface_hub.InferenceClient(model=URL)` posts), `POST /tokenize`, `GET /info`, with TEI's
+//! error body `{"error", "error_type"}` and its statuses: 413 for inputs or tokens over the
+//! limits, 422 for invalid fields, 400 for empty input. A TEI body names no model: these routes
+//! serve the first model of the allow-list unless the body carries `model` (an extension).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::body::read_json;
+use super::embed::{embed, resolve, EmbedRequest};
+use super::error::{ApiError, ErrorKind};
+use super::input::{model_name, object, parse_input, take, EmbedOptions, Input, MAX_INPUTS};
+use super::AppState;
+
+/// An error in TEI's shape.
+pub struct TeiError(ApiError);
+
+impl From<ApiError> for TeiError {
+    fn from(error: ApiError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for TeiError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let (status, error_type) = match error.error_kind {
+            ErrorKind::Empty => (StatusCode::BAD_REQUEST, "empty"),
+            ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "validation"),
+            ErrorKind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
+            ErrorKind::Syntax => (StatusCode::BAD_REQUEST, "validation"),
+            ErrorKind::Other => (
+                error.status,
+                match error.status.as_u16() {
+                    429 => "overloaded",
+                    503 => "unhealthy",
+                    500..=599 => "backend",
+                    _ => "validation",
+                },
+            ),
+        };
+        let body = json!({"error": error.message, "error_type": error_type}).to_string();
+        error.respond(status, body)
+    }
+}
+
+/// The model a TEI body means: its `model`, else the first of the allow-list.
+fn model_or_default(state: &AppState, fields: &mut serde_json::Map<String, Value>) -> Result<String, ApiError> {
+    Ok(match model_name(fields.remove("model"), "model")? {
+        Some(name) => name,
+        None => state.store.registry().specs()[0].id.clone(),
+    })
+}
+
+fn embed_request(state: &AppState, json: Value) -> Result<EmbedRequest, ApiError> {
+    let mut fields = object(json)?;
+    let model = model_or_default(state, &mut fields)?;
+    let input = parse_input(fields.remove("inputs").unwrap_or(Value::Null), "inputs")?;
+    let options = EmbedOptions::default().read(&mut fields)?;
+    Ok(EmbedRequest { model, input, options })
+}
+
+/// `POST /embed` and `POST /`: `[[f32, ...], ...]`, one vector per input.
+pub async fn embed_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, TeiError> {
+    let json = read_json(Some(&headers), body, state.limits.max_body_bytes)?;
+    let request = embed_request(&state, json)?;
+    Ok(Json(embed(&state, request).await?.vectors).into_response())
+}
+
+#[derive(Serialize)]
+struct SimpleToken {
+    id: u32,
+    text: String,
+    special: bool,
+    start: Option<usize>,
+    stop: Option<usize>,
+}
+
+/// `POST /tokenize`: each input's tokens (untruncated, the prompt included) with byte offsets.
+pub async fn tokenize_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, TeiError> {
+    let json = read_json(Some(&headers), body, state.limits.max_body_bytes)?;
+    let mut fields = object(json)?;
+    let name = model_or_default(&state, &mut fields)?;
+    let texts = match parse_input(fields.remove("inputs").unwrap_or(Value::Null), "inputs")? {
+        Input::Texts(texts) => texts,
+        Input::Tokens(_) => return Err(ApiError::invalid("`inputs` must be a string or strings.", "inputs").into()),
+    };
+    let special_tokens = match take(&mut fields, "add_special_tokens") {
+        None => true,
+        Some(value) => value
+            .as_bool()
+            .ok_or_else(|| ApiError::invalid("`add_special_tokens` must be true or false.", "add_special_tokens"))?,
+    };
+    let options = EmbedOptions::default().read(&mut fields)?;
+    let resolved = resolve(&state, &name).await?;
+    let prompt = resolved.prompt(options.prompt_name.as_deref())?;
+    let model = Arc::clone(&resolved.model);
+    let tokens = tokio::task::spawn_blocking(move || {
+        texts
+            .iter()
+            .map(|text| model.pieces(text, prompt.as_deref(), special_tokens))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|_| ApiError::server("tokenization was interrupted"))?
+    .map_err(|e| ApiError::invalid(e.to_string(), "inputs"))?;
+    let tokens: Vec<Vec<SimpleToken>> = tokens
+        .into_iter()
+        .map(|pieces| {
+            pieces
+                .into_iter()
+                .map(|piece| SimpleToken {
+                    id: piece.id,
+                    text: piece.text,
+                    special: piece.special,
+                    start: piece.span.map(|(start, _)| start),
+                    stop: piece.span.map(|(_, stop)| stop),
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Json(tokens).into_response())
+}
+
+/// `GET /info`: TEI's description of the (first) model and the server's limits.
+pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
+    let spec = &state.store.registry().specs()[0];
+    let info = state.store.info(spec);
+    let engine = state.store.engine_config();
+    let pooling = info.as_ref().map(|i| i.serving.pooling.describe());
+    Json(json!({
+        "model_id": spec.id,
+        "model_sha": null,
+        "model_dtype": "float32",
+        "model_type": {"embedding": {"pooling": pooling}},
+        "max_concurrent_requests": engine.queue_capacity,
+        "max_input_length": info.as_ref().map(|i| i.description.max_tokens),
+        "max_batch_tokens": engine.max_batch_tokens,
+        "max_batch_requests": null,
+        "max_client_batch_size": MAX_INPUTS,
+        // Over-long inputs are truncated unless a request says `truncate: false`.
+        "auto_truncate": true,
+        "tokenization_workers": crate::runner::compute_threads(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "sha": null,
+        "docker_label": null,
+        "dimensions": info.as_ref().map(|i| i.description.dimension_with(i.serving.pooling)),
+        "prompts": info.as_ref().map(|i| i.description.prompts.clone()),
+    }))
+    .into_response()
+}

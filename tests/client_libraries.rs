@@ -1,0 +1,61 @@
+//! The real client libraries, with their default settings, against the running server: the
+//! official OpenAI Python SDK, huggingface_hub's InferenceClient, the ollama Python client and
+//! LlamaIndex's TextEmbeddingsInference.
+//!
+//! Needs a Python with those packages: `EMBEDDINGS_TEST_PYTHON` names it (scripts/test.sh
+//! prepares one in target/ from tests/requirements.txt). Set `EMBEDDINGS_SKIP_CLIENT_LIBRARIES=1`
+//! to skip on a machine without it; otherwise a missing package fails the test rather than
+//! passing silently.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{offline_hub, test_hf_cache, Options, TestServer, MINILM};
+
+async fn run_client(script: &str, route: &str) {
+    if std::env::var_os("EMBEDDINGS_SKIP_CLIENT_LIBRARIES").is_some() {
+        eprintln!("skipped: EMBEDDINGS_SKIP_CLIENT_LIBRARIES is set");
+        return;
+    }
+    let python = std::env::var("EMBEDDINGS_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let server = TestServer::start(
+        &format!("{MINILM} minilm all-minilm\n"),
+        offline_hub(&test_hf_cache()),
+        Options::default(),
+    )
+    .await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(script);
+    let fixtures = common::reference_fixtures();
+    let base_url = server.url(route);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(&python)
+            .arg(&script)
+            .arg(&base_url)
+            .arg(&fixtures)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("HF_TOKEN")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"))
+    })
+    .await
+    .expect("client ran");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the client script failed (are tests/requirements.txt installed for EMBEDDINGS_TEST_PYTHON?):\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_python_sdk_gets_the_reference_vectors() {
+    run_client("openai_sdk_client.py", "/v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hugging_face_ollama_and_llama_index_clients_get_the_reference_vectors() {
+    run_client("dialect_clients.py", "").await;
+}

@@ -1,0 +1,313 @@
+//! Every dialect's routes over raw HTTP on the real all-MiniLM-L6-v2: the vectors match
+//! sentence-transformers' through each of them, the options they carry are honoured, and every
+//! route's errors (unknown model, bad body, empty input, too many inputs) come in that
+//! dialect's shape.
+
+mod common;
+
+use common::{
+    fixtures_dir, max_abs_diff, offline_hub, read_references, reference_fixtures, test_hf_cache, Options, Reference,
+    TestServer, MINILM,
+};
+use serde_json::{json, Value};
+
+/// MiniLM, and a tiny model whose pipeline has no Normalize (Dense + tanh), for `normalize`.
+async fn server() -> TestServer {
+    let dense = fixtures_dir().join("st-pipelines/tiny-bert-max-dense");
+    TestServer::start(
+        &format!("{MINILM} minilm all-minilm\n{} dense\n", dense.display()),
+        offline_hub(&test_hf_cache()),
+        Options::default(),
+    )
+    .await
+}
+
+fn dense_reference() -> Reference {
+    read_references(&fixtures_dir().join("st-pipelines/tiny-bert-max-dense.jsonl")).remove(0)
+}
+
+fn floats(value: &Value) -> Vec<f32> {
+    value
+        .as_array()
+        .expect("a vector")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect()
+}
+
+fn matrix(value: &Value) -> Vec<Vec<f32>> {
+    value
+        .as_array()
+        .expect("a list of vectors")
+        .iter()
+        .map(floats)
+        .collect()
+}
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
+#[tokio::test]
+async fn tei_routes_embed_tokenize_and_describe() {
+    let server = server().await;
+    let references = read_references(&reference_fixtures());
+    let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
+    for path in ["/embed", "/"] {
+        let (status, body) = server.post(path, &json!({"inputs": texts})).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        for (got, reference) in matrix(&body).iter().zip(&references) {
+            assert!(
+                max_abs_diff(got, &reference.embedding) <= 2e-5,
+                "{path} {:?}",
+                reference.text
+            );
+        }
+    }
+    // One string still answers a list of one vector, as TEI does.
+    let (_, one) = server.post("/embed", &json!({"inputs": texts[0]})).await;
+    assert_eq!(matrix(&one).len(), 1);
+    // normalize: false is the pipeline's own vector (MiniLM's ends in Normalize; the Dense
+    // model's does not).
+    let (_, raw) = server
+        .post("/embed", &json!({"inputs": texts[0], "normalize": false}))
+        .await;
+    assert!(max_abs_diff(&matrix(&raw)[0], &references[0].embedding) <= 2e-5);
+    let dense = dense_reference();
+    let (_, raw) = server
+        .post(
+            "/embed",
+            &json!({"inputs": dense.text, "normalize": false, "model": "dense"}),
+        )
+        .await;
+    let unnormalized = dense.unnormalized.as_ref().expect("fixture");
+    assert!(max_abs_diff(&matrix(&raw)[0], unnormalized) <= 2e-5);
+    assert!(
+        (norm(unnormalized) - 1.0).abs() > 1e-2,
+        "the fixture is not unit length"
+    );
+    let (_, unit) = server
+        .post("/embed", &json!({"inputs": dense.text, "model": "dense"}))
+        .await;
+    assert!(max_abs_diff(&matrix(&unit)[0], &dense.embedding) <= 2e-5);
+    let (_, short) = server
+        .post("/embed", &json!({"inputs": texts[0], "dimensions": 32}))
+        .await;
+    assert_eq!(matrix(&short)[0].len(), 32);
+    // The long text is cut at 256 tokens; with truncation off it is a 413.
+    let long = references
+        .iter()
+        .find(|r| r.tokens == 256)
+        .expect("a truncated fixture");
+    let (status, body) = server
+        .post("/embed", &json!({"inputs": long.text, "truncate": false}))
+        .await;
+    assert_eq!(
+        (status, body["error_type"].as_str()),
+        (413, Some("validation")),
+        "{body}"
+    );
+    let (_, left) = server
+        .post("/embed", &json!({"inputs": long.text, "truncation_direction": "left"}))
+        .await;
+    assert!(
+        max_abs_diff(&matrix(&left)[0], &long.embedding) > 1e-3,
+        "the other end was kept"
+    );
+
+    let (status, tokens) = server.post("/tokenize", &json!({"inputs": [texts[0]]})).await;
+    assert_eq!(status, 200, "{tokens}");
+    let ids: Vec<u64> = tokens[0]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(ids, references[0].ids.iter().map(|&i| i as u64).collect::<Vec<_>>());
+    assert_eq!(tokens[0][0]["special"], true);
+    assert_eq!(tokens[0][1]["start"], 0);
+
+    let (status, info) = server.get("/info").await;
+    assert_eq!(status, 200);
+    assert_eq!(info["model_id"], MINILM);
+    assert_eq!(info["max_input_length"], 256);
+    assert_eq!(info["model_type"]["embedding"]["pooling"], "mean");
+}
+
+#[tokio::test]
+async fn hugging_face_inference_paths_answer_the_hosted_shape() {
+    let server = server().await;
+    let references = read_references(&reference_fixtures());
+    for path in [
+        format!("/pipeline/feature-extraction/{MINILM}"),
+        format!("/models/{MINILM}"),
+        format!("/models/{MINILM}/pipeline/feature-extraction"),
+        format!("/hf-inference/models/{MINILM}/pipeline/feature-extraction"),
+        "/pipeline/feature-extraction/minilm".to_owned(),
+    ] {
+        let (status, one) = server.post(&path, &json!({"inputs": references[0].text})).await;
+        assert_eq!(status, 200, "{path}: {one}");
+        assert!(
+            max_abs_diff(&floats(&one), &references[0].embedding) <= 2e-5,
+            "{path}: one text, one vector"
+        );
+        let texts = [references[1].text.as_str(), references[2].text.as_str()];
+        let (_, many) = server
+            .post(&path, &json!({"inputs": texts, "options": {"wait_for_model": true}}))
+            .await;
+        for (got, reference) in matrix(&many).iter().zip(&references[1..3]) {
+            assert!(max_abs_diff(got, &reference.embedding) <= 2e-5, "{path}");
+        }
+    }
+    // Options at the top level and inside `parameters`.
+    let dense = dense_reference();
+    let unnormalized = dense.unnormalized.as_ref().expect("fixture");
+    for body in [
+        json!({"inputs": dense.text, "normalize": false}),
+        json!({"inputs": dense.text, "parameters": {"normalize": false}}),
+    ] {
+        let (_, raw) = server.post("/pipeline/feature-extraction/dense", &body).await;
+        assert!(max_abs_diff(&floats(&raw), unnormalized) <= 2e-5, "{body}");
+    }
+    let (_, short) = server
+        .post(
+            "/models/dense",
+            &json!({"inputs": dense.text, "parameters": {"dimensions": 4}}),
+        )
+        .await;
+    assert_eq!(floats(&short).len(), 4);
+    // GET /models/{id} stays OpenAI's model object.
+    let (status, card) = server.get(&format!("/models/{MINILM}")).await;
+    assert_eq!((status, card["id"].as_str()), (200, Some(MINILM)));
+}
+
+#[tokio::test]
+async fn ollama_routes_embed_list_and_show() {
+    let server = server().await;
+    let references = read_references(&reference_fixtures());
+    let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
+    for model in ["all-minilm", "all-minilm:latest", MINILM] {
+        let (status, body) = server
+            .post(
+                "/api/embed",
+                &json!({"model": model, "input": texts, "keep_alive": "5m"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["model"], model);
+        for (got, reference) in matrix(&body["embeddings"]).iter().zip(&references) {
+            assert!(max_abs_diff(got, &reference.embedding) <= 2e-5, "{:?}", reference.text);
+        }
+        let tokens: usize = references.iter().map(|r| r.tokens).sum();
+        assert_eq!(body["prompt_eval_count"], tokens);
+        assert!(body["total_duration"].as_u64().is_some() && body["load_duration"].as_u64().is_some());
+    }
+    let (status, body) = server
+        .post("/api/embeddings", &json!({"model": "all-minilm", "prompt": texts[0]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(max_abs_diff(&floats(&body["embedding"]), &references[0].embedding) <= 2e-5);
+
+    let long = references
+        .iter()
+        .find(|r| r.tokens == 256)
+        .expect("a truncated fixture");
+    let (status, body) = server
+        .post(
+            "/api/embed",
+            &json!({"model": "all-minilm", "input": long.text, "truncate": false}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].is_string());
+
+    let (status, tags) = server.get("/api/tags").await;
+    assert_eq!(status, 200);
+    let model = &tags["models"][0];
+    assert_eq!(model["name"], format!("{MINILM}:latest"));
+    assert_eq!(model["details"]["family"], "bert");
+    assert!(model["size"].as_u64().is_some_and(|s| s > 1_000_000), "{model}");
+    let (status, show) = server.post("/api/show", &json!({"model": "all-minilm"})).await;
+    assert_eq!(status, 200, "{show}");
+    assert_eq!(show["capabilities"], json!(["embedding"]));
+    assert_eq!(show["model_info"]["bert.embedding_length"], 384);
+    let (status, version) = server.get("/api/version").await;
+    assert_eq!(status, 200);
+    assert!(version["version"].is_string());
+}
+
+/// Each dialect's error for the same four mistakes.
+#[tokio::test]
+async fn every_dialect_reports_errors_in_its_own_shape() {
+    let server = server().await;
+    let too_many = vec!["x"; 2049];
+    let hf = format!("/pipeline/feature-extraction/{MINILM}");
+    // (route, unknown-model body, a body with an empty input, a body with too many inputs)
+    let cases: Vec<(String, Value, Value, Value)> = vec![
+        (
+            "/embed".into(),
+            json!({"inputs": "x", "model": "nope"}),
+            json!({"inputs": []}),
+            json!({"inputs": too_many}),
+        ),
+        (
+            "/api/embed".into(),
+            json!({"model": "nope", "input": "x"}),
+            json!({"model": "minilm", "input": []}),
+            json!({"model": "minilm", "input": too_many}),
+        ),
+        (
+            "/pipeline/feature-extraction/nope".into(),
+            json!({"inputs": "x"}),
+            json!({"inputs": []}),
+            json!({"inputs": too_many}),
+        ),
+        (
+            "/v1/embeddings".into(),
+            json!({"model": "nope", "input": "x"}),
+            json!({"model": "minilm", "input": []}),
+            json!({"model": "minilm", "input": too_many}),
+        ),
+    ];
+    for (route, unknown, empty, many) in cases {
+        let tei = route == "/embed";
+        let openai = route == "/v1/embeddings";
+        let shape_ok = |body: &Value| {
+            if openai {
+                body["error"]["message"].is_string()
+            } else if tei {
+                body["error"].is_string() && body["error_type"].is_string()
+            } else {
+                body["error"].is_string() && body.as_object().is_some_and(|o| o.len() == 1)
+            }
+        };
+        let (status, body) = server.post(&route, &unknown).await;
+        assert_eq!(status, 404, "{route} unknown model: {body}");
+        assert!(shape_ok(&body), "{route}: {body}");
+        let empty_route = if route.contains("/nope") {
+            hf.clone()
+        } else {
+            route.clone()
+        };
+        let (status, body) = server.post(&empty_route, &empty).await;
+        assert_eq!(status, 400, "{route} empty: {body}");
+        assert!(shape_ok(&body), "{route}: {body}");
+        if tei {
+            assert_eq!(body["error_type"], "empty");
+        }
+        let (status, body) = server.post(&empty_route, &many).await;
+        assert_eq!(status, if tei { 413 } else { 400 }, "{route} too many: {body}");
+        assert!(shape_ok(&body), "{route}: {body}");
+        let (status, body) = server.post_raw(&empty_route, "{not json").await;
+        assert_eq!(status, 400, "{route} bad body: {body}");
+        assert!(shape_ok(&body), "{route}: {body}");
+        let bad_field = if route == "/api/embed" || openai {
+            json!({"model": "minilm", "input": 5})
+        } else {
+            json!({"inputs": 5})
+        };
+        let (status, body) = server.post(&empty_route, &bad_field).await;
+        assert_eq!(status, if tei { 422 } else { 400 }, "{route} bad field: {body}");
+        assert!(shape_ok(&body), "{route}: {body}");
+    }
+}
