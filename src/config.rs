@@ -2,10 +2,12 @@
 //! `--help`, which is how containers configure the service.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::api::Limits;
+use crate::connections::ConnectionSettings;
 use crate::engine::EngineConfig;
 use crate::registry::{ModelSpec, Registry};
 use crate::runner::DeviceChoice;
@@ -78,6 +80,64 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub tuning: TuningArgs,
+
+    #[command(flatten)]
+    pub protection: ProtectionArgs,
+}
+
+/// Timeouts and limits that keep slow or hostile clients from holding the server.
+#[derive(Debug, Clone, Args)]
+pub struct ProtectionArgs {
+    /// Seconds from a request's first byte to its complete header (then the connection closes).
+    #[arg(long, env = "EMBEDDINGS_HEADER_READ_TIMEOUT", default_value = "10", value_parser = seconds)]
+    pub header_read_timeout: Duration,
+
+    /// Seconds a kept-alive connection may sit idle between requests.
+    #[arg(long, env = "EMBEDDINGS_IDLE_TIMEOUT", default_value = "60", value_parser = seconds)]
+    pub idle_timeout: Duration,
+
+    /// Open connections at most; more wait in the listen backlog.
+    #[arg(long, env = "EMBEDDINGS_MAX_CONNECTIONS", default_value_t = ConnectionSettings::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Seconds a request body may take, plus the time its size takes at --body-min-rate (408 beyond).
+    #[arg(long, env = "EMBEDDINGS_BODY_READ_TIMEOUT", default_value = "10", value_parser = seconds)]
+    pub body_read_timeout: Duration,
+
+    /// Bytes per second a request body must arrive at, after --body-read-timeout.
+    #[arg(long, env = "EMBEDDINGS_BODY_MIN_RATE", default_value_t = Limits::default().body_min_bytes_per_second)]
+    pub body_min_rate: u64,
+
+    /// Seconds a request may take in all; its queued work is cancelled then (503).
+    #[arg(long, env = "EMBEDDINGS_REQUEST_TIMEOUT", default_value = "60", value_parser = seconds)]
+    pub request_timeout: Duration,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "EMBEDDINGS_SHUTDOWN_TIMEOUT", default_value = "30", value_parser = seconds)]
+    pub shutdown_timeout: Duration,
+}
+
+impl ProtectionArgs {
+    pub fn connections(&self) -> ConnectionSettings {
+        ConnectionSettings {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections.max(1),
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
+/// A positive number of seconds, fractions allowed.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(value > 0.0 && value.is_finite()) {
+        return Err(format!("{text:?} must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -127,10 +187,13 @@ impl TuningArgs {
         self.threads_per_worker.unwrap_or(1).max(1)
     }
 
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self, protection: &ProtectionArgs) -> Limits {
         Limits {
             max_body_bytes: self.max_body_bytes,
             max_request_tokens: self.max_request_tokens.max(1),
+            body_read_timeout: protection.body_read_timeout,
+            body_min_bytes_per_second: protection.body_min_rate.max(1),
+            request_timeout: protection.request_timeout,
         }
     }
 }
@@ -208,6 +271,14 @@ mod tests {
         assert_eq!((serve.host.as_str(), serve.port), ("127.0.0.1", 11445));
         assert_eq!(serve.models.models_file, PathBuf::from("supported_models.txt"));
         assert_eq!(serve.device, DeviceChoice::Auto);
+        assert_eq!(serve.protection.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(serve.protection.shutdown_timeout, Duration::from_secs(30));
+        assert!(Cli::try_parse_from(["embeddings", "serve", "--idle-timeout", "0"]).is_err());
+        let fast = Cli::try_parse_from(["embeddings", "serve", "--request-timeout", "0.5"]).expect("parses");
+        let Command::Serve(fast) = fast.command else {
+            panic!("serve expected")
+        };
+        assert_eq!(fast.protection.request_timeout, Duration::from_millis(500));
     }
 
     #[test]

@@ -14,6 +14,7 @@ extern crate intel_mkl_src;
 
 pub mod api;
 pub mod config;
+pub mod connections;
 pub mod engine;
 pub mod hub;
 pub mod models;

@@ -34,7 +34,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "engine settings"
     );
     let store = ModelStore::new(registry, hub, device, engine)?;
-    let state = Arc::new(AppState::new(store, args.tuning.limits()));
+    let state = Arc::new(AppState::new(store, args.tuning.limits(&args.protection)));
 
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
@@ -52,7 +52,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Err(e) => anyhow::anyhow!("model loading stopped: {e}"),
         }
     };
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal());
+    let draining = Arc::clone(&state);
+    let stop = async move {
+        shutdown_signal().await;
+        draining.start_draining();
+    };
+    let server = crate::connections::serve(listener, router(state), args.protection.connections(), stop);
     tokio::select! {
         served = server => served.map_err(Into::into),
         error = load_failure => Err(error),

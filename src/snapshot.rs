@@ -199,6 +199,8 @@ impl ModelDescription {
     /// The text of the prompt called `name`.
     pub fn prompt(&self, name: &str) -> Result<&str, String> {
         self.prompts.get(name).map(String::as_str).ok_or_else(|| {
+            // The name may come from a client: quote a short prefix only.
+            let name: String = name.chars().take(64).collect();
             if self.prompts.is_empty() {
                 format!("prompt {name:?} is unknown: this model defines no prompts")
             } else {

@@ -221,6 +221,7 @@ async fn body_and_token_limits_protect_the_server() {
     let limits = Limits {
         max_body_bytes: 4096,
         max_request_tokens: 50,
+        ..Limits::default()
     };
     let server = TestServer::tiny(Options {
         limits,

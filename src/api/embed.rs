@@ -69,7 +69,7 @@ impl Resolved<'_> {
                 .description
                 .prompt(name)
                 .map(|p| Some(p.to_owned()))
-                .map_err(|e| ApiError::invalid(format!("{}: {}.", self.spec.id, excerpt(&e)), "prompt_name")),
+                .map_err(|e| ApiError::invalid(format!("{}: {e}.", self.spec.id), "prompt_name")),
             None => Ok(self.serving.default_prompt.clone()),
         }
     }

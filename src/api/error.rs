@@ -150,6 +150,34 @@ impl ApiError {
         .with_code("method_not_allowed")
     }
 
+    /// 408: the body arrived slower than the minimum rate.
+    pub fn slow_body(received: usize, elapsed: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            format!(
+                "The request body arrived too slowly ({received} bytes in {:.1} s); send it at full speed.",
+                elapsed.as_secs_f64()
+            ),
+        )
+        .with_code("request_timeout")
+    }
+
+    /// 503: the request did not finish within the server's deadline and was cancelled.
+    pub fn deadline(limit: std::time::Duration) -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            format!(
+                "The request did not finish within the server's deadline of {} s and was cancelled; retry, or send less per request.",
+                limit.as_secs_f64()
+            ),
+        )
+        .with_code("timeout");
+        error.retry_after_seconds = Some(1);
+        error
+    }
+
     pub fn overloaded() -> Self {
         let mut error = Self::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -9,15 +9,13 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::body::read_json;
+use super::body::{read_json, RawBody};
 use super::embed::{embed, EmbedRequest};
 use super::error::ApiError;
 use super::input::{object, parse_input, take, EmbedOptions};
@@ -47,10 +45,10 @@ pub async fn feature_extraction(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, HfError> {
     let model = model.strip_suffix(PIPELINE_SUFFIX).unwrap_or(&model).to_owned();
-    let json = read_json(Some(&headers), body, state.limits.max_body_bytes)?;
+    let json = read_json(Some(&headers), body)?;
     let mut fields = object(json)?;
     let inputs = fields.remove("inputs").unwrap_or(Value::Null);
     let single = inputs.is_string();

@@ -15,10 +15,11 @@ mod tei;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -37,6 +38,11 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most tokens one request may ask for, after truncation (400 beyond).
     pub max_request_tokens: usize,
+    /// A body may take this long, plus the time its size takes at the minimum rate (408 beyond).
+    pub body_read_timeout: Duration,
+    pub body_min_bytes_per_second: u64,
+    /// Whole-request deadline; queued work of a request past it is cancelled (503).
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -44,6 +50,9 @@ impl Default for Limits {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
             max_request_tokens: 131_072,
+            body_read_timeout: Duration::from_secs(10),
+            body_min_bytes_per_second: 64 * 1024,
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -52,6 +61,7 @@ pub struct AppState {
     pub store: ModelStore,
     pub limits: Limits,
     ready: AtomicBool,
+    draining: AtomicBool,
     pub(crate) started_at: u64,
 }
 
@@ -62,6 +72,7 @@ impl AppState {
             store,
             limits,
             ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             started_at,
         }
     }
@@ -74,10 +85,19 @@ impl AppState {
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
+
+    /// Shutdown has begun: readiness fails so load balancers stop sending, while in-flight
+    /// requests are still answered.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    fn accepting(&self) -> bool {
+        self.is_ready() && !self.draining.load(Ordering::Acquire)
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let body_limit = state.limits.max_body_bytes;
     Router::new()
         // OpenAI
         .route("/v1/embeddings", post(openai::embeddings_handler))
@@ -102,9 +122,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/version", get(ollama::version_handler))
         .route("/health", get(health))
         .route("/healthz", get(health))
+        .route("/health/ready", get(ready))
+        .route("/health/live", get(live))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), deadline))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::server("internal error while handling the request").into_response()
         }))
@@ -123,6 +145,32 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             Json(serde_json::json!({"status": "loading"})),
         )
             .into_response()
+    }
+}
+
+/// 200 once the start-up models are loaded and the server is not draining: route traffic here.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let (status, word) = if state.accepting() {
+        (StatusCode::OK, "ready")
+    } else if state.draining.load(Ordering::Acquire) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "loading")
+    };
+    (status, Json(serde_json::json!({"status": word}))).into_response()
+}
+
+/// 200 while the process answers at all: restart it only when this fails.
+async fn live() -> Response {
+    Json(serde_json::json!({"status": "alive"})).into_response()
+}
+
+/// Cancels a request still unanswered at the deadline; dropping it drops its queued work too.
+async fn deadline(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let limit = state.limits.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::deadline(limit).into_response(),
     }
 }
 

@@ -6,14 +6,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::body::read_json;
+use super::body::{read_json, RawBody};
 use super::embed::{embed_resolved, resolve, EmbedRequest};
 use super::error::ApiError;
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input};
@@ -67,12 +65,9 @@ fn nanoseconds(since: Instant) -> u64 {
 
 /// `POST /api/embed`: `{"model", "embeddings", "total_duration", "load_duration",
 /// "prompt_eval_count"}`.
-pub async fn embed_handler(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OllamaError> {
+pub async fn embed_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, OllamaError> {
     let started = Instant::now();
-    let json = read_json(None, body, state.limits.max_body_bytes)?;
+    let json = read_json(None, body)?;
     let mut fields = object(json)?;
     let name = requested_model(&mut fields)?;
     let input = parse_input(fields.remove("input").unwrap_or(Value::Null), "input")?;
@@ -97,11 +92,8 @@ pub async fn embed_handler(
 }
 
 /// `POST /api/embeddings` (Ollama's older route): `{"prompt"}` in, `{"embedding"}` out.
-pub async fn embeddings_handler(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OllamaError> {
-    let json = read_json(None, body, state.limits.max_body_bytes)?;
+pub async fn embeddings_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, OllamaError> {
+    let json = read_json(None, body)?;
     let mut fields = object(json)?;
     let name = requested_model(&mut fields)?;
     let prompt = match take(&mut fields, "prompt") {
@@ -186,11 +178,8 @@ pub async fn tags_handler(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `POST /api/show`: one model's details and what it can do (`embedding`).
-pub async fn show_handler(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OllamaError> {
-    let json = read_json(None, body, state.limits.max_body_bytes)?;
+pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, OllamaError> {
+    let json = read_json(None, body)?;
     let mut fields = object(json)?;
     let name = requested_model(&mut fields)?;
     let registry = state.store.registry();

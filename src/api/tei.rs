@@ -6,8 +6,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +13,7 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::body::read_json;
+use super::body::{read_json, RawBody};
 use super::embed::{embed, resolve, EmbedRequest};
 use super::error::{ApiError, ErrorKind};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input, MAX_INPUTS};
@@ -73,9 +71,9 @@ fn embed_request(state: &AppState, json: Value) -> Result<EmbedRequest, ApiError
 pub async fn embed_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, TeiError> {
-    let json = read_json(Some(&headers), body, state.limits.max_body_bytes)?;
+    let json = read_json(Some(&headers), body)?;
     let request = embed_request(&state, json)?;
     Ok(Json(embed(&state, request).await?.vectors).into_response())
 }
@@ -93,9 +91,9 @@ struct SimpleToken {
 pub async fn tokenize_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, TeiError> {
-    let json = read_json(Some(&headers), body, state.limits.max_body_bytes)?;
+    let json = read_json(Some(&headers), body)?;
     let mut fields = object(json)?;
     let name = model_or_default(&state, &mut fields)?;
     let texts = match parse_input(fields.remove("inputs").unwrap_or(Value::Null), "inputs")? {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use embeddings::api::{router, AppState, Limits};
+use embeddings::connections::{serve, ConnectionSettings};
 use embeddings::engine::EngineConfig;
 use embeddings::hub::HubSettings;
 use embeddings::models::ModelStore;
@@ -105,6 +106,7 @@ pub struct TestServer {
 pub struct Options {
     pub engine: EngineConfig,
     pub limits: Limits,
+    pub connections: ConnectionSettings,
     pub preload: bool,
 }
 
@@ -113,6 +115,7 @@ impl Default for Options {
         Self {
             engine: EngineConfig::default(),
             limits: Limits::default(),
+            connections: ConnectionSettings::default(),
             preload: true,
         }
     }
@@ -129,8 +132,9 @@ impl TestServer {
             .expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let app = router(Arc::clone(&state));
+        let connections = options.connections;
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = serve(listener, app, connections, std::future::pending()).await;
         });
         if options.preload {
             preload_models(Arc::clone(&state), registry.specs().to_vec())

@@ -5,14 +5,12 @@ pub mod types;
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::body::read_json;
+use super::body::{read_json, RawBody};
 use super::embed::embed;
 use super::error::ApiError;
 use super::AppState;
@@ -21,9 +19,9 @@ use types::{EmbeddingRequest, EmbeddingResponse};
 pub async fn embeddings_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
-    let json = read_json(Some(&headers), body, state.limits.max_body_bytes)?;
+    let json = read_json(Some(&headers), body)?;
     let request = EmbeddingRequest::from_json(json)?;
     Ok(Json(create_embeddings(&state, request).await?).into_response())
 }
