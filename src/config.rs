@@ -83,6 +83,28 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub protection: ProtectionArgs,
+
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// Who may call the server.
+#[derive(Debug, Clone, Args)]
+pub struct AccessArgs {
+    /// API keys (comma-separated): every route but the health probes then needs
+    /// `Authorization: Bearer KEY`. Off when no key is set.
+    #[arg(
+        long,
+        env = "EMBEDDINGS_API_KEY",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub api_key: String,
+
+    /// A file of API keys, one per line (`#` comments), read again on SIGHUP.
+    #[arg(long, env = "EMBEDDINGS_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
 }
 
 /// Timeouts and limits that keep slow or hostile clients from holding the server.

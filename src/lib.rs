@@ -13,6 +13,7 @@
 extern crate intel_mkl_src;
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod engine;

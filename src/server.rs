@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::api::{router, AppState};
+use crate::auth::ApiKeys;
 use crate::config::{preload_selection, ServeArgs};
 use crate::hub::HubSettings;
 use crate::models::ModelStore;
@@ -34,7 +35,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "engine settings"
     );
     let store = ModelStore::new(registry, hub, device, engine)?;
-    let state = Arc::new(AppState::new(store, args.tuning.limits(&args.protection)));
+    let keys = ApiKeys::new(&args.access.api_key, args.access.api_key_file.clone())?;
+    let loopback = args
+        .host
+        .parse::<std::net::IpAddr>()
+        .map_or(args.host == "localhost", |ip| ip.is_loopback());
+    if !keys.enabled() && !loopback {
+        tracing::warn!(
+            host = %args.host,
+            "listening beyond loopback with no API key: anyone who can reach this port can use it (set --api-key or --api-key-file)"
+        );
+    }
+    tracing::info!(api_keys = keys.enabled(), "access");
+    let state = Arc::new(AppState::new(store, args.tuning.limits(&args.protection)).with_keys(keys));
+    #[cfg(unix)]
+    tokio::spawn(reload_keys_on_hangup(Arc::clone(&state)));
 
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
@@ -73,6 +88,20 @@ pub async fn preload_models(state: Arc<AppState>, models: Vec<ModelSpec>) -> any
     state.set_ready();
     tracing::info!(models = models.len(), "ready");
     Ok(())
+}
+
+/// Reads the API key file again on every SIGHUP; connections and requests carry on.
+#[cfg(unix)]
+async fn reload_keys_on_hangup(state: Arc<AppState>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match state.keys.reload() {
+            Ok(count) => tracing::info!(keys = count, "API keys reloaded"),
+            Err(error) => tracing::error!(%error, "API keys not reloaded; the previous keys stay in force"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -3,33 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use common::process::{binary, ServerProcess};
 use common::{scratch_dir, test_hf_cache, tiny_model_dir, MINILM};
 use serde_json::{json, Value};
-
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_embeddings"));
-    // Nothing from the developer's environment may leak into these runs.
-    for var in [
-        "HF_HOME",
-        "HF_HUB_CACHE",
-        "HF_TOKEN",
-        "HF_HUB_OFFLINE",
-        "HF_ENDPOINT",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command
-        .env_remove("EMBEDDINGS_MODELS_FILE")
-        .env_remove("EMBEDDINGS_PORT")
-        .env_remove("EMBEDDINGS_HOST");
-    command
-}
 
 #[test]
 fn help_and_version() {
@@ -60,70 +39,6 @@ fn embed_prints_the_api_json() {
     assert_eq!(body["model"], "tiny");
     assert_eq!(body["data"].as_array().expect("data").len(), 2);
     assert_eq!(body["data"][1]["embedding"].as_array().expect("floats").len(), 8);
-}
-
-/// A server process whose stderr is read line by line (JSON logs) on a helper thread.
-struct ServerProcess {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl ServerProcess {
-    fn start(mut command: Command) -> Self {
-        let mut child = command
-            .env("EMBEDDINGS_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("server starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits (bounded) for a log line containing `needle`.
-    fn wait_for(&mut self, needle: &str, limit: Duration) -> Option<String> {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return Some(line);
-                    }
-                }
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    fn address(&mut self) -> String {
-        let line = self
-            .wait_for("\"listening\"", Duration::from_secs(30))
-            .expect("server logs its address");
-        let log: Value = serde_json::from_str(&line).expect("JSON log line");
-        log["fields"]["address"].as_str().expect("address field").to_owned()
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -150,6 +150,16 @@ impl ApiError {
         .with_code("method_not_allowed")
     }
 
+    /// 401: no key, or not one of the server's. The key is never repeated.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Missing or incorrect API key. Send it as `Authorization: Bearer YOUR_KEY`.",
+        )
+        .with_code("invalid_api_key")
+    }
+
     /// 408: the body arrived slower than the minimum rate.
     pub fn slow_body(received: usize, elapsed: std::time::Duration) -> Self {
         Self::new(

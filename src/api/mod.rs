@@ -26,6 +26,7 @@ use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::ApiKeys;
 use crate::models::ModelStore;
 pub use embed::OPENAI_MODEL_NAMES;
 use error::ApiError;
@@ -60,6 +61,7 @@ impl Default for Limits {
 pub struct AppState {
     pub store: ModelStore,
     pub limits: Limits,
+    pub keys: ApiKeys,
     ready: AtomicBool,
     draining: AtomicBool,
     pub(crate) started_at: u64,
@@ -71,10 +73,17 @@ impl AppState {
         Self {
             store,
             limits,
+            keys: ApiKeys::none(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started_at,
         }
+    }
+
+    /// Requires one of `keys` on every route but the health probes.
+    pub fn with_keys(mut self, keys: ApiKeys) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Marks the models loaded at start as ready; `/health` answers 200 from then on.
@@ -127,6 +136,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), deadline))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), authorize))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::server("internal error while handling the request").into_response()
         }))
@@ -165,12 +175,45 @@ async fn live() -> Response {
     Json(serde_json::json!({"status": "alive"})).into_response()
 }
 
+/// Routes anyone may call, keys or not: the orchestrator's probes.
+const OPEN_PATHS: [&str; 4] = ["/health", "/healthz", "/health/ready", "/health/live"];
+
+/// Lets a request through when keys are off, the route is open, or it carries a key.
+async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|value| value.as_bytes());
+    if OPEN_PATHS.contains(&request.uri().path()) || state.keys.allows(presented) {
+        return next.run(request).await;
+    }
+    in_dialect(request.method(), request.uri().path(), ApiError::unauthorized())
+}
+
+/// An error shaped for the dialect whose route `path` is, for answers given before a handler
+/// runs (keys, deadlines).
+fn in_dialect(method: &Method, path: &str, error: ApiError) -> Response {
+    if path.starts_with("/api/") {
+        ollama::OllamaError::from(error).into_response()
+    } else if ["/", "/embed", "/tokenize", "/info"].contains(&path) {
+        tei::TeiError::from(error).into_response()
+    } else if path.starts_with("/pipeline/")
+        || path.starts_with("/hf-inference/")
+        || (path.starts_with("/models/") && method == Method::POST)
+    {
+        hf::HfError::from(error).into_response()
+    } else {
+        error.into_response()
+    }
+}
+
 /// Cancels a request still unanswered at the deadline; dropping it drops its queued work too.
 async fn deadline(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let limit = state.limits.request_timeout;
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::deadline(limit).into_response(),
+        Err(_) => in_dialect(&method, &path, ApiError::deadline(limit)),
     }
 }
 

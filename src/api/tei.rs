@@ -39,6 +39,7 @@ impl IntoResponse for TeiError {
             ErrorKind::Other => (
                 error.status,
                 match error.status.as_u16() {
+                    401 => "unauthorized",
                     429 => "overloaded",
                     503 => "unhealthy",
                     500..=599 => "backend",

@@ -1,6 +1,7 @@
 //! Shared helpers: start the real router on a loopback port with a real model behind it.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod tiny;
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use embeddings::api::{router, AppState, Limits};
+use embeddings::auth::ApiKeys;
 use embeddings::connections::{serve, ConnectionSettings};
 use embeddings::engine::EngineConfig;
 use embeddings::hub::HubSettings;
@@ -108,6 +110,8 @@ pub struct Options {
     pub limits: Limits,
     pub connections: ConnectionSettings,
     pub preload: bool,
+    /// Comma-separated API keys; empty for none.
+    pub api_keys: &'static str,
 }
 
 impl Default for Options {
@@ -117,6 +121,7 @@ impl Default for Options {
             limits: Limits::default(),
             connections: ConnectionSettings::default(),
             preload: true,
+            api_keys: "",
         }
     }
 }
@@ -126,7 +131,8 @@ impl TestServer {
     pub async fn start(models_file: &str, hub: HubSettings, options: Options) -> Self {
         let registry = Registry::parse(models_file, Path::new("/")).expect("models file parses");
         let store = ModelStore::new(registry.clone(), hub, Device::Cpu, options.engine).expect("allow-list checks");
-        let state = Arc::new(AppState::new(store, options.limits));
+        let keys = ApiKeys::new(options.api_keys, None).expect("keys");
+        let state = Arc::new(AppState::new(store, options.limits).with_keys(keys));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
