@@ -105,6 +105,14 @@ pub struct AccessArgs {
     /// A file of API keys, one per line (`#` comments), read again on SIGHUP.
     #[arg(long, env = "EMBEDDINGS_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
+
+    /// Serve /metrics without a key even when keys are set.
+    #[arg(long, env = "EMBEDDINGS_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+
+    /// Origins browsers may call from, comma-separated, or `*` for any; CORS is off by default.
+    #[arg(long, env = "EMBEDDINGS_CORS_ALLOW_ORIGIN", value_delimiter = ',')]
+    pub cors_allow_origin: Vec<String>,
 }
 
 /// Timeouts and limits that keep slow or hostile clients from holding the server.

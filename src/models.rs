@@ -87,7 +87,8 @@ pub fn load_model(
         )));
     }
     let device_name = runner::device::describe(model.device());
-    let engine = Engine::start(Arc::new(model), engine_config).map_err(|e| fail(e.into()))?;
+    let engine = Engine::start(Arc::new(model), engine_config, &spec.id).map_err(|e| fail(e.into()))?;
+    crate::metrics::model_loaded(&spec.id, started.elapsed());
     tracing::info!(
         model = %spec.id,
         architecture = %description.encoder.model_type,
@@ -138,6 +139,7 @@ impl ModelStore {
     ) -> anyhow::Result<Self> {
         let mut checked = HashMap::new();
         for spec in registry.specs() {
+            crate::metrics::model_listed(&spec.id);
             let snapshot = Snapshot::new(spec, &hub, Access::CacheOnly);
             if !snapshot.is_local() {
                 tracing::info!(model = %spec.id, "not in the cache yet: checked when first loaded");

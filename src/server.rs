@@ -47,7 +47,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(api_keys = keys.enabled(), "access");
-    let state = Arc::new(AppState::new(store, args.tuning.limits(&args.protection)).with_keys(keys));
+    let mut state = AppState::new(store, args.tuning.limits(&args.protection)).with_keys(keys);
+    state.metrics_public = args.access.metrics_public;
+    state.cors_origins = args.access.cors_allow_origin.clone();
+    let state = Arc::new(state);
     #[cfg(unix)]
     tokio::spawn(reload_keys_on_hangup(Arc::clone(&state)));
 

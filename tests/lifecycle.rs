@@ -216,3 +216,39 @@ async fn readiness_and_liveness_probes() {
     assert_eq!(server.get("/health/ready").await, (503, json!({"status": "draining"})));
     assert_eq!(server.get("/health/live").await.0, 200);
 }
+
+#[test]
+fn every_request_gets_one_structured_access_log_line() {
+    let (mut process, base) = start_tiny(&[], &[]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/v1/embeddings"))
+            .header("x-request-id", "access-check-1")
+            .json(&json!({"model": "tiny", "input": ["hello world", "lazy dog"]}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200);
+    });
+    let line = process
+        .wait_for("access-check-1", Duration::from_secs(10))
+        .expect("an access log line with the request id");
+    let log: Value = serde_json::from_str(&line).expect("JSON log line");
+    assert_eq!(log["level"], "INFO");
+    let fields = &log["fields"];
+    assert_eq!(fields["route"], "/v1/embeddings");
+    assert_eq!(fields["status"], 200);
+    assert_eq!(fields["inputs"], 2);
+    assert_eq!(fields["tokens"], 8);
+    assert!(
+        fields["model"].as_str().is_some_and(|m| m.contains("tiny-bert")),
+        "{fields}"
+    );
+    assert!(
+        fields["latency_ms"].as_f64().is_some() && fields["queue_wait_ms"].as_f64().is_some(),
+        "{fields}"
+    );
+    let count = process.seen.iter().filter(|l| l.contains("access-check-1")).count();
+    assert_eq!(count, 1, "exactly one line per request");
+}

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::access::note;
 use super::error::{ApiError, ErrorKind};
 use super::input::{excerpt, EmbedOptions, Input};
 use super::AppState;
@@ -57,6 +58,7 @@ pub async fn resolve<'a>(state: &'a AppState, name: &str) -> Result<Resolved<'a>
         .get(spec)
         .await
         .map_err(|e| ApiError::unavailable(format!("The model {} could not be loaded: {e}", spec.id)))?;
+    note(|record| record.model = Some(spec.id.clone()));
     Ok(Resolved { spec, model, serving })
 }
 
@@ -185,11 +187,17 @@ pub async fn embed_resolved(
         .with_code("too_many_tokens")
         .with_kind(ErrorKind::TooLarge));
     }
-    let vectors = model.engine.embed(sequences, pooling).await.map_err(|e| match e {
+    note(|record| {
+        record.inputs = sequences.len();
+        record.tokens = prompt_tokens;
+    });
+    let output = model.engine.embed(sequences, pooling).await.map_err(|e| match e {
         EngineError::QueueFull => ApiError::overloaded(),
         EngineError::Stopped | EngineError::Model(_) => ApiError::server(e.to_string()),
     })?;
-    let vectors = vectors
+    note(|record| record.queue_wait = Some(output.queue_wait));
+    let vectors = output
+        .vectors
         .into_iter()
         .map(|v| finish(v, options.dimensions, options.normalize))
         .collect();

@@ -4,6 +4,7 @@
 //! its own way. The operation, limits and validation are shared ([`embed`], [`input`],
 //! [`body`]). Nothing here touches tensors.
 
+mod access;
 mod body;
 pub mod embed;
 pub mod error;
@@ -62,6 +63,10 @@ pub struct AppState {
     pub store: ModelStore,
     pub limits: Limits,
     pub keys: ApiKeys,
+    /// `/metrics` without a key even when keys are set.
+    pub metrics_public: bool,
+    /// Origins browsers may call from (`*` for any); no CORS headers when empty.
+    pub cors_origins: Vec<String>,
     ready: AtomicBool,
     draining: AtomicBool,
     pub(crate) started_at: u64,
@@ -70,10 +75,13 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: ModelStore, limits: Limits) -> Self {
         let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        crate::metrics::install();
         Self {
             store,
             limits,
             keys: ApiKeys::none(),
+            metrics_public: false,
+            cors_origins: Vec::new(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started_at,
@@ -133,10 +141,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health))
         .route("/health/ready", get(ready))
         .route("/health/live", get(live))
+        .route("/metrics", get(metrics))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), deadline))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), authorize))
+        .layer(cors(&state.cors_origins))
+        .layer(axum::middleware::from_fn(access::log_requests))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::server("internal error while handling the request").into_response()
         }))
@@ -170,6 +181,43 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     (status, Json(serde_json::json!({"status": word}))).into_response()
 }
 
+/// Browsers may call from `origins` (`*`: any); an empty list adds no CORS headers at all.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderName::from_static(access::REQUEST_ID),
+        ])
+        .expose_headers([axum::http::HeaderName::from_static(access::REQUEST_ID)])
+}
+
+/// Prometheus' text exposition of the process's metrics.
+async fn metrics() -> Response {
+    match crate::metrics::render() {
+        Some(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => ApiError::unavailable("metrics are not being recorded in this process").into_response(),
+    }
+}
+
 /// 200 while the process answers at all: restart it only when this fails.
 async fn live() -> Response {
     Json(serde_json::json!({"status": "alive"})).into_response()
@@ -184,7 +232,9 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .map(|value| value.as_bytes());
-    if OPEN_PATHS.contains(&request.uri().path()) || state.keys.allows(presented) {
+    let path = request.uri().path();
+    let open = OPEN_PATHS.contains(&path) || (state.metrics_public && path == "/metrics");
+    if open || state.keys.allows(presented) {
         return next.run(request).await;
     }
     in_dialect(request.method(), request.uri().path(), ApiError::unauthorized())

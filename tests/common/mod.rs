@@ -112,6 +112,8 @@ pub struct Options {
     pub preload: bool,
     /// Comma-separated API keys; empty for none.
     pub api_keys: &'static str,
+    pub metrics_public: bool,
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Options {
@@ -122,6 +124,8 @@ impl Default for Options {
             connections: ConnectionSettings::default(),
             preload: true,
             api_keys: "",
+            metrics_public: false,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -132,7 +136,10 @@ impl TestServer {
         let registry = Registry::parse(models_file, Path::new("/")).expect("models file parses");
         let store = ModelStore::new(registry.clone(), hub, Device::Cpu, options.engine).expect("allow-list checks");
         let keys = ApiKeys::new(options.api_keys, None).expect("keys");
-        let state = Arc::new(AppState::new(store, options.limits).with_keys(keys));
+        let mut state = AppState::new(store, options.limits).with_keys(keys);
+        state.metrics_public = options.metrics_public;
+        state.cors_origins = options.cors_origins;
+        let state = Arc::new(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");

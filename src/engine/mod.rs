@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,22 +51,34 @@ pub enum EngineError {
     Model(String),
 }
 
-type Reply = Result<Vec<Vec<f32>>, EngineError>;
+/// A request's vectors, in order, and how long it waited before its first forward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    pub vectors: Vec<Vec<f32>>,
+    pub queue_wait: Duration,
+}
+
+type Reply = Result<Embeddings, EngineError>;
 
 struct Job {
     sequences: Vec<Vec<u32>>,
     pooling: Pooling,
+    submitted: Instant,
     reply: oneshot::Sender<Reply>,
 }
 
 #[derive(Clone)]
 pub struct Engine {
     sender: mpsc::Sender<Job>,
+    /// The model's name in metrics.
+    name: Arc<str>,
 }
 
 impl Engine {
     /// Starts the worker threads; they run until every handle to the engine is dropped.
-    pub fn start(model: Arc<dyn Embedder>, config: EngineConfig) -> std::io::Result<Self> {
+    /// `name` labels the engine's metrics.
+    pub fn start(model: Arc<dyn Embedder>, config: EngineConfig, name: &str) -> std::io::Result<Self> {
+        let name: Arc<str> = Arc::from(name);
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
@@ -74,6 +87,7 @@ impl Engine {
             }),
             model,
             config,
+            name: Arc::clone(&name),
         });
         for index in 0..config.workers.max(1) {
             let shared = Arc::clone(&shared);
@@ -86,26 +100,33 @@ impl Engine {
                 .name(format!("embeddings-engine-{index}"))
                 .spawn(move || worker(shared, pool))?;
         }
-        Ok(Self { sender })
+        Ok(Self { sender, name })
     }
 
     /// Embeds the sequences, each pooled by `pooling`, in order. Returns at once with
     /// `QueueFull` when the queue is full.
     pub async fn embed(&self, sequences: Vec<Vec<u32>>, pooling: Pooling) -> Reply {
         if sequences.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Embeddings {
+                vectors: Vec::new(),
+                queue_wait: Duration::ZERO,
+            });
         }
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .try_send(Job {
-                sequences,
-                pooling,
-                reply,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => EngineError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
-            })?;
+        let job = Job {
+            sequences,
+            pooling,
+            submitted: Instant::now(),
+            reply,
+        };
+        self.sender.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                crate::metrics::rejected(&self.name, "queue_full");
+                EngineError::QueueFull
+            }
+            mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
+        })?;
+        crate::metrics::queued(&self.name, 1.0);
         answer.await.unwrap_or(Err(EngineError::Stopped))
     }
 }
@@ -114,6 +135,7 @@ struct Shared {
     queue: Mutex<Queue>,
     model: Arc<dyn Embedder>,
     config: EngineConfig,
+    name: Arc<str>,
 }
 
 /// Requests admitted from the channel whose sequences are not all handed to a worker yet.
@@ -126,12 +148,15 @@ struct Queue {
 struct JobState {
     sequences: Vec<Vec<u32>>,
     pooling: Pooling,
+    submitted: Instant,
     progress: Mutex<Progress>,
 }
 
 struct Progress {
     results: Vec<Vec<f32>>,
     done: usize,
+    /// Set when the first of the request's sequences went to a worker.
+    queue_wait: Option<Duration>,
     /// Taken when the answer is sent (or the request failed), so it is sent once.
     reply: Option<oneshot::Sender<Reply>>,
 }
@@ -155,10 +180,11 @@ impl JobState {
         progress.results[sequence] = vector;
         progress.done += 1;
         if progress.done == self.sequences.len() {
-            let results = std::mem::take(&mut progress.results);
+            let vectors = std::mem::take(&mut progress.results);
+            let queue_wait = progress.queue_wait.unwrap_or_default();
             if let Some(reply) = progress.reply.take() {
                 // The requester may have gone away meanwhile; nothing else to do then.
-                let _ = reply.send(Ok(results));
+                let _ = reply.send(Ok(Embeddings { vectors, queue_wait }));
             }
         }
     }
@@ -185,12 +211,14 @@ impl Pending {
         let progress = Mutex::new(Progress {
             results,
             done: 0,
+            queue_wait: None,
             reply: Some(job.reply),
         });
         Self {
             job: Arc::new(JobState {
                 sequences: job.sequences,
                 pooling: job.pooling,
+                submitted: job.submitted,
                 progress,
             }),
             order,
@@ -212,7 +240,7 @@ impl Queue {
     /// Waits for work when there is none, admits about one wave of work ahead, and takes the
     /// next wave: oldest requests first, shortest sequences of each first, up to `budget`
     /// tokens (always at least one sequence). `None` once the engine is dropped.
-    fn next_wave(&mut self, budget: usize) -> Option<Wave> {
+    fn next_wave(&mut self, budget: usize, name: &str) -> Option<Wave> {
         if self.pending.is_empty() {
             let job = self.receiver.blocking_recv()?;
             self.pending.push_back(Pending::new(job));
@@ -230,7 +258,13 @@ impl Queue {
                 Err(_) => break,
             }
         }
-        self.pending.retain(|p| !p.job.is_abandoned());
+        self.pending.retain(|p| {
+            let keep = !p.job.is_abandoned();
+            if !keep && p.next == 0 {
+                crate::metrics::queued(name, -1.0);
+            }
+            keep
+        });
         let mut left = budget;
         let mut wave = Vec::new();
         'requests: for pending in self.pending.iter_mut() {
@@ -241,6 +275,12 @@ impl Queue {
                     break 'requests;
                 }
                 left = left.saturating_sub(len);
+                if pending.next == 0 {
+                    let waited = pending.job.submitted.elapsed();
+                    pending.job.progress().queue_wait = Some(waited);
+                    crate::metrics::queued(name, -1.0);
+                    crate::metrics::queue_wait(name, waited);
+                }
                 wave.push((Arc::clone(&pending.job), sequence));
                 pending.next += 1;
             }
@@ -255,7 +295,7 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
     loop {
         let wave = {
             let mut queue = shared.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            match queue.next_wave(shared.config.max_batch_tokens) {
+            match queue.next_wave(shared.config.max_batch_tokens, &shared.name) {
                 Some(wave) => wave,
                 None => return,
             }
@@ -263,12 +303,12 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
         // MKL's thread cap is per OS thread, and the pool may run this on any of its threads.
         pool.install(|| {
             crate::runner::limit_matmul_threads(threads);
-            run_wave(&*shared.model, wave, shared.config.max_batch_tokens)
+            run_wave(&*shared.model, wave, shared.config.max_batch_tokens, &shared.name)
         });
     }
 }
 
-fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize) {
+fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize, name: &str) {
     wave.sort_by_key(|(job, sequence)| job.sequences[*sequence].len());
     for batch in plan_batches(wave.len(), |i| wave[i].0.sequences[wave[i].1].len(), max_batch_tokens) {
         let members: Vec<&(Arc<JobState>, usize)> = wave[batch].iter().filter(|(job, _)| !job.is_abandoned()).collect();
@@ -283,7 +323,10 @@ fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize) {
             })
             .collect();
         // A panic inside the model must cost only this batch, never the worker.
+        let started = Instant::now();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| model.embed_batch(&sequences)));
+        let tokens = sequences.iter().map(|s| s.tokens.len()).sum();
+        crate::metrics::forward(name, sequences.len(), tokens, started.elapsed());
         let outcome = match outcome {
             Ok(Ok(vectors)) if vectors.len() == members.len() => Ok(vectors),
             Ok(Ok(vectors)) => Err(format!("expected {} vectors, got {}", members.len(), vectors.len())),
@@ -323,122 +366,4 @@ pub fn plan_batches(count: usize, len_of: impl Fn(usize) -> usize, max_tokens: u
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::runner::{PoolingMode, PoolingModes};
-
-    fn mean() -> Pooling {
-        Pooling::new(PoolingModes::single(PoolingMode::Mean))
-    }
-
-    #[test]
-    fn batches_respect_the_padded_token_budget() {
-        let lens = [2, 3, 3, 5, 8, 20];
-        let batches = plan_batches(lens.len(), |i| lens[i], 10);
-        assert_eq!(batches, vec![0..3, 3..4, 4..5, 5..6]);
-        for batch in &batches {
-            let longest = lens[batch.end - 1];
-            assert!(batch.len() == 1 || batch.len() * longest <= 10);
-        }
-        assert!(plan_batches(0, |_| 1, 10).is_empty());
-    }
-
-    /// A deterministic stand-in that encodes each sequence's content in its vector, so tests
-    /// can tell whether every request got its own answers back.
-    struct Echo;
-    impl Embedder for Echo {
-        fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>> {
-            if sequences.iter().any(|s| s.tokens.contains(&u32::MAX)) {
-                panic!("poisoned input");
-            }
-            Ok(sequences
-                .iter()
-                .map(|s| s.tokens.iter().map(|&t| t as f32).collect())
-                .collect())
-        }
-    }
-
-    #[tokio::test]
-    async fn every_request_gets_its_own_vectors_back() {
-        let engine = Engine::start(
-            Arc::new(Echo),
-            EngineConfig {
-                max_batch_tokens: 16,
-                queue_capacity: 64,
-                workers: 3,
-                threads_per_worker: 1,
-            },
-        )
-        .expect("engine starts");
-        let handles: Vec<_> = (0..40u32)
-            .map(|r| {
-                let engine = engine.clone();
-                tokio::spawn(async move {
-                    let sequences: Vec<Vec<u32>> = (0..(r % 5 + 1))
-                        .map(|s| vec![r; (s * 3 + r % 7 + 1) as usize])
-                        .collect();
-                    let got = engine.embed(sequences.clone(), mean()).await.expect("embedded");
-                    let want: Vec<Vec<f32>> = sequences
-                        .iter()
-                        .map(|s| s.iter().map(|&t| t as f32).collect())
-                        .collect();
-                    assert_eq!(got, want);
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.await.expect("task finished");
-        }
-    }
-
-    /// Counts the sequences it embeds, taking a while for each batch.
-    struct Slow(std::sync::atomic::AtomicUsize);
-    impl Embedder for Slow {
-        fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>> {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            self.0.fetch_add(sequences.len(), std::sync::atomic::Ordering::SeqCst);
-            Ok(sequences.iter().map(|_| vec![1.0]).collect())
-        }
-    }
-
-    #[tokio::test]
-    async fn a_request_whose_client_left_stops_costing_work() {
-        let model = Arc::new(Slow(std::sync::atomic::AtomicUsize::new(0)));
-        let config = EngineConfig {
-            max_batch_tokens: 2,
-            queue_capacity: 4,
-            workers: 1,
-            threads_per_worker: 1,
-        };
-        let engine = Engine::start(Arc::clone(&model) as Arc<dyn Embedder>, config).expect("engine starts");
-        // 200 sequences at one per 10 ms batch would take two seconds; the client gives up early.
-        let abandoned = tokio::time::timeout(
-            std::time::Duration::from_millis(50),
-            engine.embed(vec![vec![7, 7]; 200], mean()),
-        )
-        .await;
-        assert!(abandoned.is_err(), "the request cannot have finished yet");
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let done = model.0.load(std::sync::atomic::Ordering::SeqCst);
-        assert!(
-            done < 60,
-            "{done} of 200 sequences were still computed after the client left"
-        );
-        // The engine still serves the next request.
-        assert_eq!(
-            engine.embed(vec![vec![1]], mean()).await.expect("served"),
-            vec![vec![1.0]]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_panicking_batch_fails_its_request_and_the_worker_survives() {
-        let engine = Engine::start(Arc::new(Echo), EngineConfig::default()).expect("engine starts");
-        let failed = engine.embed(vec![vec![u32::MAX]], mean()).await;
-        assert!(matches!(failed, Err(EngineError::Model(_))));
-        assert_eq!(
-            engine.embed(vec![vec![1, 2]], mean()).await.expect("still serving"),
-            vec![vec![1.0, 2.0]]
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,111 @@
+//! Prometheus metrics, through the `metrics` facade and its Prometheus exporter. One recorder
+//! per process; `GET /metrics` renders it in the text exposition format.
+//!
+//! | series | type | labels |
+//! |---|---|---|
+//! | `embeddings_http_requests_total` | counter | `route`, `model`, `status` |
+//! | `embeddings_http_request_duration_seconds` | histogram | `route` |
+//! | `embeddings_queue_depth` | gauge | `model` |
+//! | `embeddings_queue_wait_seconds` | histogram | `model` |
+//! | `embeddings_batch_sequences` | histogram | `model` |
+//! | `embeddings_batch_tokens` | histogram | `model` |
+//! | `embeddings_forward_seconds` | histogram | `model` |
+//! | `embeddings_tokens_total` | counter | `model` |
+//! | `embeddings_rejected_total` | counter | `model`, `reason` (`queue_full`) |
+//! | `embeddings_model_load_seconds` | gauge | `model` |
+//! | `embeddings_model_ready` | gauge (0 or 1) | `model` |
+//! | `process_resident_memory_bytes` | gauge | |
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+const SECONDS_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const COUNT_BUCKETS: [f64; 12] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0,
+];
+const TOKEN_BUCKETS: [f64; 10] = [16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0];
+
+/// Installs the process-wide recorder (once; later calls reuse it). `None` if another recorder
+/// was installed first, in which case `/metrics` says so.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &SECONDS_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full("embeddings_batch_sequences".to_owned()), &COUNT_BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full("embeddings_batch_tokens".to_owned()), &TOKEN_BUCKETS)
+                });
+            match builder.map(|b| b.install_recorder()) {
+                Ok(Ok(handle)) => Some(handle),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "metrics recorder not installed");
+                    None
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "metrics buckets rejected");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The text exposition, with the process's memory measured now.
+pub fn render() -> Option<String> {
+    let handle = install()?;
+    if let Some(rss) = resident_memory_bytes() {
+        gauge!("process_resident_memory_bytes").set(rss as f64);
+    }
+    Some(handle.render())
+}
+
+/// Resident set size from /proc (Linux); `None` elsewhere.
+fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+pub fn request(route: &str, model: &str, status: u16, elapsed: Duration) {
+    counter!("embeddings_http_requests_total", "route" => route.to_owned(), "model" => model.to_owned(), "status" => status.to_string())
+        .increment(1);
+    histogram!("embeddings_http_request_duration_seconds", "route" => route.to_owned()).record(elapsed.as_secs_f64());
+}
+
+pub fn queued(model: &str, change: f64) {
+    gauge!("embeddings_queue_depth", "model" => model.to_owned()).increment(change);
+}
+
+pub fn queue_wait(model: &str, waited: Duration) {
+    histogram!("embeddings_queue_wait_seconds", "model" => model.to_owned()).record(waited.as_secs_f64());
+}
+
+pub fn forward(model: &str, sequences: usize, tokens: usize, elapsed: Duration) {
+    histogram!("embeddings_batch_sequences", "model" => model.to_owned()).record(sequences as f64);
+    histogram!("embeddings_batch_tokens", "model" => model.to_owned()).record(tokens as f64);
+    histogram!("embeddings_forward_seconds", "model" => model.to_owned()).record(elapsed.as_secs_f64());
+    counter!("embeddings_tokens_total", "model" => model.to_owned()).increment(tokens as u64);
+}
+
+pub fn rejected(model: &str, reason: &'static str) {
+    counter!("embeddings_rejected_total", "model" => model.to_owned(), "reason" => reason).increment(1);
+}
+
+pub fn model_loaded(model: &str, elapsed: Duration) {
+    gauge!("embeddings_model_load_seconds", "model" => model.to_owned()).set(elapsed.as_secs_f64());
+    gauge!("embeddings_model_ready", "model" => model.to_owned()).set(1.0);
+}
+
+pub fn model_listed(model: &str) {
+    gauge!("embeddings_model_ready", "model" => model.to_owned()).set(0.0);
+}
