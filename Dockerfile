@@ -65,6 +65,6 @@ RUN --mount=type=secret,id=hf_token,uid=10001 \
 VOLUME ["/data/huggingface"]
 EXPOSE 11445
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
-    CMD ["sh", "-c", "curl -fsS http://127.0.0.1:${EMBEDDINGS_PORT}/health || exit 1"]
+    CMD ["sh", "-c", "curl -fsS http://127.0.0.1:${EMBEDDINGS_PORT}/health/ready || exit 1"]
 ENTRYPOINT ["/usr/local/bin/embeddings"]
 CMD ["serve"]
