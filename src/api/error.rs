@@ -8,6 +8,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// What went wrong, for dialects whose status codes draw finer lines than OpenAI's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,18 +37,36 @@ pub struct ApiError {
     retry_after_seconds: Option<u32>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// OpenAI's error body.
+#[derive(Serialize, ToSchema)]
+pub struct OpenAiErrorBody {
+    pub error: OpenAiErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    message: &'a str,
+#[derive(Serialize, ToSchema)]
+pub struct OpenAiErrorDetail {
+    pub message: String,
+    /// `invalid_request_error`, `requests` (429) or `server_error`.
     #[serde(rename = "type")]
-    kind: &'a str,
-    param: Option<&'a str>,
-    code: Option<&'a str>,
+    pub kind: String,
+    /// The request field at fault, when there is one.
+    pub param: Option<String>,
+    pub code: Option<String>,
+}
+
+/// The `{"error": "..."}` body of the Inference API's and Ollama's routes.
+#[derive(Serialize, ToSchema)]
+pub struct SimpleError {
+    pub error: String,
+}
+
+impl SimpleError {
+    pub fn body(error: &ApiError) -> String {
+        serde_json::to_string(&SimpleError {
+            error: error.message.clone(),
+        })
+        .unwrap_or_default()
+    }
 }
 
 impl ApiError {
@@ -210,12 +229,12 @@ impl ApiError {
     }
 
     pub fn to_json(&self) -> String {
-        let body = Body {
-            error: Detail {
-                message: &self.message,
-                kind: self.kind,
-                param: self.param,
-                code: self.code,
+        let body = OpenAiErrorBody {
+            error: OpenAiErrorDetail {
+                message: self.message.clone(),
+                kind: self.kind.to_owned(),
+                param: self.param.map(str::to_owned),
+                code: self.code.map(str::to_owned),
             },
         };
         serde_json::to_string(&body).unwrap_or_else(|_| {

@@ -13,11 +13,13 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::body::{read_json, RawBody};
 use super::embed::{embed, EmbedRequest};
-use super::error::ApiError;
+use super::error::{ApiError, SimpleError};
 use super::input::{object, parse_input, take, EmbedOptions};
 use super::AppState;
 
@@ -34,9 +36,17 @@ impl From<ApiError> for HfError {
 
 impl IntoResponse for HfError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.0.message}).to_string();
+        let body = SimpleError::body(&self.0);
         self.0.respond(self.0.status, body)
     }
+}
+
+/// The features of one text, or of each of a list.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum HfFeatures {
+    One(Vec<f32>),
+    Many(Vec<Vec<f32>>),
 }
 
 /// `POST /pipeline/feature-extraction/{model}`, `POST /models/{model}` (also with the
@@ -60,8 +70,10 @@ pub async fn feature_extraction(
         options = options.read(&mut parameters)?;
     }
     let mut vectors = embed(&state, EmbedRequest { model, input, options }).await?.vectors;
-    if single && vectors.len() == 1 {
-        return Ok(Json(vectors.remove(0)).into_response());
-    }
-    Ok(Json(vectors).into_response())
+    let features = if single && vectors.len() == 1 {
+        HfFeatures::One(vectors.remove(0))
+    } else {
+        HfFeatures::Many(vectors)
+    };
+    Ok(Json(features).into_response())
 }

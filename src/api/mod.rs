@@ -12,6 +12,7 @@ mod hf;
 pub mod input;
 mod ollama;
 pub mod openai;
+pub mod openapi;
 mod tei;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,6 +143,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/ready", get(ready))
         .route("/health/live", get(live))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::document))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), deadline))
@@ -157,28 +159,34 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// A probe's answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HealthStatus {
+    /// `ok`, `ready`, `alive`, `loading` or `draining`.
+    pub status: &'static str,
+}
+
+fn status(code: StatusCode, status: &'static str) -> Response {
+    (code, Json(HealthStatus { status })).into_response()
+}
+
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     if state.is_ready() {
-        (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
+        status(StatusCode::OK, "ok")
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "loading"})),
-        )
-            .into_response()
+        status(StatusCode::SERVICE_UNAVAILABLE, "loading")
     }
 }
 
 /// 200 once the start-up models are loaded and the server is not draining: route traffic here.
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    let (status, word) = if state.accepting() {
-        (StatusCode::OK, "ready")
+    if state.accepting() {
+        status(StatusCode::OK, "ready")
     } else if state.draining.load(Ordering::Acquire) {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+        status(StatusCode::SERVICE_UNAVAILABLE, "draining")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "loading")
-    };
-    (status, Json(serde_json::json!({"status": word}))).into_response()
+        status(StatusCode::SERVICE_UNAVAILABLE, "loading")
+    }
 }
 
 /// Browsers may call from `origins` (`*`: any); an empty list adds no CORS headers at all.
@@ -220,7 +228,7 @@ async fn metrics() -> Response {
 
 /// 200 while the process answers at all: restart it only when this fails.
 async fn live() -> Response {
-    Json(serde_json::json!({"status": "alive"})).into_response()
+    status(StatusCode::OK, "alive")
 }
 
 /// Routes anyone may call, keys or not: the orchestrator's probes.

@@ -9,11 +9,13 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
 
 use super::body::{read_json, RawBody};
 use super::embed::{embed_resolved, resolve, EmbedRequest};
-use super::error::ApiError;
+use super::error::{ApiError, SimpleError};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input};
 use super::AppState;
 use crate::registry::ModelSpec;
@@ -29,9 +31,77 @@ impl From<ApiError> for OllamaError {
 
 impl IntoResponse for OllamaError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.0.message}).to_string();
+        let body = SimpleError::body(&self.0);
         self.0.respond(self.0.status, body)
     }
+}
+
+/// `/api/embed`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct OllamaEmbedResponse {
+    /// The model's name as sent.
+    pub model: String,
+    pub embeddings: Vec<Vec<f32>>,
+    /// Nanoseconds, the whole request.
+    pub total_duration: u64,
+    /// Nanoseconds spent loading the model (0 when it was loaded already).
+    pub load_duration: u64,
+    /// Tokens the model read.
+    pub prompt_eval_count: usize,
+}
+
+/// `/api/embeddings`' answer.
+#[derive(Serialize, ToSchema)]
+pub struct OllamaEmbeddingResponse {
+    pub embedding: Vec<f32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OllamaModelDetails {
+    pub parent_model: String,
+    pub format: String,
+    pub family: Option<String>,
+    pub families: Option<Vec<String>>,
+    pub parameter_size: Option<String>,
+    pub quantization_level: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OllamaModel {
+    /// `ID:latest`.
+    pub name: String,
+    pub model: String,
+    /// RFC 3339.
+    pub modified_at: Option<String>,
+    pub size: u64,
+    pub digest: String,
+    pub details: OllamaModelDetails,
+}
+
+/// `/api/tags`' answer.
+#[derive(Serialize, ToSchema)]
+pub struct OllamaTags {
+    pub models: Vec<OllamaModel>,
+}
+
+/// `/api/show`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct OllamaShowResponse {
+    pub modelfile: String,
+    pub parameters: String,
+    pub template: String,
+    pub modified_at: Option<String>,
+    pub details: OllamaModelDetails,
+    /// `general.architecture`, `{arch}.embedding_length`, `{arch}.context_length`, ...
+    #[schema(value_type = Object)]
+    pub model_info: Map<String, Value>,
+    pub capabilities: Vec<String>,
+}
+
+/// `/api/version`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct OllamaVersion {
+    pub version: String,
 }
 
 /// `all-minilm:latest` -> `all-minilm`: Ollama's tags mean nothing here.
@@ -81,13 +151,13 @@ pub async fn embed_handler(State(state): State<Arc<AppState>>, body: RawBody) ->
         options,
     };
     let embedded = embed_resolved(&state, &resolved, request).await?;
-    Ok(Json(json!({
-        "model": name,
-        "embeddings": embedded.vectors,
-        "total_duration": nanoseconds(started),
-        "load_duration": load_duration,
-        "prompt_eval_count": embedded.prompt_tokens,
-    }))
+    Ok(Json(OllamaEmbedResponse {
+        model: name,
+        embeddings: embedded.vectors,
+        total_duration: nanoseconds(started),
+        load_duration,
+        prompt_eval_count: embedded.prompt_tokens,
+    })
     .into_response())
 }
 
@@ -113,11 +183,14 @@ pub async fn embeddings_handler(State(state): State<Arc<AppState>>, body: RawBod
         options,
     };
     let mut embedded = embed_resolved(&state, &resolved, request).await?;
-    Ok(Json(json!({"embedding": embedded.vectors.pop().unwrap_or_default()})).into_response())
+    Ok(Json(OllamaEmbeddingResponse {
+        embedding: embedded.vectors.pop().unwrap_or_default(),
+    })
+    .into_response())
 }
 
 /// What Ollama's clients show of a model.
-fn details(state: &AppState, spec: &ModelSpec) -> Value {
+fn details(state: &AppState, spec: &ModelSpec) -> OllamaModelDetails {
     let info = state.store.info(spec);
     let family = info.as_ref().map(|i| i.description.encoder.model_type.clone());
     let parameters = state
@@ -125,14 +198,14 @@ fn details(state: &AppState, spec: &ModelSpec) -> Value {
         .weights_file(spec)
         .and_then(|path| std::fs::metadata(path).ok())
         .map(|meta| format!("{:.1}M", meta.len() as f64 / 4.0 / 1e6));
-    json!({
-        "parent_model": "",
-        "format": "safetensors",
-        "family": family,
-        "families": family.as_ref().map(|f| vec![f.clone()]),
-        "parameter_size": parameters,
-        "quantization_level": "F32",
-    })
+    OllamaModelDetails {
+        parent_model: String::new(),
+        format: "safetensors".to_owned(),
+        families: family.as_ref().map(|f| vec![f.clone()]),
+        family,
+        parameter_size: parameters,
+        quantization_level: "F32".to_owned(),
+    }
 }
 
 /// The weights file's size, modification time and snapshot (the digest Ollama would show).
@@ -156,7 +229,7 @@ fn file_facts(state: &AppState, spec: &ModelSpec) -> (u64, Option<String>, Strin
 
 /// `GET /api/tags`: every allow-listed entry, as `NAME:latest`.
 pub async fn tags_handler(State(state): State<Arc<AppState>>) -> Response {
-    let models: Vec<Value> = state
+    let models = state
         .store
         .registry()
         .specs()
@@ -164,17 +237,17 @@ pub async fn tags_handler(State(state): State<Arc<AppState>>) -> Response {
         .map(|spec| {
             let (size, modified_at, digest) = file_facts(&state, spec);
             let name = format!("{}:latest", spec.id);
-            json!({
-                "name": name,
-                "model": name,
-                "modified_at": modified_at,
-                "size": size,
-                "digest": digest,
-                "details": details(&state, spec),
-            })
+            OllamaModel {
+                model: name.clone(),
+                name,
+                modified_at,
+                size,
+                digest,
+                details: details(&state, spec),
+            }
         })
         .collect();
-    Json(json!({"models": models})).into_response()
+    Json(OllamaTags { models }).into_response()
 }
 
 /// `POST /api/show`: one model's details and what it can do (`embedding`).
@@ -205,21 +278,24 @@ pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> 
         );
         model_info.insert("general.architecture".to_owned(), json!(architecture));
     }
-    Ok(Json(json!({
-        "modelfile": "",
-        "parameters": "",
-        "template": "",
-        "modified_at": modified_at,
-        "details": details(&state, spec),
-        "model_info": model_info,
-        "capabilities": ["embedding"],
-    }))
+    Ok(Json(OllamaShowResponse {
+        modelfile: String::new(),
+        parameters: String::new(),
+        template: String::new(),
+        modified_at,
+        details: details(&state, spec),
+        model_info,
+        capabilities: vec!["embedding".to_owned()],
+    })
     .into_response())
 }
 
 /// `GET /api/version`: this server's version.
 pub async fn version_handler() -> Response {
-    Json(json!({"version": env!("CARGO_PKG_VERSION")})).into_response()
+    Json(OllamaVersion {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
+    .into_response()
 }
 
 #[cfg(test)]

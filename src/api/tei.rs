@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 use super::body::{read_json, RawBody};
 use super::embed::{embed, resolve, EmbedRequest};
@@ -21,6 +23,14 @@ use super::AppState;
 
 /// An error in TEI's shape.
 pub struct TeiError(ApiError);
+
+/// TEI's error body.
+#[derive(Serialize, ToSchema)]
+pub struct TeiErrorBody {
+    pub error: String,
+    /// `validation`, `empty`, `overloaded`, `unhealthy`, `unauthorized` or `backend`.
+    pub error_type: String,
+}
 
 impl From<ApiError> for TeiError {
     fn from(error: ApiError) -> Self {
@@ -47,7 +57,11 @@ impl IntoResponse for TeiError {
                 },
             ),
         };
-        let body = json!({"error": error.message, "error_type": error_type}).to_string();
+        let body = serde_json::to_string(&TeiErrorBody {
+            error: error.message.clone(),
+            error_type: error_type.to_owned(),
+        })
+        .unwrap_or_default();
         error.respond(status, body)
     }
 }
@@ -79,8 +93,9 @@ pub async fn embed_handler(
     Ok(Json(embed(&state, request).await?.vectors).into_response())
 }
 
-#[derive(Serialize)]
-struct SimpleToken {
+/// One token of `/tokenize`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct SimpleToken {
     id: u32,
     text: String,
     special: bool,
@@ -138,30 +153,66 @@ pub async fn tokenize_handler(
     Ok(Json(tokens).into_response())
 }
 
+/// TEI's `/info`, for the model TEI routes serve by default.
+#[derive(Serialize, ToSchema)]
+pub struct TeiInfo {
+    pub model_id: String,
+    pub model_sha: Option<String>,
+    pub model_dtype: String,
+    pub model_type: TeiModelType,
+    pub max_concurrent_requests: usize,
+    pub max_input_length: Option<usize>,
+    pub max_batch_tokens: usize,
+    pub max_batch_requests: Option<usize>,
+    pub max_client_batch_size: usize,
+    /// Over-long inputs are truncated unless a request says `truncate: false`.
+    pub auto_truncate: bool,
+    pub tokenization_workers: usize,
+    pub version: String,
+    pub sha: Option<String>,
+    pub docker_label: Option<String>,
+    /// Extension: the vector size.
+    pub dimensions: Option<usize>,
+    /// Extension: the model's prompts by name.
+    pub prompts: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeiModelType {
+    pub embedding: TeiPooling,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeiPooling {
+    pub pooling: Option<String>,
+}
+
 /// `GET /info`: TEI's description of the (first) model and the server's limits.
 pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
     let spec = &state.store.registry().specs()[0];
     let info = state.store.info(spec);
     let engine = state.store.engine_config();
-    let pooling = info.as_ref().map(|i| i.serving.pooling.describe());
-    Json(json!({
-        "model_id": spec.id,
-        "model_sha": null,
-        "model_dtype": "float32",
-        "model_type": {"embedding": {"pooling": pooling}},
-        "max_concurrent_requests": engine.queue_capacity,
-        "max_input_length": info.as_ref().map(|i| i.description.max_tokens),
-        "max_batch_tokens": engine.max_batch_tokens,
-        "max_batch_requests": null,
-        "max_client_batch_size": MAX_INPUTS,
-        // Over-long inputs are truncated unless a request says `truncate: false`.
-        "auto_truncate": true,
-        "tokenization_workers": crate::runner::compute_threads(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "sha": null,
-        "docker_label": null,
-        "dimensions": info.as_ref().map(|i| i.description.dimension_with(i.serving.pooling)),
-        "prompts": info.as_ref().map(|i| i.description.prompts.clone()),
-    }))
+    Json(TeiInfo {
+        model_id: spec.id.clone(),
+        model_sha: None,
+        model_dtype: "float32".to_owned(),
+        model_type: TeiModelType {
+            embedding: TeiPooling {
+                pooling: info.as_ref().map(|i| i.serving.pooling.describe()),
+            },
+        },
+        max_concurrent_requests: engine.queue_capacity,
+        max_input_length: info.as_ref().map(|i| i.description.max_tokens),
+        max_batch_tokens: engine.max_batch_tokens,
+        max_batch_requests: None,
+        max_client_batch_size: MAX_INPUTS,
+        auto_truncate: true,
+        tokenization_workers: crate::runner::compute_threads(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        sha: None,
+        docker_label: None,
+        dimensions: info.as_ref().map(|i| i.description.dimension_with(i.serving.pooling)),
+        prompts: info.as_ref().map(|i| i.description.prompts.clone()),
+    })
     .into_response()
 }

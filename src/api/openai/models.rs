@@ -8,19 +8,20 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::registry::ModelSpec;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ModelList {
     object: &'static str,
     data: Vec<ModelCard>,
 }
 
-#[derive(Serialize)]
-struct ModelCard {
+#[derive(Serialize, ToSchema)]
+pub struct ModelCard {
     id: String,
     object: &'static str,
     created: u64,

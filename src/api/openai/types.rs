@@ -6,6 +6,7 @@
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::api::embed::{EmbedRequest, Embedded};
 use crate::api::error::ApiError;
@@ -59,7 +60,7 @@ impl EmbeddingRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingResponse {
     pub object: &'static str,
     pub data: Vec<EmbeddingData>,
@@ -67,21 +68,22 @@ pub struct EmbeddingResponse {
     pub usage: Usage,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingData {
     pub object: &'static str,
     pub index: usize,
     pub embedding: EmbeddingValue,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+/// Floats, or base64 of little-endian float32 (`encoding_format: "base64"`).
+#[derive(Debug, Serialize, PartialEq, ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingValue {
     Float(Vec<f32>),
     Base64(String),
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Usage {
     pub prompt_tokens: usize,
     pub total_tokens: usize,
