@@ -52,6 +52,11 @@ impl LoadedModel {
         self.tokenizer.prompt_length(prompt)
     }
 
+    /// The special tokens framing every text (`[CLS]` and `[SEP]`: 2).
+    pub fn frame_tokens(&self) -> usize {
+        self.tokenizer.frame_len()
+    }
+
     /// Checks client-supplied ids are a tokenization by this model's tokenizer.
     pub fn check_ids(&self, ids: &[u32]) -> Result<(), String> {
         self.tokenizer.check_ids(ids, self.vocab_size)

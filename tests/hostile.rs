@@ -201,3 +201,26 @@ async fn a_request_past_the_deadline_is_cancelled() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "timeout");
 }
+
+#[tokio::test]
+async fn a_megabytes_long_text_is_embedded_from_its_beginning_without_reading_it_all() {
+    let server = server(ConnectionSettings::default(), Limits::default()).await;
+    let huge = "the quick brown fox   jumps over\tthe lazy dog ".repeat(150_000);
+    let started = Instant::now();
+    let (status, long) = server.embed(json!({"model": "tiny", "input": huge})).await;
+    assert_eq!(status, 200, "{long}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let beginning: String = huge.chars().take(2000).collect();
+    let (_, short) = server.embed(json!({"model": "tiny", "input": beginning})).await;
+    assert_eq!(long["data"][0]["embedding"], short["data"][0]["embedding"]);
+    assert_eq!(long["usage"], short["usage"]);
+    // Too many inputs for the token budget are refused by counting, before tokenizing.
+    let limits = Limits {
+        max_request_tokens: 100,
+        ..Limits::default()
+    };
+    let small = self::server(ConnectionSettings::default(), limits).await;
+    let (status, body) = small.embed(json!({"model": "tiny", "input": vec!["x"; 60]})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_tokens");
+}

@@ -108,6 +108,11 @@ pub async fn embed_resolved(
     }
     let prompt = resolved.prompt(options.prompt_name.as_deref())?;
     let truncation = options.truncation;
+    // Rejected by counting, before any tokenizing: every input costs at least its framing tokens.
+    let fewest = input.len() * model.frame_tokens().max(1);
+    if fewest > state.limits.max_request_tokens {
+        return Err(too_many_tokens(fewest, state.limits.max_request_tokens));
+    }
     let mut pooling = Pooling::new(resolved.serving.pooling);
     let sequences = match input {
         Input::Tokens(sequences) if !OPENAI_MODEL_NAMES.contains(&name.trim()) => {
@@ -165,9 +170,9 @@ pub async fn embed_resolved(
         if let Some((i, ids)) = sequences.iter().enumerate().find(|(_, ids)| ids.len() > limit) {
             return Err(ApiError::invalid(
                 format!(
-                    "Input {i} has {} tokens, more than the {limit} that {} takes, and truncation is off.",
+                    "Input {i} has more than the {limit} tokens that {} takes ({} counted before stopping), and truncation is off.",
+                    resolved.spec.id,
                     ids.len(),
-                    resolved.spec.id
                 ),
                 "input",
             )
@@ -177,15 +182,7 @@ pub async fn embed_resolved(
     }
     let prompt_tokens: usize = sequences.iter().map(Vec::len).sum();
     if prompt_tokens > state.limits.max_request_tokens {
-        return Err(ApiError::invalid(
-            format!(
-                "This request has {prompt_tokens} tokens after truncation; the limit is {} per request. Split it into smaller requests.",
-                state.limits.max_request_tokens
-            ),
-            "input",
-        )
-        .with_code("too_many_tokens")
-        .with_kind(ErrorKind::TooLarge));
+        return Err(too_many_tokens(prompt_tokens, state.limits.max_request_tokens));
     }
     note(|record| {
         record.inputs = sequences.len();
@@ -202,6 +199,17 @@ pub async fn embed_resolved(
         .map(|v| finish(v, options.dimensions, options.normalize))
         .collect();
     Ok(Embedded { vectors, prompt_tokens })
+}
+
+fn too_many_tokens(tokens: usize, limit: usize) -> ApiError {
+    ApiError::invalid(
+        format!(
+            "This request has {tokens} tokens after truncation; the limit is {limit} per request. Split it into smaller requests."
+        ),
+        "input",
+    )
+    .with_code("too_many_tokens")
+    .with_kind(ErrorKind::TooLarge)
 }
 
 /// The vector as answered: the first `dimensions` components when asked for (the

@@ -7,6 +7,8 @@
 //! that frame them, as the tokenizer's own truncation does) and never padded, because padding is
 //! the batching engine's business.
 
+mod bounded;
+
 use std::path::Path;
 
 use tokenizers::Tokenizer;
@@ -90,6 +92,11 @@ impl TextTokenizer {
         self.max_tokens
     }
 
+    /// How many special tokens frame every text.
+    pub fn frame_len(&self) -> usize {
+        self.leading.len() + self.trailing.len()
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
@@ -103,20 +110,30 @@ impl TextTokenizer {
         truncation: Truncation,
     ) -> Result<Vec<Vec<u32>>, TokenizeError> {
         let texts: Vec<String> = texts.into_iter().map(|text| self.prepare(prompt, &text)).collect();
-        let encodings = match texts.len() {
+        // Texts far longer than the model reads are tokenized a part at a time (see `bounded`);
+        // the rest together, in parallel.
+        let window = self.window_bytes();
+        let (long, short): (Vec<usize>, Vec<usize>) = (0..texts.len()).partition(|&i| texts[i].len() > window);
+        let mut ids: Vec<Vec<u32>> = vec![Vec::new(); texts.len()];
+        for &i in &long {
+            ids[i] = self.encode_long(&texts[i], truncation)?;
+        }
+        let short_texts: Vec<&str> = short.iter().map(|&i| texts[i].as_str()).collect();
+        let encodings = match short_texts.len() {
+            0 => Vec::new(),
             1 => vec![self
                 .inner
-                .encode_fast(texts[0].as_str(), true)
+                .encode_fast(short_texts[0], true)
                 .map_err(|e| TokenizeError::Encode(e.to_string()))?],
             _ => self
                 .inner
-                .encode_batch_fast(texts, true)
+                .encode_batch_fast(short_texts, true)
                 .map_err(|e| TokenizeError::Encode(e.to_string()))?,
         };
-        Ok(encodings
-            .into_iter()
-            .map(|e| self.truncate_ids(e.get_ids().to_vec(), truncation))
-            .collect())
+        for (i, encoding) in short.into_iter().zip(encodings) {
+            ids[i] = self.truncate_ids(encoding.get_ids().to_vec(), truncation);
+        }
+        Ok(ids)
     }
 
     /// The tokens of one text (behind `prompt`), untruncated, as `/tokenize` shows them.
