@@ -68,12 +68,15 @@ fn suffix_at_word_boundary(text: &str, bytes: usize) -> Option<&str> {
     while !text.is_char_boundary(start) {
         start += 1;
     }
-    let mut chars = text[start..].char_indices().peekable();
     let mut previous_is_space = text[..start].chars().next_back().is_some_and(char::is_whitespace);
-    while let Some((offset, c)) = chars.next() {
+    for (offset, c) in text[start..].char_indices() {
         if c.is_whitespace() && !previous_is_space {
             let suffix = &text[start + offset..];
-            return suffix.trim_start().is_empty().then_some(None).unwrap_or(Some(suffix));
+            return if suffix.trim_start().is_empty() {
+                None
+            } else {
+                Some(suffix)
+            };
         }
         previous_is_space = c.is_whitespace();
     }
