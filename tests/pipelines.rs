@@ -245,15 +245,7 @@ async fn a_pooling_option_overrides_the_models_pooling() {
     assert!(max_abs_diff(&vectors(&mean_body)[0], &unit(mean)) <= 2e-5);
 
     // The two entries of one model share its weights: the request above loaded both.
-    let models: Value = server
-        .client
-        .get(server.url("/v1/models"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let (_, models) = server.get("/v1/models").await;
     let cards = models["data"].as_array().expect("cards");
     assert_eq!(cards[0]["pooling"], "mean");
     assert_eq!(cards[1]["pooling"], "cls");
@@ -270,15 +262,7 @@ async fn models_report_their_pipeline_before_the_weights_load() {
         false,
     )
     .await;
-    let models: Value = server
-        .client
-        .get(server.url("/v1/models"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let (_, models) = server.get("/v1/models").await;
     let cards = models["data"].as_array().expect("cards");
     assert_eq!(cards[0]["architecture"], "bert");
     assert_eq!(cards[0]["pooling"], "max");

@@ -60,12 +60,23 @@ pub struct SimpleError {
     pub error: String,
 }
 
-impl SimpleError {
-    pub fn body(error: &ApiError) -> String {
-        serde_json::to_string(&SimpleError {
-            error: error.message.clone(),
+/// An error answered as `{"error": "..."}` with the OpenAI routes' status (the Inference API's
+/// and Ollama's shape).
+pub struct PlainError(pub ApiError);
+
+impl From<ApiError> for PlainError {
+    fn from(error: ApiError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for PlainError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_string(&SimpleError {
+            error: self.0.message.clone(),
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+        self.0.respond(self.0.status, body)
     }
 }
 

@@ -19,27 +19,11 @@ use utoipa::ToSchema;
 
 use super::body::{read_json, RawBody};
 use super::embed::{embed, EmbedRequest};
-use super::error::{ApiError, SimpleError};
+use super::error::{ApiError, PlainError};
 use super::input::{object, parse_input, take, EmbedOptions};
 use super::AppState;
 
 const PIPELINE_SUFFIX: &str = "/pipeline/feature-extraction";
-
-/// An error in the Inference API's shape.
-pub struct HfError(ApiError);
-
-impl From<ApiError> for HfError {
-    fn from(error: ApiError) -> Self {
-        Self(error)
-    }
-}
-
-impl IntoResponse for HfError {
-    fn into_response(self) -> Response {
-        let body = SimpleError::body(&self.0);
-        self.0.respond(self.0.status, body)
-    }
-}
 
 /// The features of one text, or of each of a list.
 #[derive(Serialize, ToSchema)]
@@ -56,7 +40,7 @@ pub async fn feature_extraction(
     Path(model): Path<String>,
     headers: HeaderMap,
     body: RawBody,
-) -> Result<Response, HfError> {
+) -> Result<Response, PlainError> {
     let model = model.strip_suffix(PIPELINE_SUFFIX).unwrap_or(&model).to_owned();
     let json = read_json(Some(&headers), body)?;
     let mut fields = object(json)?;

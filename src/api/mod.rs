@@ -251,15 +251,14 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
 /// An error shaped for the dialect whose route `path` is, for answers given before a handler
 /// runs (keys, deadlines).
 fn in_dialect(method: &Method, path: &str, error: ApiError) -> Response {
-    if path.starts_with("/api/") {
-        ollama::OllamaError::from(error).into_response()
+    let plain = path.starts_with("/api/")
+        || path.starts_with("/pipeline/")
+        || path.starts_with("/hf-inference/")
+        || (path.starts_with("/models/") && method == Method::POST);
+    if plain {
+        error::PlainError::from(error).into_response()
     } else if ["/", "/embed", "/tokenize", "/info"].contains(&path) {
         tei::TeiError::from(error).into_response()
-    } else if path.starts_with("/pipeline/")
-        || path.starts_with("/hf-inference/")
-        || (path.starts_with("/models/") && method == Method::POST)
-    {
-        hf::HfError::from(error).into_response()
     } else {
         error.into_response()
     }

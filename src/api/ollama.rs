@@ -15,26 +15,10 @@ use utoipa::ToSchema;
 
 use super::body::{read_json, RawBody};
 use super::embed::{embed_resolved, resolve, EmbedRequest};
-use super::error::{ApiError, SimpleError};
+use super::error::{ApiError, PlainError};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input};
 use super::AppState;
 use crate::registry::ModelSpec;
-
-/// An error in Ollama's shape.
-pub struct OllamaError(ApiError);
-
-impl From<ApiError> for OllamaError {
-    fn from(error: ApiError) -> Self {
-        Self(error)
-    }
-}
-
-impl IntoResponse for OllamaError {
-    fn into_response(self) -> Response {
-        let body = SimpleError::body(&self.0);
-        self.0.respond(self.0.status, body)
-    }
-}
 
 /// `/api/embed`'s answer.
 #[derive(Serialize, ToSchema)]
@@ -135,7 +119,7 @@ fn nanoseconds(since: Instant) -> u64 {
 
 /// `POST /api/embed`: `{"model", "embeddings", "total_duration", "load_duration",
 /// "prompt_eval_count"}`.
-pub async fn embed_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, OllamaError> {
+pub async fn embed_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, PlainError> {
     let started = Instant::now();
     let json = read_json(None, body)?;
     let mut fields = object(json)?;
@@ -162,7 +146,7 @@ pub async fn embed_handler(State(state): State<Arc<AppState>>, body: RawBody) ->
 }
 
 /// `POST /api/embeddings` (Ollama's older route): `{"prompt"}` in, `{"embedding"}` out.
-pub async fn embeddings_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, OllamaError> {
+pub async fn embeddings_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, PlainError> {
     let json = read_json(None, body)?;
     let mut fields = object(json)?;
     let name = requested_model(&mut fields)?;
@@ -251,7 +235,7 @@ pub async fn tags_handler(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `POST /api/show`: one model's details and what it can do (`embedding`).
-pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, OllamaError> {
+pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, PlainError> {
     let json = read_json(None, body)?;
     let mut fields = object(json)?;
     let name = requested_model(&mut fields)?;

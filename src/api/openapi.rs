@@ -159,20 +159,102 @@ pub struct OllamaShowRequest {
     pub model: String,
 }
 
+/// The errors of OpenAI's routes.
+#[derive(utoipa::IntoResponses)]
+pub enum OpenAiErrors {
+    /// A malformed request
+    #[response(status = 400)]
+    BadRequest(OpenAiErrorBody),
+    /// No key, or a wrong one
+    #[response(status = 401)]
+    Unauthorized(OpenAiErrorBody),
+    /// An unknown model
+    #[response(status = 404)]
+    NotFound(OpenAiErrorBody),
+    /// The body arrived too slowly
+    #[response(status = 408)]
+    Timeout(OpenAiErrorBody),
+    /// The body is over the size limit
+    #[response(status = 413)]
+    TooLarge(OpenAiErrorBody),
+    /// Not a JSON body
+    #[response(status = 415)]
+    UnsupportedMediaType(OpenAiErrorBody),
+    /// The queue is full; retry after `Retry-After`
+    #[response(status = 429)]
+    Overloaded(OpenAiErrorBody),
+    /// The model cannot be loaded, or the request passed its deadline
+    #[response(status = 503)]
+    Unavailable(OpenAiErrorBody),
+}
+
+/// The errors of the Inference API's and Ollama's routes, `{"error": "..."}`.
+#[derive(utoipa::IntoResponses)]
+pub enum PlainErrors {
+    /// A malformed request
+    #[response(status = 400)]
+    BadRequest(SimpleError),
+    /// No key, or a wrong one
+    #[response(status = 401)]
+    Unauthorized(SimpleError),
+    /// An unknown model
+    #[response(status = 404)]
+    NotFound(SimpleError),
+    /// The body arrived too slowly
+    #[response(status = 408)]
+    Timeout(SimpleError),
+    /// The body is over the size limit
+    #[response(status = 413)]
+    TooLarge(SimpleError),
+    /// Not a JSON body (the Inference API's routes)
+    #[response(status = 415)]
+    UnsupportedMediaType(SimpleError),
+    /// The queue is full; retry after `Retry-After`
+    #[response(status = 429)]
+    Overloaded(SimpleError),
+    /// The model cannot be loaded, or the request passed its deadline
+    #[response(status = 503)]
+    Unavailable(SimpleError),
+}
+
+/// The errors of text-embeddings-inference's routes, with TEI's statuses.
+#[derive(utoipa::IntoResponses)]
+pub enum TeiErrors {
+    /// Not JSON, or no input (`error_type: empty`)
+    #[response(status = 400)]
+    BadRequest(TeiErrorBody),
+    /// No key, or a wrong one
+    #[response(status = 401)]
+    Unauthorized(TeiErrorBody),
+    /// An unknown `model`
+    #[response(status = 404)]
+    NotFound(TeiErrorBody),
+    /// The body arrived too slowly
+    #[response(status = 408)]
+    Timeout(TeiErrorBody),
+    /// Too many inputs or tokens, or an over-long input with truncation off
+    #[response(status = 413)]
+    TooLarge(TeiErrorBody),
+    /// Not a JSON body
+    #[response(status = 415)]
+    UnsupportedMediaType(TeiErrorBody),
+    /// A malformed field
+    #[response(status = 422)]
+    Invalid(TeiErrorBody),
+    /// The queue is full
+    #[response(status = 429)]
+    Overloaded(TeiErrorBody),
+    /// The model cannot be loaded, or the request passed its deadline
+    #[response(status = 503)]
+    Unavailable(TeiErrorBody),
+}
+
 #[utoipa::path(post, path = "/v1/embeddings", tag = "OpenAI", request_body = OpenAiEmbeddingRequest,
-    responses((status = 200, body = EmbeddingResponse), (status = 400, body = OpenAiErrorBody),
-        (status = 401, body = OpenAiErrorBody), (status = 404, body = OpenAiErrorBody),
-        (status = 408, body = OpenAiErrorBody), (status = 413, body = OpenAiErrorBody),
-        (status = 415, body = OpenAiErrorBody), (status = 429, body = OpenAiErrorBody),
-        (status = 503, body = OpenAiErrorBody)))]
+    responses((status = 200, body = EmbeddingResponse), OpenAiErrors))]
 fn openai_embeddings() {}
 
 #[utoipa::path(post, path = "/embeddings", tag = "OpenAI", request_body = OpenAiEmbeddingRequest,
-    responses((status = 200, body = EmbeddingResponse), (status = 400, body = OpenAiErrorBody),
-        (status = 401, body = OpenAiErrorBody), (status = 404, body = OpenAiErrorBody),
-        (status = 408, body = OpenAiErrorBody), (status = 413, body = OpenAiErrorBody),
-        (status = 415, body = OpenAiErrorBody), (status = 429, body = OpenAiErrorBody),
-        (status = 503, body = OpenAiErrorBody)))]
+    responses((status = 200, body = EmbeddingResponse), OpenAiErrors))]
 fn openai_embeddings_short() {}
 
 #[utoipa::path(get, path = "/v1/models", tag = "OpenAI",
@@ -193,43 +275,29 @@ fn openai_model_short() {}
 
 #[utoipa::path(post, path = "/models/{id}", tag = "Hugging Face Inference API", request_body = HfFeatureExtractionRequest,
     params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
-    responses((status = 200, body = HfFeatures), (status = 400, body = SimpleError), (status = 401, body = SimpleError),
-        (status = 404, body = SimpleError), (status = 408, body = SimpleError), (status = 413, body = SimpleError),
-        (status = 415, body = SimpleError), (status = 429, body = SimpleError), (status = 503, body = SimpleError)))]
+    responses((status = 200, body = HfFeatures), PlainErrors))]
 fn hf_models() {}
 
 #[utoipa::path(post, path = "/pipeline/feature-extraction/{id}", tag = "Hugging Face Inference API", request_body = HfFeatureExtractionRequest,
     params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
-    responses((status = 200, body = HfFeatures), (status = 400, body = SimpleError), (status = 401, body = SimpleError),
-        (status = 404, body = SimpleError), (status = 408, body = SimpleError), (status = 413, body = SimpleError),
-        (status = 415, body = SimpleError), (status = 429, body = SimpleError), (status = 503, body = SimpleError)))]
+    responses((status = 200, body = HfFeatures), PlainErrors))]
 fn hf_pipeline() {}
 
 #[utoipa::path(post, path = "/hf-inference/models/{id}/pipeline/feature-extraction", tag = "Hugging Face Inference API",
     request_body = HfFeatureExtractionRequest, params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
-    responses((status = 200, body = HfFeatures), (status = 400, body = SimpleError), (status = 401, body = SimpleError),
-        (status = 404, body = SimpleError), (status = 408, body = SimpleError), (status = 413, body = SimpleError),
-        (status = 415, body = SimpleError), (status = 429, body = SimpleError), (status = 503, body = SimpleError)))]
+    responses((status = 200, body = HfFeatures), PlainErrors))]
 fn hf_router() {}
 
 #[utoipa::path(post, path = "/embed", tag = "text-embeddings-inference", request_body = TeiEmbedRequest,
-    responses((status = 200, body = Vec<Vec<f32>>), (status = 400, body = TeiErrorBody), (status = 401, body = TeiErrorBody),
-        (status = 404, body = TeiErrorBody), (status = 408, body = TeiErrorBody), (status = 413, body = TeiErrorBody),
-        (status = 415, body = TeiErrorBody), (status = 422, body = TeiErrorBody), (status = 429, body = TeiErrorBody),
-        (status = 503, body = TeiErrorBody)))]
+    responses((status = 200, body = Vec<Vec<f32>>), TeiErrors))]
 fn tei_embed() {}
 
 #[utoipa::path(post, path = "/", tag = "text-embeddings-inference", request_body = TeiEmbedRequest,
-    responses((status = 200, body = Vec<Vec<f32>>), (status = 400, body = TeiErrorBody), (status = 401, body = TeiErrorBody),
-        (status = 404, body = TeiErrorBody), (status = 408, body = TeiErrorBody), (status = 413, body = TeiErrorBody),
-        (status = 415, body = TeiErrorBody), (status = 422, body = TeiErrorBody), (status = 429, body = TeiErrorBody),
-        (status = 503, body = TeiErrorBody)))]
+    responses((status = 200, body = Vec<Vec<f32>>), TeiErrors))]
 fn tei_root() {}
 
 #[utoipa::path(post, path = "/tokenize", tag = "text-embeddings-inference", request_body = TeiTokenizeRequest,
-    responses((status = 200, body = Vec<Vec<SimpleToken>>), (status = 400, body = TeiErrorBody), (status = 401, body = TeiErrorBody),
-        (status = 404, body = TeiErrorBody), (status = 408, body = TeiErrorBody), (status = 413, body = TeiErrorBody),
-        (status = 415, body = TeiErrorBody), (status = 422, body = TeiErrorBody), (status = 503, body = TeiErrorBody)))]
+    responses((status = 200, body = Vec<Vec<SimpleToken>>), TeiErrors))]
 fn tei_tokenize() {}
 
 #[utoipa::path(get, path = "/info", tag = "text-embeddings-inference",
@@ -237,15 +305,11 @@ fn tei_tokenize() {}
 fn tei_info() {}
 
 #[utoipa::path(post, path = "/api/embed", tag = "Ollama", request_body = OllamaEmbedRequest,
-    responses((status = 200, body = OllamaEmbedResponse), (status = 400, body = SimpleError), (status = 401, body = SimpleError),
-        (status = 404, body = SimpleError), (status = 408, body = SimpleError), (status = 413, body = SimpleError),
-        (status = 429, body = SimpleError), (status = 503, body = SimpleError)))]
+    responses((status = 200, body = OllamaEmbedResponse), PlainErrors))]
 fn ollama_embed() {}
 
 #[utoipa::path(post, path = "/api/embeddings", tag = "Ollama", request_body = OllamaEmbeddingsRequest,
-    responses((status = 200, body = OllamaEmbeddingResponse), (status = 400, body = SimpleError), (status = 401, body = SimpleError),
-        (status = 404, body = SimpleError), (status = 408, body = SimpleError), (status = 413, body = SimpleError),
-        (status = 429, body = SimpleError), (status = 503, body = SimpleError)))]
+    responses((status = 200, body = OllamaEmbeddingResponse), PlainErrors))]
 fn ollama_embeddings() {}
 
 #[utoipa::path(get, path = "/api/tags", tag = "Ollama",
@@ -253,8 +317,7 @@ fn ollama_embeddings() {}
 fn ollama_tags() {}
 
 #[utoipa::path(post, path = "/api/show", tag = "Ollama", request_body = OllamaShowRequest,
-    responses((status = 200, body = OllamaShowResponse), (status = 400, body = SimpleError), (status = 401, body = SimpleError),
-        (status = 404, body = SimpleError), (status = 408, body = SimpleError), (status = 413, body = SimpleError)))]
+    responses((status = 200, body = OllamaShowResponse), PlainErrors))]
 fn ollama_show() {}
 
 #[utoipa::path(get, path = "/api/version", tag = "Ollama",
