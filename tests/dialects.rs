@@ -236,78 +236,133 @@ async fn ollama_routes_embed_list_and_show() {
     assert!(version["version"].is_string());
 }
 
-/// Each dialect's error for the same four mistakes.
+#[derive(Clone, Copy, PartialEq)]
+enum Dialect {
+    OpenAi,
+    Tei,
+    Plain,
+}
+
+/// One route's request bodies for the same mistakes: (route for a known model, route for an
+/// unknown one, body naming an unknown model, body with an empty input, body with too many
+/// inputs, body with a malformed input field).
+struct Case {
+    dialect: Dialect,
+    route: String,
+    unknown_route: String,
+    unknown: Value,
+    empty: Value,
+    many: Value,
+    malformed: Value,
+}
+
+fn cases() -> Vec<Case> {
+    let too_many = vec!["x"; 2049];
+    let tei = |route: &str| Case {
+        dialect: Dialect::Tei,
+        route: route.into(),
+        unknown_route: route.into(),
+        unknown: json!({"inputs": "x", "model": "nope"}),
+        empty: json!({"inputs": []}),
+        many: json!({"inputs": too_many}),
+        malformed: json!({"inputs": 5}),
+    };
+    let hf = |route: &str| Case {
+        dialect: Dialect::Plain,
+        route: route.replace("{model}", MINILM),
+        unknown_route: route.replace("{model}", "nope"),
+        unknown: json!({"inputs": "x"}),
+        empty: json!({"inputs": []}),
+        many: json!({"inputs": too_many}),
+        malformed: json!({"inputs": 5}),
+    };
+    let with_model = |dialect, route: &str, field: &str| Case {
+        dialect,
+        route: route.into(),
+        unknown_route: route.into(),
+        unknown: json!({"model": "nope", field: "x"}),
+        empty: json!({"model": "minilm", field: []}),
+        many: json!({"model": "minilm", field: too_many}),
+        malformed: json!({"model": "minilm", field: 5}),
+    };
+    vec![
+        with_model(Dialect::OpenAi, "/v1/embeddings", "input"),
+        with_model(Dialect::OpenAi, "/embeddings", "input"),
+        tei("/embed"),
+        tei("/"),
+        tei("/tokenize"),
+        hf("/pipeline/feature-extraction/{model}"),
+        hf("/models/{model}"),
+        hf("/hf-inference/models/{model}/pipeline/feature-extraction"),
+        with_model(Dialect::Plain, "/api/embed", "input"),
+    ]
+}
+
+/// Every embedding route's errors for the same mistakes, each in its dialect's shape and with
+/// its dialect's status.
 #[tokio::test]
 async fn every_dialect_reports_errors_in_its_own_shape() {
     let server = server().await;
-    let too_many = vec!["x"; 2049];
-    let hf = format!("/pipeline/feature-extraction/{MINILM}");
-    // (route, unknown-model body, a body with an empty input, a body with too many inputs)
-    let cases: Vec<(String, Value, Value, Value)> = vec![
-        (
-            "/embed".into(),
-            json!({"inputs": "x", "model": "nope"}),
-            json!({"inputs": []}),
-            json!({"inputs": too_many}),
-        ),
-        (
-            "/api/embed".into(),
-            json!({"model": "nope", "input": "x"}),
-            json!({"model": "minilm", "input": []}),
-            json!({"model": "minilm", "input": too_many}),
-        ),
-        (
-            "/pipeline/feature-extraction/nope".into(),
-            json!({"inputs": "x"}),
-            json!({"inputs": []}),
-            json!({"inputs": too_many}),
-        ),
-        (
-            "/v1/embeddings".into(),
-            json!({"model": "nope", "input": "x"}),
-            json!({"model": "minilm", "input": []}),
-            json!({"model": "minilm", "input": too_many}),
-        ),
-    ];
-    for (route, unknown, empty, many) in cases {
-        let tei = route == "/embed";
-        let openai = route == "/v1/embeddings";
-        let shape_ok = |body: &Value| {
-            if openai {
-                body["error"]["message"].is_string()
-            } else if tei {
-                body["error"].is_string() && body["error_type"].is_string()
-            } else {
-                body["error"].is_string() && body.as_object().is_some_and(|o| o.len() == 1)
+    for case in cases() {
+        let route = &case.route;
+        let shape_ok = |body: &Value| match case.dialect {
+            Dialect::OpenAi => body["error"]["message"].is_string() && body["error"]["type"].is_string(),
+            Dialect::Tei => body["error"].is_string() && body["error_type"].is_string(),
+            Dialect::Plain => body["error"].is_string() && body.as_object().is_some_and(|o| o.len() == 1),
+        };
+        let tei = case.dialect == Dialect::Tei;
+        let checks = [
+            (
+                "unknown model",
+                &case.unknown_route,
+                case.unknown.to_string(),
+                404,
+                None,
+            ),
+            (
+                "empty input",
+                route,
+                case.empty.to_string(),
+                400,
+                tei.then_some("empty"),
+            ),
+            (
+                "too many inputs",
+                route,
+                case.many.to_string(),
+                if tei { 413 } else { 400 },
+                None,
+            ),
+            ("bad body", route, "{not json".to_owned(), 400, None),
+            (
+                "malformed field",
+                route,
+                case.malformed.to_string(),
+                if tei { 422 } else { 400 },
+                None,
+            ),
+        ];
+        for (mistake, path, body, status, error_type) in checks {
+            let (got, answer) = server.post_raw(path, &body).await;
+            assert_eq!(got, status, "{path}, {mistake}: {answer}");
+            assert!(shape_ok(&answer), "{path}, {mistake}: {answer}");
+            if let Some(error_type) = error_type {
+                assert_eq!(answer["error_type"], error_type, "{path}, {mistake}");
             }
-        };
-        let (status, body) = server.post(&route, &unknown).await;
-        assert_eq!(status, 404, "{route} unknown model: {body}");
-        assert!(shape_ok(&body), "{route}: {body}");
-        let empty_route = if route.contains("/nope") {
-            hf.clone()
-        } else {
-            route.clone()
-        };
-        let (status, body) = server.post(&empty_route, &empty).await;
-        assert_eq!(status, 400, "{route} empty: {body}");
-        assert!(shape_ok(&body), "{route}: {body}");
-        if tei {
-            assert_eq!(body["error_type"], "empty");
         }
-        let (status, body) = server.post(&empty_route, &many).await;
-        assert_eq!(status, if tei { 413 } else { 400 }, "{route} too many: {body}");
-        assert!(shape_ok(&body), "{route}: {body}");
-        let (status, body) = server.post_raw(&empty_route, "{not json").await;
-        assert_eq!(status, 400, "{route} bad body: {body}");
-        assert!(shape_ok(&body), "{route}: {body}");
-        let bad_field = if route == "/api/embed" || openai {
-            json!({"model": "minilm", "input": 5})
-        } else {
-            json!({"inputs": 5})
-        };
-        let (status, body) = server.post(&empty_route, &bad_field).await;
-        assert_eq!(status, if tei { 422 } else { 400 }, "{route} bad field: {body}");
-        assert!(shape_ok(&body), "{route}: {body}");
     }
+    // The older Ollama route and /api/show: unknown model and bad bodies, in Ollama's shape.
+    for (path, body) in [
+        ("/api/embeddings", json!({"model": "nope", "prompt": "x"})),
+        ("/api/show", json!({"model": "nope"})),
+    ] {
+        let (status, answer) = server.post(path, &body).await;
+        assert_eq!(status, 404, "{path}: {answer}");
+        assert!(answer["error"].is_string() && answer.as_object().is_some_and(|o| o.len() == 1));
+        let (status, answer) = server.post_raw(path, "{not json").await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(answer["error"].is_string());
+    }
+    let (status, answer) = server.post("/api/embeddings", &json!({"model": "minilm"})).await;
+    assert_eq!(status, 400, "no prompt: {answer}");
 }
