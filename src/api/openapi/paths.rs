@@ -1,0 +1,116 @@
+//! One item per documented route (method and path), naming its request and responses.
+
+// Read by utoipa's macros to build the document; never constructed or called at run time.
+#![allow(dead_code)]
+
+use super::errors::{OpenAiErrors, PlainErrors, TeiErrors};
+use super::requests::{
+    HfFeatureExtractionRequest, OllamaEmbedRequest, OllamaEmbeddingsRequest, OllamaShowRequest, OpenAiEmbeddingRequest,
+    TeiEmbedRequest, TeiTokenizeRequest,
+};
+use crate::api::error::{OpenAiErrorBody, SimpleError};
+use crate::api::hf::HfFeatures;
+use crate::api::ollama::{OllamaEmbedResponse, OllamaEmbeddingResponse, OllamaShowResponse, OllamaTags, OllamaVersion};
+use crate::api::openai::models::{ModelCard, ModelList};
+use crate::api::openai::types::EmbeddingResponse;
+use crate::api::tei::{SimpleToken, TeiErrorBody, TeiInfo};
+use crate::api::HealthStatus;
+
+#[utoipa::path(post, path = "/v1/embeddings", tag = "OpenAI", request_body = OpenAiEmbeddingRequest,
+    responses((status = 200, body = EmbeddingResponse), OpenAiErrors))]
+pub fn openai_embeddings() {}
+
+#[utoipa::path(post, path = "/embeddings", tag = "OpenAI", request_body = OpenAiEmbeddingRequest,
+    responses((status = 200, body = EmbeddingResponse), OpenAiErrors))]
+pub fn openai_embeddings_short() {}
+
+#[utoipa::path(get, path = "/v1/models", tag = "OpenAI",
+    responses((status = 200, body = ModelList), (status = 401, body = OpenAiErrorBody)))]
+pub fn openai_models() {}
+
+#[utoipa::path(get, path = "/models", tag = "OpenAI",
+    responses((status = 200, body = ModelList), (status = 401, body = OpenAiErrorBody)))]
+pub fn openai_models_short() {}
+
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "OpenAI", params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
+    responses((status = 200, body = ModelCard), (status = 401, body = OpenAiErrorBody), (status = 404, body = OpenAiErrorBody)))]
+pub fn openai_model() {}
+
+#[utoipa::path(get, path = "/models/{id}", tag = "OpenAI", params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
+    responses((status = 200, body = ModelCard), (status = 401, body = OpenAiErrorBody), (status = 404, body = OpenAiErrorBody)))]
+pub fn openai_model_short() {}
+
+#[utoipa::path(post, path = "/models/{id}", tag = "Hugging Face Inference API", request_body = HfFeatureExtractionRequest,
+    params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
+    responses((status = 200, body = HfFeatures), PlainErrors))]
+pub fn hf_models() {}
+
+#[utoipa::path(post, path = "/pipeline/feature-extraction/{id}", tag = "Hugging Face Inference API", request_body = HfFeatureExtractionRequest,
+    params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
+    responses((status = 200, body = HfFeatures), PlainErrors))]
+pub fn hf_pipeline() {}
+
+#[utoipa::path(post, path = "/hf-inference/models/{id}/pipeline/feature-extraction", tag = "Hugging Face Inference API",
+    request_body = HfFeatureExtractionRequest, params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
+    responses((status = 200, body = HfFeatures), PlainErrors))]
+pub fn hf_router() {}
+
+#[utoipa::path(post, path = "/embed", tag = "text-embeddings-inference", request_body = TeiEmbedRequest,
+    responses((status = 200, body = Vec<Vec<f32>>), TeiErrors))]
+pub fn tei_embed() {}
+
+#[utoipa::path(post, path = "/", tag = "text-embeddings-inference", request_body = TeiEmbedRequest,
+    responses((status = 200, body = Vec<Vec<f32>>), TeiErrors))]
+pub fn tei_root() {}
+
+#[utoipa::path(post, path = "/tokenize", tag = "text-embeddings-inference", request_body = TeiTokenizeRequest,
+    responses((status = 200, body = Vec<Vec<SimpleToken>>), TeiErrors))]
+pub fn tei_tokenize() {}
+
+#[utoipa::path(get, path = "/info", tag = "text-embeddings-inference",
+    responses((status = 200, body = TeiInfo), (status = 401, body = TeiErrorBody)))]
+pub fn tei_info() {}
+
+#[utoipa::path(post, path = "/api/embed", tag = "Ollama", request_body = OllamaEmbedRequest,
+    responses((status = 200, body = OllamaEmbedResponse), PlainErrors))]
+pub fn ollama_embed() {}
+
+#[utoipa::path(post, path = "/api/embeddings", tag = "Ollama", request_body = OllamaEmbeddingsRequest,
+    responses((status = 200, body = OllamaEmbeddingResponse), PlainErrors))]
+pub fn ollama_embeddings() {}
+
+#[utoipa::path(get, path = "/api/tags", tag = "Ollama",
+    responses((status = 200, body = OllamaTags), (status = 401, body = SimpleError)))]
+pub fn ollama_tags() {}
+
+#[utoipa::path(post, path = "/api/show", tag = "Ollama", request_body = OllamaShowRequest,
+    responses((status = 200, body = OllamaShowResponse), PlainErrors))]
+pub fn ollama_show() {}
+
+#[utoipa::path(get, path = "/api/version", tag = "Ollama",
+    responses((status = 200, body = OllamaVersion), (status = 401, body = SimpleError)))]
+pub fn ollama_version() {}
+
+#[utoipa::path(get, path = "/health", tag = "Operations",
+    responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus)))]
+pub fn health() {}
+
+#[utoipa::path(get, path = "/healthz", tag = "Operations",
+    responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus)))]
+pub fn healthz() {}
+
+#[utoipa::path(get, path = "/health/ready", tag = "Operations",
+    responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus)))]
+pub fn ready() {}
+
+#[utoipa::path(get, path = "/health/live", tag = "Operations", responses((status = 200, body = HealthStatus)))]
+pub fn live() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "Operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+        (status = 401, body = OpenAiErrorBody)))]
+pub fn metrics() {}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "Operations",
+    responses((status = 200, description = "this document", body = Object), (status = 401, body = OpenAiErrorBody)))]
+pub fn openapi_json() {}

@@ -1,0 +1,149 @@
+//! The request bodies of every route as the document describes them: what the hand-written
+//! parsers accept (the parent module's tests feed examples of them through those parsers).
+
+// Read by utoipa's macros to build the document; never constructed or called at run time.
+#![allow(dead_code)]
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A string, strings, token ids, or arrays of token ids (up to 2048 inputs).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Input {
+    Text(String),
+    Texts(Vec<String>),
+    TokenIds(Vec<u32>),
+    TokenIdArrays(Vec<Vec<u32>>),
+}
+
+/// A string or strings.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Texts {
+    Text(String),
+    Texts(Vec<String>),
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EncodingFormat {
+    Float,
+    Base64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TruncationDirection {
+    Right,
+    Left,
+}
+
+/// `POST /v1/embeddings`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"model": "all-MiniLM-L6-v2", "input": ["The quick brown fox", "jumps over the lazy dog"]}))]
+pub struct OpenAiEmbeddingRequest {
+    /// A model id from `GET /v1/models`, an alias, or an unambiguous short name.
+    pub model: String,
+    pub input: Input,
+    pub encoding_format: Option<EncodingFormat>,
+    /// Keep the first N components, rescaled to unit length.
+    #[schema(minimum = 1)]
+    pub dimensions: Option<u32>,
+    /// Accepted and ignored.
+    pub user: Option<String>,
+    /// Extension: one of the model's sentence-transformers prompts.
+    pub prompt_name: Option<String>,
+}
+
+/// `POST /embed` and `POST /` (text-embeddings-inference).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"inputs": ["The quick brown fox", "jumps over the lazy dog"], "truncate": true}))]
+pub struct TeiEmbedRequest {
+    pub inputs: Input,
+    /// Default true; false gives the pipeline's own vector.
+    pub normalize: Option<bool>,
+    /// Default true; false makes an over-long input a 413.
+    pub truncate: Option<bool>,
+    pub truncation_direction: Option<TruncationDirection>,
+    pub prompt_name: Option<String>,
+    #[schema(minimum = 1)]
+    pub dimensions: Option<u32>,
+    /// Extension: the model; the first of the allow-list when absent.
+    pub model: Option<String>,
+}
+
+/// `POST /tokenize`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"inputs": "The quick brown fox"}))]
+pub struct TeiTokenizeRequest {
+    pub inputs: Texts,
+    pub add_special_tokens: Option<bool>,
+    pub prompt_name: Option<String>,
+    pub model: Option<String>,
+}
+
+/// Options of the Inference API, at the top level or in `parameters`.
+#[derive(Serialize, ToSchema)]
+pub struct HfParameters {
+    pub normalize: Option<bool>,
+    pub truncate: Option<bool>,
+    pub truncation_direction: Option<TruncationDirection>,
+    pub prompt_name: Option<String>,
+    #[schema(minimum = 1)]
+    pub dimensions: Option<u32>,
+}
+
+/// The Inference API's feature-extraction body.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"inputs": "The quick brown fox", "parameters": {"normalize": true}}))]
+pub struct HfFeatureExtractionRequest {
+    pub inputs: Texts,
+    pub parameters: Option<HfParameters>,
+    /// `wait_for_model`, `use_cache`: accepted and ignored.
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Value>,
+    pub normalize: Option<bool>,
+    pub truncate: Option<bool>,
+    pub truncation_direction: Option<TruncationDirection>,
+    pub prompt_name: Option<String>,
+    #[schema(minimum = 1)]
+    pub dimensions: Option<u32>,
+}
+
+/// `POST /api/embed` (Ollama).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"model": "all-minilm", "input": ["The quick brown fox", "jumps over the lazy dog"]}))]
+pub struct OllamaEmbedRequest {
+    pub model: String,
+    pub input: Texts,
+    /// Default true; false makes an over-long input a 400.
+    pub truncate: Option<bool>,
+    #[schema(minimum = 1)]
+    pub dimensions: Option<u32>,
+    /// Accepted and ignored.
+    #[schema(value_type = Option<String>)]
+    pub keep_alive: Option<serde_json::Value>,
+    /// Accepted and ignored.
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Value>,
+}
+
+/// `POST /api/embeddings` (Ollama's older route).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"model": "all-minilm", "prompt": "The quick brown fox"}))]
+pub struct OllamaEmbeddingsRequest {
+    pub model: String,
+    pub prompt: String,
+    #[schema(value_type = Option<String>)]
+    pub keep_alive: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Value>,
+}
+
+/// `POST /api/show`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"model": "all-minilm"}))]
+pub struct OllamaShowRequest {
+    pub model: String,
+}
