@@ -103,12 +103,9 @@ pub struct HfFeatureExtractionRequest {
     /// `wait_for_model`, `use_cache`: accepted and ignored.
     #[schema(value_type = Option<Object>)]
     pub options: Option<serde_json::Value>,
-    pub normalize: Option<bool>,
-    pub truncate: Option<bool>,
-    pub truncation_direction: Option<TruncationDirection>,
-    pub prompt_name: Option<String>,
-    #[schema(minimum = 1)]
-    pub dimensions: Option<u32>,
+    /// The same options at the top level, where `huggingface_hub` sends them.
+    #[serde(flatten)]
+    pub top_level: HfParameters,
 }
 
 /// `POST /api/embed` (Ollama).
