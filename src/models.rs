@@ -93,7 +93,6 @@ pub fn load_model(
     }
     let device_name = runner::device::describe(model.device());
     let engine = Engine::start(Arc::new(model), engine_config, &spec.id).map_err(|e| fail(e.into()))?;
-    crate::metrics::model_loaded(&spec.id, started.elapsed());
     tracing::info!(
         model = %spec.id,
         architecture = %description.encoder.model_type,
@@ -212,12 +211,18 @@ impl ModelStore {
             .ok_or_else(|| anyhow::anyhow!("model {} is not in the models file", spec.id))?;
         let model = slot
             .get_or_try_init(|| async {
-                let (spec, hub, device, engine_config) =
+                let started = std::time::Instant::now();
+                let (loading, hub, device, engine_config) =
                     (spec.clone(), self.hub.clone(), self.device.clone(), self.engine_config);
                 let loaded =
-                    tokio::task::spawn_blocking(move || load_model(&spec, &hub, &device, engine_config, false))
+                    tokio::task::spawn_blocking(move || load_model(&loading, &hub, &device, engine_config, false))
                         .await
                         .map_err(|e| anyhow::anyhow!("loading panicked: {e}"))??;
+                // Every entry of these weights is ready now, not only the one that asked.
+                let key = spec.weights_key();
+                for entry in self.registry.specs().iter().filter(|s| s.weights_key() == key) {
+                    crate::metrics::model_loaded(&entry.id, started.elapsed());
+                }
                 Ok::<_, anyhow::Error>(Arc::new(loaded))
             })
             .await?

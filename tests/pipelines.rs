@@ -253,6 +253,21 @@ async fn a_pooling_option_overrides_the_models_pooling() {
         (cards[0]["ready"].clone(), cards[1]["ready"].clone()),
         (json!(true), json!(true))
     );
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    // The first entry was never asked for; it shares the weights the second one loaded.
+    let first = cards[0]["id"].as_str().expect("id");
+    assert!(
+        metrics.contains(&format!("embeddings_model_ready{{model=\"{first}\"}} 1")),
+        "every entry of the loaded weights reports ready"
+    );
 }
 
 #[tokio::test]
