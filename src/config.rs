@@ -303,6 +303,9 @@ mod tests {
         assert_eq!(serve.device, DeviceChoice::Auto);
         assert_eq!(serve.protection.header_read_timeout, Duration::from_secs(10));
         assert_eq!(serve.protection.shutdown_timeout, Duration::from_secs(30));
+        // The flags' defaults (written as text for clap) are the structs' defaults.
+        assert_eq!(serve.protection.connections(), ConnectionSettings::default());
+        assert_eq!(serve.tuning.limits(&serve.protection), Limits::default());
         assert!(Cli::try_parse_from(["embeddings", "serve", "--idle-timeout", "0"]).is_err());
         let fast = Cli::try_parse_from(["embeddings", "serve", "--request-timeout", "0.5"]).expect("parses");
         let Command::Serve(fast) = fast.command else {

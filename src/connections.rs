@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConnectionSettings {
     /// From a request's first byte to its complete head.
     pub header_read_timeout: Duration,

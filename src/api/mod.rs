@@ -35,7 +35,7 @@ use error::ApiError;
 pub use openai::create_embeddings;
 use openai::models::{list_models, retrieve_model};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
