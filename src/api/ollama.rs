@@ -18,6 +18,7 @@ use super::embed::{embed_resolved, resolve, EmbedRequest};
 use super::error::{ApiError, PlainError};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input};
 use super::AppState;
+use crate::models::EntryInfo;
 use crate::registry::ModelSpec;
 
 /// `/api/embed`'s answer.
@@ -173,42 +174,45 @@ pub async fn embeddings_handler(State(state): State<Arc<AppState>>, body: RawBod
     .into_response())
 }
 
-/// What Ollama's clients show of a model.
-fn details(state: &AppState, spec: &ModelSpec) -> OllamaModelDetails {
-    let info = state.store.info(spec);
-    let family = info.as_ref().map(|i| i.description.encoder.model_type.clone());
-    let parameters = state
-        .store
-        .weights_file(spec)
-        .and_then(|path| std::fs::metadata(path).ok())
-        .map(|meta| format!("{:.1}M", meta.len() as f64 / 4.0 / 1e6));
+/// What Ollama's clients show of a model, from what its files say and its weights' size.
+fn details(info: Option<&EntryInfo>, weights_size: Option<u64>) -> OllamaModelDetails {
+    let family = info.map(|i| i.description.encoder.model_type.clone());
     OllamaModelDetails {
         parent_model: String::new(),
         format: "safetensors".to_owned(),
         families: family.as_ref().map(|f| vec![f.clone()]),
         family,
-        parameter_size: parameters,
+        parameter_size: weights_size.map(|bytes| format!("{:.1}M", bytes as f64 / 4.0 / 1e6)),
         quantization_level: "F32".to_owned(),
     }
 }
 
 /// The weights file's size, modification time and snapshot (the digest Ollama would show).
-fn file_facts(state: &AppState, spec: &ModelSpec) -> (u64, Option<String>, String) {
-    let Some(path) = state.store.weights_file(spec) else {
-        return (0, None, String::new());
-    };
-    let meta = std::fs::metadata(&path).ok();
+struct WeightsFacts {
+    size: Option<u64>,
+    modified: Option<String>,
+    snapshot: String,
+}
+
+fn weights_facts(state: &AppState, spec: &ModelSpec) -> WeightsFacts {
+    let path = state.store.weights_file(spec);
+    let meta = path.as_ref().and_then(|p| std::fs::metadata(p).ok());
     let modified = meta
         .as_ref()
         .and_then(|m| m.modified().ok())
         .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
     let snapshot = path
-        .parent()
+        .as_ref()
+        .and_then(|p| p.parent())
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| n.chars().all(|c| c.is_ascii_hexdigit()))
         .unwrap_or_default();
-    (meta.map_or(0, |m| m.len()), modified, snapshot)
+    WeightsFacts {
+        size: meta.map(|m| m.len()),
+        modified,
+        snapshot,
+    }
 }
 
 /// `GET /api/tags`: every allow-listed entry, as `NAME:latest`.
@@ -219,15 +223,15 @@ pub async fn tags_handler(State(state): State<Arc<AppState>>) -> Response {
         .specs()
         .iter()
         .map(|spec| {
-            let (size, modified_at, digest) = file_facts(&state, spec);
+            let facts = weights_facts(&state, spec);
             let name = format!("{}:latest", spec.id);
             OllamaModel {
                 model: name.clone(),
                 name,
-                modified_at,
-                size,
-                digest,
-                details: details(&state, spec),
+                modified_at: facts.modified,
+                size: facts.size.unwrap_or(0),
+                digest: facts.snapshot,
+                details: details(state.store.info(spec).as_ref(), facts.size),
             }
         })
         .collect();
@@ -244,7 +248,7 @@ pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> 
         .resolve(without_tag(&name))
         .ok_or_else(|| ApiError::model_not_found(&name, &registry.ids()))?;
     let info = state.store.info(spec);
-    let (_, modified_at, _) = file_facts(&state, spec);
+    let facts = weights_facts(&state, spec);
     let mut model_info = Map::new();
     if let Some(info) = &info {
         let architecture = info.description.encoder.model_type.clone();
@@ -266,8 +270,8 @@ pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> 
         modelfile: String::new(),
         parameters: String::new(),
         template: String::new(),
-        modified_at,
-        details: details(&state, spec),
+        modified_at: facts.modified,
+        details: details(info.as_ref(), facts.size),
         model_info,
         capabilities: vec!["embedding".to_owned()],
     })
