@@ -8,14 +8,22 @@
 //!   C: 20 requests x 256 texts (~60 words), 1 at a time
 //! plus I: 200 single short sentences one at a time (idle latency).
 //!
-//! `cargo bench --bench loadgen -- --url http://127.0.0.1:11445/v1 --model all-MiniLM-L6-v2 [--loads A,B,C,I] [--scale 0.1]`
+//! `cargo bench --bench loadgen -- --url http://127.0.0.1:11445/v1 --model all-MiniLM-L6-v2 [--loads A,B,C,I] [--scale 0.1] [--config PATH]`
+//!
+//! With `--config` (the model's config.json) it also reports each load's GFLOP/s and its share of
+//! the float32 matmul roof, measured in this process on every core just before the loads (with
+//! the server idle; run it on the server's machine).
 //! Only loopback or hosts you run yourself: every load is bounded in requests.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use embeddings::runner::config::EncoderConfig;
 use serde_json::{json, Value};
+
+#[path = "support/roof.rs"]
+mod roof;
 
 const WORDS: &[&str] = &[
     "time",
@@ -330,17 +338,55 @@ async fn main() {
         .send()
         .await;
 
+    let model_config = match arg(&args, "--config") {
+        Some(path) => match EncoderConfig::from_file(std::path::Path::new(&path)) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("loadgen: --config {path}: {e:#}");
+                std::process::exit(2);
+            }
+        },
+        None => None,
+    };
+    let roof = match &model_config {
+        Some(_) => {
+            let cores = embeddings::runner::compute_threads();
+            let measured = tokio::task::spawn_blocking(move || roof::float32_roof(cores, Duration::from_secs(2))).await;
+            match measured {
+                Ok(Ok(gflops)) => Some(gflops),
+                _ => {
+                    eprintln!("loadgen: the roof could not be measured");
+                    std::process::exit(2);
+                }
+            }
+        }
+        None => None,
+    };
+
     println!("# load generator: {url}, model {model}");
-    println!("| load | requests/s | embeddings/s | tokens/s | p50 ms | p99 ms | errors |");
-    println!("|---|---|---|---|---|---|---|");
+    if let Some(roof) = roof {
+        let (m, k, n) = roof::ROOF_SHAPE;
+        println!("# float32 roof (matmul {m}x{k}x{n} on every core, measured now): {roof:.0} GFLOP/s");
+    }
+    println!("| load | requests/s | embeddings/s | tokens/s | p50 ms | p99 ms | errors | GFLOP/s | % of roof |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for load in loads(scale)
         .iter()
         .filter(|l| selected.split(',').any(|s| s.trim() == l.name))
     {
         let outcome = run_load(&client, &url, &model, load).await;
         let seconds = outcome.wall.as_secs_f64();
+        let share = match (&model_config, roof) {
+            (Some(config), Some(roof)) if outcome.embeddings > 0 => {
+                let mean_length = outcome.tokens as f64 / outcome.embeddings as f64;
+                let gflops =
+                    outcome.tokens as f64 * config.flops_per_token(mean_length.round() as usize) / seconds / 1e9;
+                format!("{gflops:.0} | {:.0}%", 100.0 * gflops / roof)
+            }
+            _ => "- | -".to_owned(),
+        };
         println!(
-            "| {} ({}) | {:.1} | {:.0} | {:.0} | {:.1} | {:.1} | {} |",
+            "| {} ({}) | {:.1} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {share} |",
             load.name,
             load.description,
             outcome.requests as f64 / seconds,

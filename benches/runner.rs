@@ -1,22 +1,26 @@
 //! Forward-pass throughput of the runner on the real all-MiniLM-L6-v2 and all-mpnet-base-v2
-//! (CPU, float32, each model's own pipeline), with a plain large matmul measured in the same run
-//! as the yardstick.
+//! (CPU, float32 and bfloat16, each model's own pipeline), with a plain large float32 matmul
+//! measured in the same run as the yardstick (the roof).
 //!
 //! Run: `cargo bench --bench runner` (after `scripts/fetch-test-model.py`). Options after `--`:
-//! `--model minilm|mpnet` (default minilm), `--seconds S` (time per shape, default 2),
+//! `--model minilm|mpnet` (default minilm), `--dtype float32|bfloat16` (default both where the
+//! CPU has bf16 instructions), `--seconds S` (time per shape, default 2),
 //! `--shape BxL` (that shape only), `--forwards N` (one threading layout only).
 
 use std::hint::black_box;
+
+#[path = "support/roof.rs"]
+mod roof;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use embeddings::hub::{Access, HubSettings, Snapshot};
 use embeddings::registry::{ModelSource, ModelSpec};
-use embeddings::runner::config::EncoderConfig;
-use embeddings::runner::{Embedder, EmbeddingModel, Pooling, SequenceInput};
+use embeddings::runner::{Embedder, EmbeddingModel, Pooling, Precision, SequenceInput};
 use embeddings::snapshot::{ModelDescription, WeightFiles};
+use roof::{bf16_matmul, matmul, parallel_gflops};
 
 /// The models this benchmark knows: (name on the command line, repo id, CLS id, SEP id).
 const MODELS: [(&str, &str, u32, u32); 2] = [
@@ -43,6 +47,12 @@ fn main() -> anyhow::Result<()> {
         .find(|w| w[0] == "--forwards")
         .and_then(|w| w[1].parse().ok());
 
+    // Both number formats where the CPU can run bfloat16, else float32 alone.
+    let precisions: Vec<Precision> = match args.windows(2).find(|w| w[0] == "--dtype") {
+        Some(w) => vec![Precision::parse(&w[1]).ok_or_else(|| anyhow::anyhow!("--dtype is float32 or bfloat16"))?],
+        None if embeddings::runner::bf16::cpu_supports_bf16() => vec![Precision::Float32, Precision::BFloat16],
+        None => vec![Precision::Float32],
+    };
     let model_name = args
         .windows(2)
         .find(|w| w[0] == "--model")
@@ -57,7 +67,7 @@ fn main() -> anyhow::Result<()> {
     let layouts = [(1, cores), (cores, 1)];
     if only_layout.is_none() {
         println!(
-            "# runner benchmark: {repo_id}, f32, CPU ({})",
+            "# runner benchmark: {repo_id}, CPU ({})",
             embeddings::runner::cpu_backend()
         );
         // candle sizes its elementwise thread pool once per process, so each layout runs in a
@@ -93,47 +103,59 @@ fn main() -> anyhow::Result<()> {
     let snapshot = Snapshot::new(&spec, &hub, Access::CacheOnly);
     let description = ModelDescription::read(&snapshot)?;
     let files = WeightFiles::fetch(&snapshot)?;
-    let model: Arc<EmbeddingModel> = Arc::new(EmbeddingModel::load(
-        &description.encoder,
-        &files.weights,
-        &description.head,
-        &Device::Cpu,
-    )?);
     let pooling = Pooling::new(description.pooling);
-    let config = model.config().clone();
 
     for (forwards, threads) in layouts.into_iter().filter(|(f, _)| only_layout.is_none_or(|o| o == *f)) {
         let yardstick = parallel_gflops(forwards, threads, budget, || matmul(2048, 384, 1536))?;
         let small = parallel_gflops(forwards, threads, budget, || matmul(16, 384, 384))?;
         println!();
         println!("## {forwards} forward pass(es) x {threads} thread(s)");
-        println!("plain matmul 2048x384x1536: {yardstick:.0} GFLOP/s; 16x384x384: {small:.0} GFLOP/s (all forwards together)");
-        println!();
-        println!("| batch x tokens | ms / batch | tokens/s | GFLOP/s | % of matmul yardstick |");
-        println!("|---|---|---|---|---|");
-        let shapes: Vec<(usize, usize)> = match only {
-            Some(shape) => vec![shape],
-            None => SHAPES.to_vec(),
-        };
-        for (batch, len) in shapes {
-            let sequences = synthetic_batch(batch, len, cls, sep);
-            let flops = batch as f64 * len as f64 * flops_per_token(&config, len);
-            let model = Arc::clone(&model);
-            let gflops = parallel_gflops(forwards, threads, budget, move || {
-                let inputs: Vec<SequenceInput> = sequences
-                    .iter()
-                    .map(|tokens| SequenceInput { tokens, pooling })
-                    .collect();
-                black_box(model.embed_batch(&inputs)?);
-                Ok(flops)
-            })?;
-            let per_batch = flops / (gflops * 1e9 / forwards as f64);
+        println!("float32 roof, a plain matmul 2048x384x1536: {yardstick:.0} GFLOP/s; 16x384x384: {small:.0} GFLOP/s (all forwards together)");
+        if precisions.contains(&Precision::BFloat16) {
+            let bf16 = parallel_gflops(forwards, threads, budget, || bf16_matmul(2048, 384, 1536))?;
             println!(
-                "| {batch} x {len} | {:.2} | {:.0} | {gflops:.0} | {:.0}% |",
-                per_batch * 1e3,
-                gflops * 1e9 / flops_per_token(&config, len),
-                100.0 * gflops / yardstick
+                "bfloat16 kernel on the same 2048x384x1536: {bf16:.0} GFLOP/s ({:.2}x float32)",
+                bf16 / yardstick
             );
+        }
+        for &precision in &precisions {
+            let model: Arc<EmbeddingModel> = Arc::new(EmbeddingModel::load(
+                &description.encoder,
+                &files.weights,
+                &description.head,
+                &Device::Cpu,
+                precision,
+            )?);
+            let config = model.config().clone();
+            println!();
+            println!("### {precision}");
+            println!();
+            println!("| batch x tokens | ms / batch | tokens/s | GFLOP/s | % of float32 roof |");
+            println!("|---|---|---|---|---|");
+            let shapes: Vec<(usize, usize)> = match only {
+                Some(shape) => vec![shape],
+                None => SHAPES.to_vec(),
+            };
+            for (batch, len) in shapes {
+                let sequences = synthetic_batch(batch, len, cls, sep);
+                let flops = batch as f64 * len as f64 * config.flops_per_token(len);
+                let model = Arc::clone(&model);
+                let gflops = parallel_gflops(forwards, threads, budget, move || {
+                    let inputs: Vec<SequenceInput> = sequences
+                        .iter()
+                        .map(|tokens| SequenceInput { tokens, pooling })
+                        .collect();
+                    black_box(model.embed_batch(&inputs)?);
+                    Ok(flops)
+                })?;
+                let per_batch = flops / (gflops * 1e9 / forwards as f64);
+                println!(
+                    "| {batch} x {len} | {:.2} | {:.0} | {gflops:.0} | {:.0}% |",
+                    per_batch * 1e3,
+                    gflops * 1e9 / config.flops_per_token(len),
+                    100.0 * gflops / yardstick
+                );
+            }
         }
     }
     Ok(())
@@ -148,78 +170,4 @@ fn synthetic_batch(batch: usize, len: usize, cls: u32, sep: u32) -> Vec<Vec<u32>
             ids
         })
         .collect()
-}
-
-/// Runs `work` (which returns the FLOPs it did) on `forwards` threads at once, each limited to
-/// `threads` compute threads, for about `budget`; returns the total GFLOP/s.
-fn parallel_gflops(
-    forwards: usize,
-    threads: usize,
-    budget: Duration,
-    work: impl Fn() -> anyhow::Result<f64> + Send + Sync + Clone + 'static,
-) -> anyhow::Result<f64> {
-    let handles: Vec<_> = (0..forwards)
-        .map(|_| {
-            let work = work.clone();
-            std::thread::spawn(move || -> anyhow::Result<(f64, Duration)> {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-                pool.install(|| {
-                    embeddings::runner::limit_matmul_threads(threads);
-                    for _ in 0..2 {
-                        work()?;
-                    }
-                    let start = Instant::now();
-                    let mut flops = 0.0;
-                    let mut runs = 0;
-                    while runs < 3 || start.elapsed() < budget {
-                        flops += work()?;
-                        runs += 1;
-                    }
-                    Ok((flops, start.elapsed()))
-                })
-            })
-        })
-        .collect();
-    let mut total = 0.0;
-    for handle in handles {
-        let (flops, elapsed) = handle.join().map_err(|_| anyhow::anyhow!("bench thread panicked"))??;
-        total += flops / elapsed.as_secs_f64() / 1e9;
-    }
-    Ok(total)
-}
-
-/// Multiply-adds of the encoder per token, counted as 2 FLOPs each: the linear layers plus
-/// the attention products for a sequence of `len` tokens.
-fn flops_per_token(config: &EncoderConfig, len: usize) -> f64 {
-    let (h, i, layers) = (
-        config.hidden_size as f64,
-        config.intermediate_size as f64,
-        config.layers as f64,
-    );
-    let linear = 2.0 * (4.0 * h * h + 2.0 * h * i);
-    let attention = 2.0 * 2.0 * len as f64 * h;
-    layers * (linear + attention)
-}
-
-/// Random operands per matmul shape, made once per thread so only the product is timed.
-type Operands = std::collections::HashMap<(usize, usize, usize), (Tensor, Tensor)>;
-
-fn matmul(m: usize, k: usize, n: usize) -> anyhow::Result<f64> {
-    thread_local! {
-        static OPERANDS: std::cell::RefCell<Operands> = Default::default();
-    }
-    let (a, b) = OPERANDS.with(|cache| -> anyhow::Result<(Tensor, Tensor)> {
-        let mut cache = cache.borrow_mut();
-        if let Some(pair) = cache.get(&(m, k, n)) {
-            return Ok(pair.clone());
-        }
-        let pair = (
-            Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu)?,
-            Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu)?,
-        );
-        cache.insert((m, k, n), pair.clone());
-        Ok(pair)
-    })?;
-    black_box(a.matmul(&b.t()?)?);
-    Ok(2.0 * (m * k * n) as f64)
 }

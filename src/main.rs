@@ -93,7 +93,7 @@ fn download(args: DownloadArgs) -> anyhow::Result<()> {
 }
 
 async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
-    let registry = Registry::load(&args.models.models_file)?;
+    let registry = args.precision.registry(&args.models)?;
     let device = select_device(args.device)?;
     let engine = EngineConfig {
         workers: embeddings::runner::default_workers(&device),

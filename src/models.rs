@@ -81,7 +81,14 @@ pub fn load_model(
     let snapshot = Snapshot::new(spec, hub, Access::Download { progress });
     let description = ModelDescription::read(&snapshot).map_err(fail)?;
     let files = WeightFiles::fetch(&snapshot).map_err(fail)?;
-    let model = EmbeddingModel::load(&description.encoder, &files.weights, &description.head, device).map_err(fail)?;
+    let model = EmbeddingModel::load(
+        &description.encoder,
+        &files.weights,
+        &description.head,
+        device,
+        spec.precision(),
+    )
+    .map_err(fail)?;
     let tokenizer = TextTokenizer::from_file(&files.tokenizer, description.max_tokens, description.lowercase)
         .map_err(|e| fail(e.into()))?;
     let vocab_size = description.encoder.vocab_size;
@@ -141,6 +148,12 @@ impl ModelStore {
         device: Device,
         engine_config: EngineConfig,
     ) -> anyhow::Result<Self> {
+        let cpu_bf16 = runner::bf16::cpu_supports_bf16();
+        for spec in registry.specs() {
+            if let Some(reason) = spec.precision().unsupported_on(&device, cpu_bf16) {
+                anyhow::bail!("model {}: {reason}", spec.id);
+            }
+        }
         let mut checked = HashMap::new();
         for spec in registry.specs() {
             crate::metrics::model_listed(&spec.id);

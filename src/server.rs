@@ -10,12 +10,12 @@ use crate::auth::ApiKeys;
 use crate::config::{preload_selection, ServeArgs};
 use crate::hub::HubSettings;
 use crate::models::ModelStore;
-use crate::registry::{ModelSpec, Registry};
+use crate::registry::ModelSpec;
 use crate::runner::select_device;
 
 /// Runs `embeddings serve` until SIGINT/SIGTERM, or until a model loaded at start fails.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let registry = Registry::load(&args.models.models_file)?;
+    let registry = args.precision.registry(&args.models)?;
     anyhow::ensure!(
         !registry.specs().is_empty(),
         "{} lists no models",

@@ -16,7 +16,7 @@ use embeddings::engine::EngineConfig;
 use embeddings::hub::{Access, Snapshot};
 use embeddings::models::ModelStore;
 use embeddings::registry::Registry;
-use embeddings::runner::{Embedder, EmbeddingModel, Pooling, SequenceInput};
+use embeddings::runner::{Embedder, EmbeddingModel, Pooling, Precision, SequenceInput};
 use embeddings::snapshot::{ModelDescription, WeightFiles};
 use serde_json::{json, Value};
 
@@ -131,8 +131,14 @@ async fn the_runner_gives_the_pipelines_unnormalised_output() {
         let snapshot = Snapshot::new(&registry.specs()[0], &hub, Access::CacheOnly);
         let description = ModelDescription::read(&snapshot).expect("described");
         let files = WeightFiles::fetch(&snapshot).expect("files");
-        let model =
-            EmbeddingModel::load(&description.encoder, &files.weights, &description.head, &Device::Cpu).expect("loads");
+        let model = EmbeddingModel::load(
+            &description.encoder,
+            &files.weights,
+            &description.head,
+            &Device::Cpu,
+            Precision::Float32,
+        )
+        .expect("loads");
         let references = references(name);
         let pooling = Pooling::new(description.pooling);
         let inputs: Vec<SequenceInput> = references

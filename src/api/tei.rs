@@ -195,7 +195,7 @@ pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
     Json(TeiInfo {
         model_id: spec.id.clone(),
         model_sha: None,
-        model_dtype: "float32".to_owned(),
+        model_dtype: spec.precision().name().to_owned(),
         model_type: TeiModelType {
             embedding: TeiPooling {
                 pooling: info.as_ref().map(|i| i.serving.pooling.describe()),

@@ -3,12 +3,12 @@
 //! Each non-comment line is `REPO_ID[@REVISION] [ALIAS ...] [KEY=VALUE ...]`, or a local
 //! directory path in place of the repo id. Only entries of this list are ever loaded. One
 //! repository may be listed on several lines (each with its own aliases and options); they share
-//! one copy of the weights.
+//! one copy of the weights per number format (`dtype=`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::runner::PoolingMode;
+use crate::runner::{PoolingMode, Precision};
 
 /// Where a model's files come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct EntryOptions {
     pub prompt: Option<String>,
     /// Replaces the pooling of the model's own pipeline.
     pub pooling: Option<PoolingMode>,
+    /// The matmuls' number format; unset follows `--dtype`.
+    pub dtype: Option<Precision>,
 }
 
 /// One entry of the models file.
@@ -48,11 +50,25 @@ impl ModelSpec {
         trimmed.rsplit('/').next().unwrap_or(trimmed)
     }
 
-    /// Identifies the weights: entries with the same source share one loaded model.
-    pub fn weights_key(&self) -> String {
+    /// Identifies the files: lines with the same source are ways to serve one model.
+    pub fn source_key(&self) -> String {
         match &self.source {
             ModelSource::Hub { repo_id, revision } => format!("{repo_id}@{revision}"),
             ModelSource::Local { path } => path.display().to_string(),
+        }
+    }
+
+    /// The number format this entry's matmuls run in.
+    pub fn precision(&self) -> Precision {
+        self.options.dtype.unwrap_or_default()
+    }
+
+    /// Identifies a loaded copy of the weights: entries with the same source and precision share
+    /// one.
+    pub fn weights_key(&self) -> String {
+        match self.precision() {
+            Precision::Float32 => self.source_key(),
+            other => format!("{} as {other}", self.source_key()),
         }
     }
 
@@ -113,7 +129,7 @@ impl Registry {
             let aliases: Vec<String> = aliases.into_iter().cloned().collect();
             let options = parse_options(&options).map_err(fail)?;
             let mut spec = parse_entry(first, aliases, options, base_dir).map_err(fail)?;
-            if let Some(earlier) = specs.iter().find(|s| s.weights_key() == spec.weights_key()) {
+            if let Some(earlier) = specs.iter().find(|s| s.source_key() == spec.source_key()) {
                 // A repeated repository is a second way to serve the same weights; the alias
                 // tells the lines apart.
                 spec.id = spec.aliases.first().cloned().ok_or_else(|| {
@@ -147,9 +163,9 @@ impl Registry {
         let mut short: HashMap<&str, Vec<usize>> = HashMap::new();
         for (index, spec) in specs.iter().enumerate() {
             let indexes = short.entry(spec.short_name()).or_default();
-            // Later lines of the same weights do not make the short name ambiguous: it names
+            // Later lines of the same files do not make the short name ambiguous: it names
             // the first.
-            if !indexes.iter().any(|&i| specs[i].weights_key() == spec.weights_key()) {
+            if !indexes.iter().any(|&i| specs[i].source_key() == spec.source_key()) {
                 indexes.push(index);
             }
         }
@@ -159,6 +175,14 @@ impl Registry {
             }
         }
         Ok(Self { specs, names })
+    }
+
+    /// Sets the precision of every entry that does not choose its own (`--dtype`).
+    pub fn with_default_precision(mut self, precision: Precision) -> Self {
+        for spec in &mut self.specs {
+            spec.options.dtype.get_or_insert(precision);
+        }
+        self
     }
 
     pub fn specs(&self) -> &[ModelSpec] {
@@ -199,7 +223,7 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-const OPTION_KEYS: &str = "prompt_name, prompt, pooling";
+const OPTION_KEYS: &str = "prompt_name, prompt, pooling, dtype";
 
 fn parse_options(words: &[&String]) -> Result<EntryOptions, String> {
     let mut options = EntryOptions::default();
@@ -215,6 +239,12 @@ fn parse_options(words: &[&String]) -> Result<EntryOptions, String> {
                         PoolingMode::names()
                     )
                 })?)
+            }
+            "dtype" => {
+                options.dtype = Some(
+                    Precision::parse(value)
+                        .ok_or_else(|| format!("dtype={value} is not a number format (one of {})", Precision::NAMES))?,
+                )
             }
             "prompt_name" => return Err("prompt_name= needs a prompt's name".to_owned()),
             other => return Err(format!("unknown option {other:?} (options are {OPTION_KEYS})")),

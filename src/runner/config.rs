@@ -144,8 +144,22 @@ impl EncoderConfig {
         }
     }
 
+    /// The encoder's arithmetic per token of a `len`-token sequence, multiply-adds counted as two
+    /// FLOPs: the linear layers plus the two attention products. (Benchmarks turn tokens/s into
+    /// a share of the matmul roof with it.)
+    pub fn flops_per_token(&self, len: usize) -> f64 {
+        let (h, i, layers) = (
+            self.hidden_size as f64,
+            self.intermediate_size as f64,
+            self.layers as f64,
+        );
+        let linear = 2.0 * (4.0 * h * h + 2.0 * h * i);
+        let attention = 2.0 * 2.0 * len as f64 * h;
+        layers * (linear + attention)
+    }
+
     fn validate(&self) -> Result<(), String> {
-        if self.heads == 0 || self.hidden_size % self.heads != 0 {
+        if self.heads == 0 || !self.hidden_size.is_multiple_of(self.heads) {
             return Err("hidden_size is not a multiple of num_attention_heads".to_owned());
         }
         if self.max_sequence() == 0 {

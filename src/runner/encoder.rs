@@ -9,6 +9,7 @@ use super::batch::PackedBatch;
 use super::config::EncoderConfig;
 use super::layers::{EncoderLayer, LayerContext, LayerNorm};
 use super::mpnet;
+use super::precision::Precision;
 
 pub struct Encoder {
     config: EncoderConfig,
@@ -21,13 +22,14 @@ pub struct Encoder {
     layers: Vec<EncoderLayer>,
     /// MPNet's `[buckets, heads]` relative-position bias table.
     relative_bias_table: Option<Tensor>,
+    precision: Precision,
 }
 
 /// Checkpoints saved from a task model (BertForMaskedLM, ...) nest the encoder under a prefix.
 const NESTED_PREFIXES: [&str; 6] = ["bert", "roberta", "distilbert", "mpnet", "model", "encoder"];
 
 impl Encoder {
-    pub fn load(vb: VarBuilder, config: &EncoderConfig) -> Result<Self> {
+    pub fn load(vb: VarBuilder, config: &EncoderConfig, precision: Precision) -> Result<Self> {
         let vb = match NESTED_PREFIXES
             .iter()
             .find(|prefix| vb.contains_tensor(&format!("{prefix}.embeddings.word_embeddings.weight")))
@@ -51,7 +53,7 @@ impl Encoder {
             None => None,
         };
         let layers = (0..config.layers)
-            .map(|i| EncoderLayer::load(vb.pp(config.layer_prefix).pp(i), config))
+            .map(|i| EncoderLayer::load(vb.pp(config.layer_prefix).pp(i), config, precision))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             config: config.clone(),
@@ -64,6 +66,7 @@ impl Encoder {
             embedding_norm: LayerNorm::load(embeddings.pp("LayerNorm"), h, config.layer_norm_eps)?,
             layers,
             relative_bias_table,
+            precision,
         })
     }
 
@@ -89,6 +92,7 @@ impl Encoder {
             hidden: self.config.hidden_size,
             activation: self.config.activation,
             attention_bias: attention_bias.as_ref(),
+            per_sequence: self.precision == Precision::BFloat16 && batch.device().is_cpu(),
         };
         let mut hidden = self.embedding_norm.forward(&embedded)?;
         for layer in &self.layers {

@@ -2,12 +2,14 @@
 //! norm, feed-forward, add & norm), on packed tokens. Architectures differ only in where the
 //! weights are ([`LayerNames`]) and in an optional attention bias.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::batch::PackedBatch;
 use super::config::{Activation, EncoderConfig, LayerNames};
 use super::kernels::{BiasGelu, MaskedSoftmax};
+use super::precision::Precision;
+use super::projection::Projection;
 
 pub struct LayerNorm {
     weight: Tensor,
@@ -45,18 +47,18 @@ pub fn linear(vb: VarBuilder, input: usize, output: usize) -> Result<Linear> {
 pub struct EncoderLayer {
     /// Query, key and value projections fused into one matmul; the query rows are pre-scaled by
     /// 1/sqrt(head_dim) so the scores need no separate scaling pass.
-    qkv: Linear,
-    attention_out: Linear,
+    qkv: Projection,
+    attention_out: Projection,
     attention_norm: LayerNorm,
-    intermediate: Linear,
+    intermediate: Projection,
     /// The intermediate bias on the host, for the fused CPU bias + GELU kernel.
     intermediate_bias: Vec<f32>,
-    output: Linear,
+    output: Projection,
     output_norm: LayerNorm,
 }
 
 impl EncoderLayer {
-    pub fn load(vb: VarBuilder, config: &EncoderConfig) -> Result<Self> {
+    pub fn load(vb: VarBuilder, config: &EncoderConfig, precision: Precision) -> Result<Self> {
         let LayerNames {
             query,
             key,
@@ -83,18 +85,19 @@ impl EncoderLayer {
             0,
         )?;
         let bias = Tensor::cat(&[(bias(&query)? * scale)?, bias(&key)?, bias(&value)?], 0)?;
-        let intermediate = linear(vb.pp(intermediate), h, config.intermediate_size)?;
-        let intermediate_bias = match intermediate.bias() {
-            Some(bias) if bias.device().is_cpu() => bias.to_vec1::<f32>()?,
-            _ => Vec::new(),
+        let intermediate_bias = vb.pp(intermediate).get(config.intermediate_size, "bias")?;
+        let intermediate_bias = if intermediate_bias.device().is_cpu() {
+            intermediate_bias.to_vec1::<f32>()?
+        } else {
+            Vec::new()
         };
         Ok(Self {
-            qkv: Linear::new(weight, Some(bias)),
-            attention_out: linear(vb.pp(attention_out), h, h)?,
+            qkv: Projection::new(weight, bias, precision)?,
+            attention_out: Projection::load(vb.pp(attention_out), h, h, precision)?,
             attention_norm: LayerNorm::load(vb.pp(attention_norm), h, eps)?,
-            intermediate,
+            intermediate: Projection::load(vb.pp(intermediate), h, config.intermediate_size, precision)?,
             intermediate_bias,
-            output: linear(vb.pp(output), config.intermediate_size, h)?,
+            output: Projection::load(vb.pp(output), config.intermediate_size, h, precision)?,
             output_norm: LayerNorm::load(vb.pp(output_norm), h, eps)?,
         })
     }
@@ -108,6 +111,10 @@ pub struct LayerContext<'a> {
     pub activation: Activation,
     /// `[1, heads, longest, longest]`, added to every sequence's attention scores.
     pub attention_bias: Option<&'a Tensor>,
+    /// Attend one sequence at a time instead of over the padded batch, so that every float32
+    /// result is bit-for-bit the same whatever else is in the batch. bfloat16 needs it: there a
+    /// last-bit difference in an activation can flip its rounding to bfloat16 and grow.
+    pub per_sequence: bool,
 }
 
 impl EncoderLayer {
@@ -117,7 +124,7 @@ impl EncoderLayer {
             .attention_norm
             .forward(&(self.attention_out.forward(&attended)? + x)?)?;
         let activated = if context.activation == Activation::GeluErf && !self.intermediate_bias.is_empty() {
-            let expanded = attended.matmul(&self.intermediate.weight().t()?)?;
+            let expanded = self.intermediate.forward_without_bias(&attended)?;
             expanded.inplace_op1(&BiasGelu(&self.intermediate_bias))?;
             expanded
         } else {
@@ -137,6 +144,9 @@ impl EncoderLayer {
         let (b, l, heads) = (batch.sequences, batch.longest, context.heads);
         let head_dim = context.hidden / heads;
         let qkv = self.qkv.forward(x)?;
+        if context.per_sequence {
+            return attend_each_sequence(&qkv, context);
+        }
         let qkv = match &batch.padding {
             Some(padding) => qkv.index_select(&padding.gather, 0)?,
             None => qkv,
@@ -174,4 +184,40 @@ impl EncoderLayer {
             None => Ok(context),
         }
     }
+}
+
+/// Attention over each sequence of the packed `[tokens, 3 * hidden]` projections on its own,
+/// with no padding: results depend only on the sequence.
+fn attend_each_sequence(qkv: &Tensor, context: &LayerContext) -> Result<Tensor> {
+    let batch = context.batch;
+    let heads = context.heads;
+    let head_dim = context.hidden / heads;
+    let mut attended = Vec::with_capacity(batch.sequences);
+    for (&start, &length) in batch.starts.iter().zip(&batch.lengths) {
+        // [length, 3h] -> [3, heads, length, head_dim]
+        let qkv = qkv
+            .narrow(0, start, length)?
+            .reshape((length, 3, heads, head_dim))?
+            .permute((1, 2, 0, 3))?;
+        let query = qkv.get(0)?.contiguous()?;
+        let key = qkv.get(1)?.contiguous()?;
+        let value = qkv.get(2)?.contiguous()?;
+        let scores = query.matmul(&key.t()?)?;
+        let scores = match context.attention_bias {
+            Some(bias) => (scores + bias.get(0)?.narrow(1, 0, length)?.narrow(2, 0, length)?)?,
+            None => scores,
+        };
+        scores.inplace_op1(&MaskedSoftmax {
+            lengths: &[length],
+            heads,
+            longest: length,
+        })?;
+        attended.push(
+            scores
+                .matmul(&value)?
+                .transpose(0, 1)?
+                .reshape((length, context.hidden))?,
+        );
+    }
+    Tensor::cat(&attended, 0)
 }

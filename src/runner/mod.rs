@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod bert;
+pub mod bf16;
 pub mod config;
 pub mod device;
 pub mod distilbert;
@@ -17,6 +18,8 @@ pub mod layers;
 pub mod mpnet;
 pub mod pipeline;
 pub mod pooling;
+pub mod precision;
+pub mod projection;
 pub mod roberta;
 
 use std::path::Path;
@@ -29,6 +32,7 @@ use config::EncoderConfig;
 use encoder::Encoder;
 use pipeline::{Head, HeadStep};
 pub use pooling::{Pooling, PoolingMode, PoolingModes};
+pub use precision::Precision;
 
 pub use device::{select_device, DeviceChoice};
 
@@ -58,11 +62,15 @@ impl EmbeddingModel {
         weights_path: &Path,
         head: &[HeadStep],
         device: &Device,
+        precision: Precision,
     ) -> anyhow::Result<Self> {
+        if let Some(reason) = precision.unsupported_on(device, bf16::cpu_supports_bf16()) {
+            anyhow::bail!(reason);
+        }
         // SAFETY: the weights file is memory-mapped read-only; the hub cache never rewrites a
         // blob in place (downloads go to a temporary file that is renamed into place).
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights_path], DType::F32, device)? };
-        let encoder = Encoder::load(vb, config)
+        let encoder = Encoder::load(vb, config, precision)
             .map_err(|e| anyhow::anyhow!("cannot load weights from {}: {e}", weights_path.display()))?;
         Ok(Self {
             encoder,

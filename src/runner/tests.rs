@@ -23,6 +23,7 @@ fn tiny() -> EmbeddingModel {
         &dir.join("model.safetensors"),
         &[pipeline::HeadStep::Normalize],
         &Device::Cpu,
+        Precision::Float32,
     )
     .expect("loads")
 }

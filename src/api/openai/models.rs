@@ -42,6 +42,8 @@ pub struct ModelCard {
     ready: bool,
     /// Where the model runs (`cpu`, `cuda`); null until loaded.
     device: Option<&'static str>,
+    /// The matmuls' number format: `float32` or `bfloat16`.
+    dtype: &'static str,
 }
 
 fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
@@ -61,6 +63,7 @@ fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
         aliases: spec.aliases.clone(),
         ready: loaded.is_some(),
         device: loaded.as_ref().map(|m| m.device),
+        dtype: spec.precision().name(),
     }
 }
 
