@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     // Both number formats where the CPU can run bfloat16, else float32 alone.
     let precisions: Vec<Precision> = match args.windows(2).find(|w| w[0] == "--dtype") {
         Some(w) => vec![Precision::parse(&w[1]).ok_or_else(|| anyhow::anyhow!("--dtype is float32 or bfloat16"))?],
-        None if embeddings::runner::bf16::cpu_supports_bf16() => vec![Precision::Float32, Precision::BFloat16],
+        None if embeddings::runner::packed::cpu_supports_bf16() => vec![Precision::Float32, Precision::BFloat16],
         None => vec![Precision::Float32],
     };
     let model_name = args

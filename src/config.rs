@@ -109,7 +109,7 @@ impl PrecisionArgs {
     /// Loads the models file with these settings applied to it and to the process.
     pub fn registry(&self, models: &ModelsFileArg) -> anyhow::Result<Registry> {
         if self.simulate_cpu_without_bf16 {
-            crate::runner::bf16::disable_cpu_bf16();
+            crate::runner::packed::disable_cpu_bf16();
         }
         Ok(Registry::load(&models.models_file)?.with_default_precision(self.dtype))
     }
@@ -335,6 +335,8 @@ mod tests {
         assert_eq!((serve.host.as_str(), serve.port), ("127.0.0.1", 11445));
         assert_eq!(serve.models.models_file, PathBuf::from("supported_models.txt"));
         assert_eq!(serve.device, DeviceChoice::Auto);
+        assert_eq!(serve.precision.dtype, Precision::Float32);
+        assert!(!serve.precision.simulate_cpu_without_bf16);
         assert_eq!(serve.protection.header_read_timeout, Duration::from_secs(10));
         assert_eq!(serve.protection.shutdown_timeout, Duration::from_secs(30));
         // The flags' defaults (written as text for clap) are the structs' defaults.

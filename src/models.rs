@@ -148,7 +148,7 @@ impl ModelStore {
         device: Device,
         engine_config: EngineConfig,
     ) -> anyhow::Result<Self> {
-        let cpu_bf16 = runner::bf16::cpu_supports_bf16();
+        let cpu_bf16 = runner::packed::cpu_supports_bf16();
         for spec in registry.specs() {
             if let Some(reason) = spec.precision().unsupported_on(&device, cpu_bf16) {
                 anyhow::bail!("model {}: {reason}", spec.id);

@@ -12,7 +12,7 @@ use common::{
     fixtures_dir, max_abs_diff, offline_hub, read_references, reference_fixtures, scratch_dir, test_hf_cache, vectors,
     Options, Reference, TestServer, MINILM,
 };
-use embeddings::runner::bf16::cpu_supports_bf16;
+use embeddings::runner::packed::cpu_supports_bf16;
 use serde_json::{json, Value};
 
 const MIN_COSINE: f32 = 0.9999;

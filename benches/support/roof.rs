@@ -8,7 +8,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
-use embeddings::runner::bf16::PackedBf16Linear;
+use embeddings::runner::packed::PackedLinear;
+use embeddings::runner::Precision;
 
 /// The yardstick's shape: MiniLM's feed-forward expansion on a large batch.
 pub const ROOF_SHAPE: (usize, usize, usize) = (2048, 384, 1536);
@@ -83,7 +84,7 @@ pub fn matmul(m: usize, k: usize, n: usize) -> anyhow::Result<f64> {
 /// The bfloat16 kernel on the yardstick's shape, weights packed once per thread.
 pub fn bf16_matmul(m: usize, k: usize, n: usize) -> anyhow::Result<f64> {
     thread_local! {
-        static PACKED: std::cell::RefCell<Option<(Tensor, PackedBf16Linear)>> = Default::default();
+        static PACKED: std::cell::RefCell<Option<(Tensor, PackedLinear)>> = Default::default();
     }
     PACKED.with(|cell| -> anyhow::Result<f64> {
         let mut cell = cell.borrow_mut();
@@ -91,7 +92,7 @@ pub fn bf16_matmul(m: usize, k: usize, n: usize) -> anyhow::Result<f64> {
             let weight = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu)?;
             *cell = Some((
                 Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu)?,
-                PackedBf16Linear::new(&weight, None)?,
+                PackedLinear::new(&weight, None, Precision::BFloat16)?,
             ));
         }
         let (input, linear) = cell.as_ref().ok_or_else(|| anyhow::anyhow!("operands"))?;

@@ -106,12 +106,40 @@ fn options_follow_the_aliases_and_quotes_keep_spaces() {
 }
 
 #[test]
+fn a_number_format_per_line_gets_its_own_copy_of_the_weights() {
+    let r = registry("a/b\na/b fast dtype=bf16\nc/d\n").with_default_precision(Precision::BFloat16);
+    let [exact, fast, other] = r.specs() else {
+        panic!("three entries");
+    };
+    assert_eq!(fast.id, "fast", "a repeated repository still needs its alias");
+    assert_eq!(
+        exact.precision(),
+        Precision::BFloat16,
+        "--dtype fills in lines without dtype="
+    );
+    assert_eq!(other.precision(), Precision::BFloat16);
+    assert_eq!(exact.weights_key(), fast.weights_key());
+    let r = registry("a/b\na/b fast dtype=bfloat16\n").with_default_precision(Precision::Float32);
+    assert_eq!(r.specs()[0].precision(), Precision::Float32);
+    assert_ne!(r.specs()[0].weights_key(), r.specs()[1].weights_key());
+    assert_eq!(
+        r.resolve("b").map(|s| s.id.as_str()),
+        Some("a/b"),
+        "the short name means the first line"
+    );
+}
+
+#[test]
 fn bad_options_name_their_line() {
     for (text, needle) in [
         ("a/b\nc/d colour=red\n", "unknown option"),
         ("a/b\nc/d pooling=median\n", "not a pooling mode"),
         ("a/b\nc/d prompt=\"open\n", "quote"),
         ("a/b\nc/d prompt=x prompt_name=y\n", "cannot both"),
+        (
+            "a/b\nc/d dtype=int8\n",
+            "dtype=int8 is not a number format (one of float32, bfloat16)",
+        ),
     ] {
         let (line, message) = Registry::parse(text, Path::new(".")).unwrap_err();
         assert_eq!(line, 2, "{text}");

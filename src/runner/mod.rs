@@ -8,7 +8,6 @@
 
 pub mod batch;
 pub mod bert;
-pub mod bf16;
 pub mod config;
 pub mod device;
 pub mod distilbert;
@@ -16,6 +15,7 @@ pub mod encoder;
 pub mod kernels;
 pub mod layers;
 pub mod mpnet;
+pub mod packed;
 pub mod pipeline;
 pub mod pooling;
 pub mod precision;
@@ -64,7 +64,7 @@ impl EmbeddingModel {
         device: &Device,
         precision: Precision,
     ) -> anyhow::Result<Self> {
-        if let Some(reason) = precision.unsupported_on(device, bf16::cpu_supports_bf16()) {
+        if let Some(reason) = precision.unsupported_on(device, packed::cpu_supports_bf16()) {
             anyhow::bail!(reason);
         }
         // SAFETY: the weights file is memory-mapped read-only; the hub cache never rewrites a
@@ -107,6 +107,7 @@ impl Embedder for EmbeddingModel {
                 anyhow::bail!("token id {bad} is outside the vocabulary of {vocab}");
             }
         }
+        let _pass = packed::ForwardPass::begin();
         let tokens: Vec<&[u32]> = sequences.iter().map(|s| s.tokens).collect();
         let batch = PackedBatch::new(&tokens, config.positions, &self.device)?;
         let hidden = self.encoder.forward(&batch)?;

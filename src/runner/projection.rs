@@ -1,15 +1,16 @@
-//! A linear layer (`x @ W^T + b`) in the model's [`Precision`]: candle's float32 matmul, or the
-//! packed bfloat16 kernel.
+//! A linear layer (`x @ W^T + b`) in the model's [`Precision`]: on the CPU, weights packed once
+//! for the AVX-512 kernels where the CPU has them; otherwise (GPU, older CPUs, float32 only)
+//! candle's matmul.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use super::bf16::PackedBf16Linear;
+use super::packed::{self, PackedLinear};
 use super::precision::Precision;
 
 pub enum Projection {
-    Float32(Linear),
-    BFloat16(PackedBf16Linear),
+    Candle(Linear),
+    Packed(PackedLinear),
 }
 
 impl Projection {
@@ -21,26 +22,27 @@ impl Projection {
     }
 
     pub fn new(weight: Tensor, bias: Tensor, precision: Precision) -> Result<Self> {
-        Ok(match precision {
-            Precision::BFloat16 if weight.device().is_cpu() => {
-                Self::BFloat16(PackedBf16Linear::new(&weight, Some(&bias))?)
-            }
-            _ => Self::Float32(Linear::new(weight, Some(bias))),
-        })
+        if weight.device().is_cpu() && packed::available(precision) {
+            return Ok(Self::Packed(PackedLinear::new(&weight, Some(&bias), precision)?));
+        }
+        if precision != Precision::Float32 {
+            candle_core::bail!("{precision} needs a CPU with the packed kernels' instructions");
+        }
+        Ok(Self::Candle(Linear::new(weight, Some(bias))))
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Self::Float32(linear) => linear.forward(x),
-            Self::BFloat16(linear) => linear.forward(&x.contiguous()?, true),
+            Self::Candle(linear) => linear.forward(x),
+            Self::Packed(linear) => linear.forward(&x.contiguous()?, true),
         }
     }
 
     /// `x @ W^T`, the bias left for a fused kernel to add.
     pub fn forward_without_bias(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Self::Float32(linear) => x.matmul(&linear.weight().t()?),
-            Self::BFloat16(linear) => linear.forward(&x.contiguous()?, false),
+            Self::Candle(linear) => x.matmul(&linear.weight().t()?),
+            Self::Packed(linear) => linear.forward(&x.contiguous()?, false),
         }
     }
 }
