@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Reproduces the README's performance figures in one run on this machine:
-#   1. the runner benchmark (forward pass per shape, with a plain matmul as yardstick),
-#   2. this server (release build) started from a warm cache: start-up time to a healthy /health,
-#      loads A, B and I through HTTP with the load generator, then load C against a fresh
-#      server (peak RSS during C, and how many cores the server kept busy),
+#   1. the runner benchmark (forward pass per shape, float32 and bfloat16, with a plain matmul
+#      as the roof),
+#   2. this server (release build) started from a warm cache, once per number format
+#      (--dtype float32, and bfloat16 where the CPU has AVX512_BF16): start-up time to a
+#      healthy /health, loads A, B and I through HTTP with the load generator, then load C
+#      against a fresh server (peak RSS during C, and how many cores the server kept busy); the
+#      load generator measures the float32 roof itself just before and reports each load's share,
 #   3. the same loads against the FastAPI + sentence-transformers baseline
 #      (benches/baseline_server.py) on the same model snapshot, when --baseline is given
 #      (it installs the baseline's Python packages into target/baseline-python).
-# Usage: scripts/bench.sh [--quick] [--baseline]   (--quick: a tenth of the requests)
+# Usage: scripts/bench.sh [--quick] [--baseline] [--model minilm|mpnet]
+#   --quick: a tenth of the requests; --model mpnet: all-mpnet-base-v2, loads C and I only, at a
+#   quarter of the requests (its forward pass is 8x MiniLM's).
 # Features as in scripts/test.sh (EMBEDDINGS_FEATURES, default the pure-Rust build; mkl opts in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,17 +20,27 @@ cd "$(dirname "$0")/.."
 scale=1
 seconds=2
 baseline=
-for arg in "$@"; do
-    case "$arg" in
+model=minilm
+usage="usage: scripts/bench.sh [--quick] [--baseline] [--model minilm|mpnet]"
+while [ $# -gt 0 ]; do
+    case "$1" in
         --quick) scale=0.1; seconds=0.5 ;;
         --baseline) baseline=1 ;;
-        *) echo "usage: scripts/bench.sh [--quick] [--baseline]" >&2; exit 2 ;;
+        --model) model="${2:-}"; shift ;;
+        *) echo "$usage" >&2; exit 2 ;;
     esac
+    shift
 done
+case "$model" in
+    minilm) repo=sentence-transformers/all-MiniLM-L6-v2; first_loads=A,B,I ;;
+    mpnet) repo=sentence-transformers/all-mpnet-base-v2; first_loads=I; scale=$(awk -v s="$scale" 'BEGIN { print s / 4 }') ;;
+    *) echo "$usage" >&2; exit 2 ;;
+esac
 . scripts/features.sh
 python3 scripts/fetch-test-model.py >/dev/null
 cache="$PWD/target/test-hf-home/hub"
-snapshot="$cache/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/$(cat "$cache/models--sentence-transformers--all-MiniLM-L6-v2/refs/main")"
+repo_dir="$cache/models--${repo//\//--}"
+snapshot="$repo_dir/snapshots/$(cat "$repo_dir/refs/main")"
 if [ -n "$baseline" ] && ! target/baseline-python/bin/python -c 'import sentence_transformers, fastapi, uvicorn' 2>/dev/null; then
     python3 -m venv target/baseline-python
     target/baseline-python/bin/pip install -q --disable-pip-version-check -r benches/baseline-requirements.txt
@@ -35,18 +50,18 @@ cargo bench --locked "${features[@]}" --no-run >/dev/null 2>&1
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, features: ${EMBEDDINGS_FEATURES:-none}"
 echo
-cargo bench --locked "${features[@]}" --bench runner -- --seconds "$seconds" 2>/dev/null
+cargo bench --locked "${features[@]}" --bench runner -- --model "$model" --seconds "$seconds" 2>/dev/null
 
 port=18445
 models=$(mktemp)
-echo "sentence-transformers/all-MiniLM-L6-v2" >"$models"
+echo "$repo" >"$models"
 server_pid=
 start() {
     local started
     started=$(date +%s%N)
-    if [ "$1" = embeddings ]; then
+    if [ "$1" != baseline ]; then
         HF_HUB_CACHE="$cache" HF_HUB_OFFLINE=1 RUST_LOG=warn \
-            target/release/embeddings serve --port "$port" --models-file "$models" &
+            target/release/embeddings serve --port "$port" --models-file "$models" --dtype "$1" &
     else
         HF_HUB_OFFLINE=1 target/baseline-python/bin/python benches/baseline_server.py "$snapshot" "$port" 2>/dev/null &
     fi
@@ -66,23 +81,27 @@ trap 'stop; rm -f "$models"' EXIT
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 loadgen() {
     cargo bench --locked "${features[@]}" --bench loadgen -- \
-        --url "http://127.0.0.1:$port/v1" --scale "$scale" --loads "$1" 2>/dev/null
+        --url "http://127.0.0.1:$port/v1" --model "$repo" --config "$snapshot/config.json" \
+        --scale "$scale" --loads "$1" 2>/dev/null
 }
 measure() {
     echo
     start "$1"
-    loadgen A,B,I
+    loadgen "$first_loads"
     stop
     start "$1"
     local ticks began busy
     ticks=$(cpu_ticks); began=$(date +%s%N)
-    loadgen C | tail -n 1
+    loadgen C | grep -E "^(# float32 roof|\| C)"
     busy=$(awk -v t="$(( $(cpu_ticks) - ticks ))" -v hz="$(getconf CLK_TCK)" -v ns="$(( $(date +%s%N) - began ))" \
         'BEGIN { printf "%.2f", (t / hz) / (ns / 1e9) }')
     echo "$1 during C: peak RSS $(awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' "/proc/$server_pid/status"), cores busy $busy of $(nproc)"
     stop
 }
-measure embeddings
+measure float32
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+    measure bfloat16
+fi
 if [ -n "$baseline" ]; then
     measure baseline
 fi
