@@ -77,6 +77,8 @@ fn main() -> anyhow::Result<()> {
                 .args(args.iter().skip(1).filter(|a| *a != "--bench"))
                 .args(["--forwards", &forwards.to_string()])
                 .env("CANDLE_NUM_THREADS", threads.to_string())
+                // As the server sets it (see `configure_cpu_threads`).
+                .env("RAYON_NUM_THREADS", cores.to_string())
                 .status()?;
             anyhow::ensure!(status.success(), "layout {forwards}x{threads} failed");
         }

@@ -165,9 +165,14 @@ pub fn default_workers(device: &Device) -> usize {
 /// extra pool threads only spin against the workers. candle reads `CANDLE_NUM_THREADS` once, at
 /// its first parallel op, so call this before any tensor work; an explicit setting wins.
 pub fn configure_cpu_threads(threads_per_worker: usize) {
+    // Called from `main` before the runtime and any other thread start.
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // Called from `main` before the runtime and any other thread start.
         std::env::set_var("CANDLE_NUM_THREADS", threads_per_worker.max(1).to_string());
+    }
+    // candle asks for the core count on every matmul, and without this variable that means
+    // parsing /proc/cpuinfo each time (several per sequence per layer in bfloat16's attention).
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", compute_threads().to_string());
     }
 }
 

@@ -14,6 +14,7 @@ mod kernel;
 #[cfg(test)]
 mod tests;
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -208,9 +209,10 @@ impl PackedLinear {
         })
     }
 
-    /// The product on host slices: `input` is `[rows, inputs]`, `output` `[rows, outputs]`.
-    /// Panels are shared out over the kernel pool's threads when no other forward pass runs.
-    pub fn matmul(&self, input: &[f32], rows: usize, with_bias: bool, output: &mut [f32]) -> Result<()> {
+    /// The product on host slices: `input` is `[rows, inputs]`, `output` `[rows, outputs]`, every
+    /// element of which is written (so it need not be initialised first). Panels are shared out
+    /// over the kernel pool's threads when no other forward pass runs.
+    fn matmul(&self, input: &[f32], rows: usize, with_bias: bool, output: &mut [MaybeUninit<f32>]) -> Result<()> {
         if input.len() != rows * self.inputs || output.len() != rows * self.outputs {
             candle_core::bail!(
                 "packed matmul: {} values for {rows} rows of {}",
@@ -328,8 +330,12 @@ impl CustomOp1 for PackedMatmul<'_> {
             (CpuStorage::F32(values), Some((start, end))) => &values[start..end],
             _ => candle_core::bail!("the packed linear layer needs contiguous float32 input"),
         };
-        let mut output = vec![0f32; rows * self.linear.outputs];
-        self.linear.matmul(values, rows, self.with_bias, &mut output)?;
+        let length = rows * self.linear.outputs;
+        let mut output: Vec<f32> = Vec::with_capacity(length);
+        self.linear
+            .matmul(values, rows, self.with_bias, &mut output.spare_capacity_mut()[..length])?;
+        // SAFETY: `matmul` succeeded, so it wrote all `length` elements.
+        unsafe { output.set_len(length) };
         Ok((CpuStorage::F32(output), Shape::from((rows, self.linear.outputs))))
     }
 }
