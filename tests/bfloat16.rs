@@ -5,28 +5,16 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::process::binary;
 use common::{
-    fixtures_dir, max_abs_diff, offline_hub, read_references, reference_fixtures, scratch_dir, test_hf_cache, vectors,
-    Options, Reference, TestServer, MINILM,
+    fixtures_dir, max_abs_diff, offline_hub, pipeline_dir, pipeline_references, read_references, reference_fixtures,
+    scratch_dir, test_hf_cache, vectors, Options, Reference, TestServer, MINILM, TINY_PIPELINES,
 };
 use embeddings::runner::packed::cpu_supports_bf16;
 use serde_json::{json, Value};
 
 const MIN_COSINE: f32 = 0.9999;
 const MAX_ABS: f32 = 3e-3;
-
-const TINY_MODELS: [&str; 7] = [
-    "tiny-bert-cls",
-    "tiny-bert-max-dense",
-    "tiny-bert-mean-sqrt-len",
-    "tiny-bert-mean-prompts",
-    "tiny-mpnet-mean",
-    "tiny-xlm-roberta-mean",
-    "tiny-distilbert-mean",
-];
 
 fn has_bf16() -> bool {
     if !cpu_supports_bf16() {
@@ -92,16 +80,14 @@ async fn every_tiny_pipeline_stays_within_the_bounds_in_bfloat16() {
     if !has_bf16() {
         return;
     }
-    for name in TINY_MODELS {
-        let dir: PathBuf = fixtures_dir().join("st-pipelines").join(name);
+    for name in TINY_PIPELINES {
         let server = TestServer::start(
-            &format!("{} {name} dtype=bfloat16\n", dir.display()),
+            &format!("{} {name} dtype=bfloat16\n", pipeline_dir(name).display()),
             offline_hub(&scratch_dir("empty-cache")),
             Options::default(),
         )
         .await;
-        let references = read_references(&fixtures_dir().join("st-pipelines").join(format!("{name}.jsonl")));
-        check_fidelity(&server, name, &references).await;
+        check_fidelity(&server, name, &pipeline_references(name)).await;
     }
 }
 
@@ -166,7 +152,7 @@ async fn one_repository_in_both_formats() {
 
 #[test]
 fn a_cpu_without_bf16_refuses_the_flag_at_start_in_one_line() {
-    let dir = fixtures_dir().join("st-pipelines").join("tiny-bert-cls");
+    let dir = pipeline_dir("tiny-bert-cls");
     let models = scratch_dir("bf16-refused").join("models.txt");
     for (line, flags) in [
         (format!("{} tiny\n", dir.display()), vec!["--dtype", "bfloat16"]),

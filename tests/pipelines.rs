@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use common::{
-    assert_openai_error, fixtures_dir, max_abs_diff, offline_hub, read_references, scratch_dir, vectors, Options,
-    Reference, TestServer,
+    assert_openai_error, max_abs_diff, offline_hub, pipeline_dir, pipeline_references, scratch_dir, vectors, Options,
+    Reference, TestServer, TINY_PIPELINES,
 };
 use embeddings::engine::EngineConfig;
 use embeddings::hub::{Access, Snapshot};
@@ -20,30 +20,10 @@ use embeddings::runner::{Embedder, EmbeddingModel, Pooling, Precision, SequenceI
 use embeddings::snapshot::{ModelDescription, WeightFiles};
 use serde_json::{json, Value};
 
-const TINY_MODELS: [&str; 7] = [
-    "tiny-bert-cls",
-    "tiny-bert-max-dense",
-    "tiny-bert-mean-sqrt-len",
-    "tiny-bert-mean-prompts",
-    "tiny-mpnet-mean",
-    "tiny-xlm-roberta-mean",
-    "tiny-distilbert-mean",
-];
-
-fn pipeline_dir(name: &str) -> PathBuf {
-    fixtures_dir().join("st-pipelines").join(name)
-}
-
-fn references(name: &str) -> Vec<Reference> {
-    let references = read_references(&fixtures_dir().join("st-pipelines").join(format!("{name}.jsonl")));
-    assert!(references.len() >= 22, "{name}: expected the full fixture set");
-    references
-}
-
 /// Serves the models file `lines`, where `{NAME}` stands for the tiny model NAME's directory.
 async fn serve(lines: &str, preload: bool) -> TestServer {
     let mut text = lines.to_owned();
-    for name in TINY_MODELS {
+    for name in TINY_PIPELINES {
         text = text.replace(&format!("{{{name}}}"), &pipeline_dir(name).display().to_string());
     }
     let options = Options {
@@ -63,10 +43,10 @@ fn request(model: &str, reference: &Reference) -> Value {
 
 #[tokio::test]
 async fn every_tiny_pipeline_matches_sentence_transformers_through_http() {
-    for name in TINY_MODELS {
+    for name in TINY_PIPELINES {
         let server = serve(&format!("{{{name}}} {name}\n"), true).await;
         let mut worst = 0f32;
-        for reference in references(name) {
+        for reference in pipeline_references(name) {
             let (status, body) = server.embed(request(name, &reference)).await;
             assert_eq!(status, 200, "{name}: {body}");
             let diff = max_abs_diff(&vectors(&body)[0], &reference.embedding);
@@ -89,9 +69,9 @@ async fn every_tiny_pipeline_matches_sentence_transformers_through_http() {
 
 #[tokio::test]
 async fn token_ids_give_the_texts_vectors_for_every_architecture() {
-    for name in TINY_MODELS {
+    for name in TINY_PIPELINES {
         let server = serve(&format!("{{{name}}} {name}\n"), true).await;
-        let references = references(name);
+        let references = pipeline_references(name);
         let ids: Vec<&Vec<u32>> = references.iter().map(|r| &r.ids).collect();
         // The prompted rows' ids hold the prompt's tokens already: no prompt is added to ids.
         let (status, body) = server.embed(json!({"model": name, "input": ids})).await;
@@ -108,9 +88,9 @@ async fn token_ids_give_the_texts_vectors_for_every_architecture() {
 
 #[tokio::test]
 async fn a_vector_does_not_depend_on_its_batch_for_any_architecture() {
-    for name in TINY_MODELS {
+    for name in TINY_PIPELINES {
         let server = serve(&format!("{{{name}}} {name}\n"), true).await;
-        let references = references(name);
+        let references = pipeline_references(name);
         let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
         let (status, batched) = server.embed(json!({"model": name, "input": texts})).await;
         assert_eq!(status, 200, "{batched}");
@@ -125,7 +105,7 @@ async fn a_vector_does_not_depend_on_its_batch_for_any_architecture() {
 /// The pipeline's own output (before the API's L2 normalisation), from the runner.
 #[tokio::test]
 async fn the_runner_gives_the_pipelines_unnormalised_output() {
-    for name in TINY_MODELS {
+    for name in TINY_PIPELINES {
         let registry = Registry::parse(&format!("{}\n", pipeline_dir(name).display()), Path::new("/")).expect("parses");
         let hub = offline_hub(&scratch_dir("empty-cache"));
         let snapshot = Snapshot::new(&registry.specs()[0], &hub, Access::CacheOnly);
@@ -139,7 +119,7 @@ async fn the_runner_gives_the_pipelines_unnormalised_output() {
             Precision::Float32,
         )
         .expect("loads");
-        let references = references(name);
+        let references = pipeline_references(name);
         let pooling = Pooling::new(description.pooling);
         let inputs: Vec<SequenceInput> = references
             .iter()
@@ -164,7 +144,7 @@ async fn prompts_come_from_the_request_the_entry_or_a_literal_prefix() {
         true,
     )
     .await;
-    let references = references("tiny-bert-mean-prompts");
+    let references = pipeline_references("tiny-bert-mean-prompts");
     let row = |prompt: Option<&str>| {
         references
             .iter()
@@ -238,7 +218,7 @@ async fn a_pooling_option_overrides_the_models_pooling() {
         false,
     )
     .await;
-    let reference = &references("tiny-bert-cls")[0];
+    let reference = &pipeline_references("tiny-bert-cls")[0];
     let (_, cls_body) = server.embed(json!({"model": "as-cls", "input": reference.text})).await;
     let hidden = reference_hidden_states("tiny-bert-mean-prompts", &reference.ids);
     assert!(max_abs_diff(&vectors(&cls_body)[0], &unit(hidden[0].clone())) <= 2e-5);

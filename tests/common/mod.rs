@@ -62,6 +62,30 @@ pub fn fixtures_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"))
 }
 
+/// The tiny random-weight pipelines of `st-pipelines/` (one per pooling mode, Dense, prompts
+/// and architecture).
+pub const TINY_PIPELINES: [&str; 7] = [
+    "tiny-bert-cls",
+    "tiny-bert-max-dense",
+    "tiny-bert-mean-sqrt-len",
+    "tiny-bert-mean-prompts",
+    "tiny-mpnet-mean",
+    "tiny-xlm-roberta-mean",
+    "tiny-distilbert-mean",
+];
+
+/// The directory of the tiny pipeline `name`.
+pub fn pipeline_dir(name: &str) -> PathBuf {
+    fixtures_dir().join("st-pipelines").join(name)
+}
+
+/// The sentence-transformers vectors of the tiny pipeline `name`, every fixture row.
+pub fn pipeline_references(name: &str) -> Vec<Reference> {
+    let references = read_references(&fixtures_dir().join("st-pipelines").join(format!("{name}.jsonl")));
+    assert!(references.len() >= 22, "{name}: expected the full fixture set");
+    references
+}
+
 /// The reference vectors made with sentence-transformers for all-MiniLM-L6-v2.
 pub fn reference_fixtures() -> PathBuf {
     fixtures_dir().join("minilm_reference.jsonl")
