@@ -35,12 +35,14 @@ impl Precision {
     pub fn unsupported_on(self, device: &Device, cpu_bf16: bool) -> Option<String> {
         match self {
             Self::Float32 => None,
-            Self::BFloat16 if !device.is_cpu() => {
-                Some("--dtype bfloat16 runs on the CPU only in this build; use --dtype float32 on a GPU".to_owned())
-            }
+            Self::BFloat16 if !device.is_cpu() => Some(
+                "bfloat16 runs on the CPU only in this build; use --dtype float32 (or dtype=float32 on the \
+                 model's line) on a GPU"
+                    .to_owned(),
+            ),
             Self::BFloat16 if !cpu_bf16 => Some(
-                "--dtype bfloat16 needs a CPU with AVX512_BF16 (bf16 dot-product instructions), which this one \
-                 lacks; use --dtype float32"
+                "bfloat16 needs a CPU with AVX512_BF16 (bf16 dot-product instructions), which this one lacks; \
+                 use --dtype float32 (or dtype=float32 on the model's line)"
                     .to_owned(),
             ),
             Self::BFloat16 => None,
@@ -51,5 +53,27 @@ impl Precision {
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_bfloat16_needs_the_instructions() {
+        assert_eq!(Precision::parse("BF16"), Some(Precision::BFloat16));
+        assert_eq!(Precision::parse("fp32"), Some(Precision::Float32));
+        assert_eq!(Precision::parse("int8"), None);
+        assert_eq!(Precision::BFloat16.to_string(), "bfloat16");
+        assert_eq!(Precision::Float32.unsupported_on(&Device::Cpu, false), None);
+        assert_eq!(Precision::BFloat16.unsupported_on(&Device::Cpu, true), None);
+        let refused = Precision::BFloat16
+            .unsupported_on(&Device::Cpu, false)
+            .unwrap_or_default();
+        assert!(
+            refused.contains("AVX512_BF16") && refused.contains("--dtype float32"),
+            "{refused}"
+        );
     }
 }
