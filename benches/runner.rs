@@ -20,7 +20,7 @@ use embeddings::hub::{Access, HubSettings, Snapshot};
 use embeddings::registry::{ModelSource, ModelSpec};
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, Precision, SequenceInput};
 use embeddings::snapshot::{ModelDescription, WeightFiles};
-use roof::{bf16_matmul, matmul, parallel_gflops};
+use roof::{bf16_matmul, matmul, parallel_gflops, ROOF_SHAPE};
 
 /// The models this benchmark knows: (name on the command line, repo id, CLS id, SEP id).
 const MODELS: [(&str, &str, u32, u32); 2] = [
@@ -108,15 +108,16 @@ fn main() -> anyhow::Result<()> {
     let pooling = Pooling::new(description.pooling);
 
     for (forwards, threads) in layouts.into_iter().filter(|(f, _)| only_layout.is_none_or(|o| o == *f)) {
-        let yardstick = parallel_gflops(forwards, threads, budget, || matmul(2048, 384, 1536))?;
+        let (m, k, n) = ROOF_SHAPE;
+        let yardstick = parallel_gflops(forwards, threads, budget, move || matmul(m, k, n))?;
         let small = parallel_gflops(forwards, threads, budget, || matmul(16, 384, 384))?;
         println!();
         println!("## {forwards} forward pass(es) x {threads} thread(s)");
-        println!("float32 roof, a plain matmul 2048x384x1536: {yardstick:.0} GFLOP/s; 16x384x384: {small:.0} GFLOP/s (all forwards together)");
+        println!("float32 roof, a plain matmul {m}x{k}x{n}: {yardstick:.0} GFLOP/s; 16x384x384: {small:.0} GFLOP/s (all forwards together)");
         if precisions.contains(&Precision::BFloat16) {
-            let bf16 = parallel_gflops(forwards, threads, budget, || bf16_matmul(2048, 384, 1536))?;
+            let bf16 = parallel_gflops(forwards, threads, budget, move || bf16_matmul(m, k, n))?;
             println!(
-                "bfloat16 kernel on the same 2048x384x1536: {bf16:.0} GFLOP/s ({:.2}x float32)",
+                "bfloat16 kernel on the same {m}x{k}x{n}: {bf16:.0} GFLOP/s ({:.2}x float32)",
                 bf16 / yardstick
             );
         }

@@ -89,31 +89,35 @@ pub fn disable_cpu_bf16() {
 /// Whether this CPU has the bf16 dot-product instructions (and AVX-512 around them), and they
 /// have not been switched off.
 pub fn cpu_supports_bf16() -> bool {
-    !BF16_DISABLED.load(Ordering::Relaxed) && cpu_has("avx512bf16")
+    cpu_has_avx512_bf16() && !BF16_DISABLED.load(Ordering::Relaxed)
 }
 
 /// Whether the packed kernels can run `precision` on this CPU.
 pub fn available(precision: Precision) -> bool {
     match precision {
-        Precision::Float32 => cpu_has("avx512f"),
+        Precision::Float32 => cpu_has_avx512(),
         Precision::BFloat16 => cpu_supports_bf16(),
     }
 }
 
-fn cpu_has(feature: &str) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && match feature {
-                "avx512bf16" => std::arch::is_x86_feature_detected!("avx512bf16"),
-                _ => true,
-            }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = feature;
-        false
-    }
+#[cfg(target_arch = "x86_64")]
+fn cpu_has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_has_avx512_bf16() -> bool {
+    cpu_has_avx512() && std::arch::is_x86_feature_detected!("avx512bf16")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_has_avx512() -> bool {
+    false
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_has_avx512_bf16() -> bool {
+    false
 }
 
 #[inline(always)]
