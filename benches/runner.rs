@@ -8,9 +8,6 @@
 //! `--shape BxL` (that shape only), `--forwards N` (one threading layout only).
 
 use std::hint::black_box;
-
-#[path = "support/roof.rs"]
-mod roof;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +18,9 @@ use embeddings::registry::{ModelSource, ModelSpec};
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, Precision, SequenceInput};
 use embeddings::snapshot::{ModelDescription, WeightFiles};
 use roof::{bf16_matmul, matmul, parallel_gflops, ROOF_SHAPE};
+
+#[path = "support/roof.rs"]
+mod roof;
 
 /// The models this benchmark knows: (name on the command line, repo id, CLS id, SEP id).
 const MODELS: [(&str, &str, u32, u32); 2] = [

@@ -85,18 +85,13 @@ impl EncoderLayer {
             0,
         )?;
         let bias = Tensor::cat(&[(bias(&query)? * scale)?, bias(&key)?, bias(&value)?], 0)?;
-        let intermediate_bias = vb.pp(intermediate).get(config.intermediate_size, "bias")?;
-        let intermediate_bias = if intermediate_bias.device().is_cpu() {
-            intermediate_bias.to_vec1::<f32>()?
-        } else {
-            Vec::new()
-        };
+        let intermediate = Projection::load(vb.pp(intermediate), h, config.intermediate_size, precision)?;
         Ok(Self {
             qkv: Projection::new(weight, bias, precision)?,
             attention_out: Projection::load(vb.pp(attention_out), h, h, precision)?,
             attention_norm: LayerNorm::load(vb.pp(attention_norm), h, eps)?,
-            intermediate: Projection::load(vb.pp(intermediate), h, config.intermediate_size, precision)?,
-            intermediate_bias,
+            intermediate_bias: intermediate.host_bias()?,
+            intermediate,
             output: Projection::load(vb.pp(output), config.intermediate_size, h, precision)?,
             output_norm: LayerNorm::load(vb.pp(output_norm), h, eps)?,
         })

@@ -1,5 +1,5 @@
 //! The number format of a model's matmuls: float32 (exact, the default) or bfloat16 (weights
-//! rounded once at load, products accumulated in float32; see [`super::bf16`]).
+//! rounded once at load, products accumulated in float32; see [`super::packed`]).
 
 use std::fmt;
 

@@ -31,6 +31,17 @@ impl Projection {
         Ok(Self::Candle(Linear::new(weight, Some(bias))))
     }
 
+    /// The bias as host values, for kernels that add it themselves; empty when it lives on a GPU.
+    pub fn host_bias(&self) -> Result<Vec<f32>> {
+        match self {
+            Self::Candle(linear) => match linear.bias() {
+                Some(bias) if bias.device().is_cpu() => bias.to_vec1::<f32>(),
+                _ => Ok(Vec::new()),
+            },
+            Self::Packed(linear) => Ok(linear.bias().map(<[f32]>::to_vec).unwrap_or_default()),
+        }
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Self::Candle(linear) => linear.forward(x),

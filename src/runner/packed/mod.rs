@@ -205,6 +205,10 @@ impl PackedLinear {
         })
     }
 
+    pub fn bias(&self) -> Option<&[f32]> {
+        self.bias.as_deref()
+    }
+
     /// `x @ W^T (+ bias)` for `x` of shape `[rows, inputs]` (float32, on the CPU).
     pub fn forward(&self, x: &Tensor, with_bias: bool) -> Result<Tensor> {
         x.apply_op1_no_bwd(&PackedMatmul {
