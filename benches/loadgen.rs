@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use embeddings::runner::config::EncoderConfig;
+use embeddings::runner::architecture;
 use serde_json::{json, Value};
 
 #[path = "support/roof.rs"]
@@ -339,7 +339,7 @@ async fn main() {
         .await;
 
     let model_config = match arg(&args, "--config") {
-        Some(path) => match EncoderConfig::from_file(std::path::Path::new(&path)) {
+        Some(path) => match architecture::from_file(std::path::Path::new(&path)) {
             Ok(config) => Some(config),
             Err(e) => {
                 eprintln!("loadgen: --config {path}: {e:#}");
@@ -379,8 +379,9 @@ async fn main() {
         let share = match (&model_config, roof) {
             (Some(config), Some(roof)) if outcome.embeddings > 0 => {
                 let mean_length = outcome.tokens as f64 / outcome.embeddings as f64;
-                let gflops =
-                    outcome.tokens as f64 * config.flops_per_token(mean_length.round() as usize) / seconds / 1e9;
+                let gflops = outcome.tokens as f64 * config.shape().flops_per_token(mean_length.round() as usize)
+                    / seconds
+                    / 1e9;
                 format!("{gflops:.0} | {:.0}%", 100.0 * gflops / roof)
             }
             _ => "- | -".to_owned(),

@@ -123,13 +123,13 @@ fn main() -> anyhow::Result<()> {
         }
         for &precision in &precisions {
             let model: Arc<EmbeddingModel> = Arc::new(EmbeddingModel::load(
-                &description.encoder,
+                description.architecture.as_ref(),
                 &files.weights,
                 &description.head,
                 &Device::Cpu,
                 precision,
             )?);
-            let config = model.config().clone();
+            let config = model.shape().clone();
             println!();
             println!("### {precision}");
             println!();

@@ -147,9 +147,8 @@ impl<'a> Snapshot<'a> {
     /// Whether the files every model needs are on disk already.
     pub fn is_local(&self) -> bool {
         let cache_only = Snapshot::new(self.spec, self.settings, Access::CacheOnly);
-        [CONFIG, WEIGHTS, TOKENIZER]
-            .iter()
-            .all(|file| cache_only.required(file).is_ok())
+        let has = |file: &str| cache_only.required(file).is_ok();
+        has(CONFIG) && has(TOKENIZER) && (has(WEIGHTS) || has(WEIGHTS_INDEX))
     }
 
     fn fetcher<'b>(&'b self, repo_id: &'b str, revision: &'b str) -> HubFetcher<'b> {
@@ -164,6 +163,8 @@ impl<'a> Snapshot<'a> {
 
 pub const CONFIG: &str = "config.json";
 pub const WEIGHTS: &str = "model.safetensors";
+/// A sharded checkpoint's map from tensor names to shard files.
+pub const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
 pub const TOKENIZER: &str = "tokenizer.json";
 
 fn local_required(dir: &Path, name: &str) -> Result<PathBuf, String> {

@@ -1,8 +1,8 @@
-//! An OpenAI-compatible text-embeddings service for Hugging Face encoder models, giving
+//! An OpenAI-compatible text-embeddings service for Hugging Face embedding models, giving
 //! sentence-transformers' own vectors.
 //!
 //! Layers, from the wire inwards: [`api`] (HTTP, JSON, errors) → [`models`] (loaded models and
-//! tokenization) → [`engine`] (request queue and batching) → [`runner`] (the encoder forward
+//! tokenization) → [`engine`] (request queue and batching) → [`runner`] (the backbone forward
 //! pass, pooling and the rest of the pipeline on a candle device). [`registry`] and [`hub`]
 //! decide which models exist and where their files come from, [`snapshot`] what those files
 //! say; [`config`] is the command line.
@@ -24,4 +24,6 @@ pub mod registry;
 pub mod runner;
 pub mod server;
 pub mod snapshot;
+#[cfg(test)]
+mod test_fixtures;
 pub mod tokenize;

@@ -83,7 +83,7 @@ fn download(args: DownloadArgs) -> anyhow::Result<()> {
         ModelDescription::read(&snapshot).map_err(fail)?;
         let files = WeightFiles::fetch(&snapshot).map_err(fail)?;
         let folder = files
-            .weights
+            .tokenizer
             .parent()
             .map(|p| p.display().to_string())
             .unwrap_or_default();

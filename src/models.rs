@@ -82,7 +82,7 @@ pub fn load_model(
     let description = ModelDescription::read(&snapshot).map_err(fail)?;
     let files = WeightFiles::fetch(&snapshot).map_err(fail)?;
     let model = EmbeddingModel::load(
-        &description.encoder,
+        description.architecture.as_ref(),
         &files.weights,
         &description.head,
         device,
@@ -91,7 +91,7 @@ pub fn load_model(
     .map_err(fail)?;
     let tokenizer = TextTokenizer::from_file(&files.tokenizer, description.max_tokens, description.lowercase)
         .map_err(|e| fail(e.into()))?;
-    let vocab_size = description.encoder.vocab_size;
+    let vocab_size = description.shape().vocab_size;
     if tokenizer.vocab_size() > vocab_size {
         return Err(fail(anyhow::anyhow!(
             "the tokenizer's vocabulary ({}) is larger than the model's ({vocab_size})",
@@ -102,7 +102,7 @@ pub fn load_model(
     let engine = Engine::start(Arc::new(model), engine_config, &spec.id).map_err(|e| fail(e.into()))?;
     tracing::info!(
         model = %spec.id,
-        architecture = %description.encoder.model_type,
+        architecture = %description.shape().model_type,
         pooling = %description.pooling.describe(),
         dimension = description.dimension(),
         max_tokens = description.max_tokens,

@@ -4,7 +4,8 @@
 //! | file | use |
 //! |---|---|
 //! | `config.json` | the architecture and its sizes |
-//! | `model.safetensors` | the encoder's weights |
+//! | `model.safetensors` | the backbone's weights |
+//! | `model.safetensors.index.json` | a sharded checkpoint's shards, when there is no single file |
 //! | `tokenizer.json` | the tokenizer (its own truncation and padding are ignored) |
 //! | `tokenizer_config.json` | `model_max_length`, when there is no `max_seq_length` |
 //! | `sentence_bert_config.json` | `max_seq_length`, `do_lower_case` |
@@ -17,20 +18,22 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::hub::{Snapshot, CONFIG, TOKENIZER, WEIGHTS};
+use crate::hub::{Snapshot, CONFIG, TOKENIZER, WEIGHTS, WEIGHTS_INDEX};
 use crate::registry::EntryOptions;
-use crate::runner::config::EncoderConfig;
+use crate::runner::architecture::{self, Architecture};
 use crate::runner::pipeline::{DenseActivation, DenseSpec, HeadStep};
+use crate::runner::shape::ModelShape;
 use crate::runner::{PoolingMode, PoolingModes};
 
 /// A model's pipeline as its files describe it.
 #[derive(Debug, Clone)]
 pub struct ModelDescription {
-    pub encoder: EncoderConfig,
+    pub architecture: Arc<dyn Architecture>,
     pub pooling: PoolingModes,
     /// `false`: the prompt's tokens are left out of pooling.
     pub include_prompt: bool,
@@ -54,7 +57,7 @@ pub struct EntryServing {
 impl ModelDescription {
     /// Reads every file the pipeline needs (downloading them if `snapshot` may). Blocking.
     pub fn read(snapshot: &Snapshot) -> anyhow::Result<Self> {
-        let encoder = EncoderConfig::from_file(&snapshot.required(CONFIG)?)?;
+        let architecture = architecture::from_file(&snapshot.required(CONFIG)?)?;
         let sentence: SentenceConfig = read_optional(snapshot, "sentence_bert_config.json")?.unwrap_or_default();
         let tokenizer: TokenizerConfig = read_optional(snapshot, "tokenizer_config.json")?.unwrap_or_default();
         let prompts: PromptConfig = read_optional(snapshot, "config_sentence_transformers.json")?.unwrap_or_default();
@@ -62,9 +65,9 @@ impl ModelDescription {
             max_tokens: max_tokens(
                 sentence.max_seq_length,
                 tokenizer.model_max_length,
-                encoder.max_sequence(),
+                architecture.shape().max_positions,
             )?,
-            encoder,
+            architecture,
             pooling: PoolingModes::single(PoolingMode::Mean),
             include_prompt: true,
             head: Vec::new(),
@@ -110,7 +113,7 @@ impl ModelDescription {
                 ModuleKind::Pooling => {
                     anyhow::ensure!(!pooled, "module {index}: a second Pooling module");
                     let config: Value = read_required(snapshot, &file(CONFIG))?;
-                    (self.pooling, self.include_prompt) = pooling_config(&config, self.encoder.hidden_size)
+                    (self.pooling, self.include_prompt) = pooling_config(&config, self.shape().hidden_size)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", file(CONFIG)))?;
                     pooled = true;
                 }
@@ -149,6 +152,11 @@ impl ModelDescription {
         Ok(())
     }
 
+    /// The backbone's shape.
+    pub fn shape(&self) -> &ModelShape {
+        self.architecture.shape()
+    }
+
     /// The pipeline's output size with its own pooling.
     pub fn dimension(&self) -> usize {
         self.dimension_with(self.pooling)
@@ -159,7 +167,7 @@ impl ModelDescription {
             HeadStep::Dense(spec) => Some(spec.out_features),
             HeadStep::Normalize => None,
         });
-        dense_out.unwrap_or(self.encoder.hidden_size * pooling.count())
+        dense_out.unwrap_or(self.shape().hidden_size * pooling.count())
     }
 
     /// Checks an entry's options against the model and settles how the entry serves it.
@@ -168,11 +176,11 @@ impl ModelDescription {
             Some(mode) => {
                 let modes = PoolingModes::single(mode);
                 if let Some(HeadStep::Dense(first)) = self.head.iter().find(|s| matches!(s, HeadStep::Dense(_))) {
-                    if first.in_features != self.encoder.hidden_size {
+                    if first.in_features != self.shape().hidden_size {
                         return Err(format!(
                             "pooling={} gives {} features but {} takes {}",
                             mode.name(),
-                            self.encoder.hidden_size,
+                            self.shape().hidden_size,
                             first.folder,
                             first.in_features
                         ));
@@ -215,17 +223,51 @@ impl ModelDescription {
 
 /// The files the weights and tokenizer come from. Blocking (it may download).
 pub struct WeightFiles {
-    pub weights: PathBuf,
+    /// `model.safetensors`, or every shard a sharded checkpoint's index names, in order.
+    pub weights: Vec<PathBuf>,
     pub tokenizer: PathBuf,
 }
 
 impl WeightFiles {
     pub fn fetch(snapshot: &Snapshot) -> anyhow::Result<Self> {
+        let weights = match snapshot.optional(WEIGHTS)? {
+            Some(single) => vec![single],
+            None => match snapshot.optional(WEIGHTS_INDEX)? {
+                Some(index) => shard_names(&index)?
+                    .iter()
+                    .map(|name| snapshot.required(name))
+                    .collect::<Result<_, _>>()?,
+                // The hub's own message for a missing weights file (pytorch_model.bin only, ...).
+                None => vec![snapshot.required(WEIGHTS)?],
+            },
+        };
         Ok(Self {
-            weights: snapshot.required(WEIGHTS)?,
+            weights,
             tokenizer: snapshot.required(TOKENIZER)?,
         })
     }
+}
+
+/// The shard files of `model.safetensors.index.json`, each once, in the order first named.
+fn shard_names(index: &Path) -> anyhow::Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Index {
+        weight_map: BTreeMap<String, String>,
+    }
+    let index: Index = parse_file(index)?;
+    let mut names: Vec<String> = Vec::new();
+    for file in index.weight_map.values() {
+        anyhow::ensure!(
+            !file.contains("..") && !file.starts_with('/') && file.ends_with(".safetensors"),
+            "{WEIGHTS_INDEX} names {file:?}, which is not a safetensors file beside it"
+        );
+        if !names.contains(file) {
+            names.push(file.clone());
+        }
+    }
+    names.sort();
+    anyhow::ensure!(!names.is_empty(), "{WEIGHTS_INDEX} names no shard");
+    Ok(names)
 }
 
 /// The truncation length: sentence-transformers' `max_seq_length` when the model has one,

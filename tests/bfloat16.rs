@@ -5,75 +5,13 @@
 
 mod common;
 
+use common::fidelity::{check_fidelity, has_bf16, MAX_ABS};
 use common::process::binary;
 use common::{
     fixtures_dir, max_abs_diff, offline_hub, pipeline_dir, pipeline_references, read_references, reference_fixtures,
-    scratch_dir, test_hf_cache, vectors, Options, Reference, TestServer, MINILM, TINY_PIPELINES,
+    scratch_dir, test_hf_cache, vectors, Options, TestServer, MINILM, TINY_PIPELINES,
 };
-use embeddings::runner::packed::cpu_supports_bf16;
-use serde_json::{json, Value};
-
-const MIN_COSINE: f32 = 0.9999;
-const MAX_ABS: f32 = 3e-3;
-
-fn has_bf16() -> bool {
-    if !cpu_supports_bf16() {
-        eprintln!("skipped: this CPU has no AVX512_BF16");
-    }
-    cpu_supports_bf16()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-fn request(model: &str, reference: &Reference) -> Value {
-    let mut body = json!({"model": model, "input": reference.text});
-    if let Some(prompt) = &reference.prompt_name {
-        body["prompt_name"] = json!(prompt);
-    }
-    body
-}
-
-/// Embeds every reference alone and all of them in one batch; checks both bounds against
-/// sentence-transformers and that the two ways agree. Returns (lowest cosine, worst max abs).
-async fn check_fidelity(server: &TestServer, model: &str, references: &[Reference]) -> (f32, f32) {
-    let (mut lowest, mut worst) = (1f32, 0f32);
-    let plain: Vec<&Reference> = references.iter().filter(|r| r.prompt_name.is_none()).collect();
-    let texts: Vec<&str> = plain.iter().map(|r| r.text.as_str()).collect();
-    let (status, batched) = server.embed(json!({"model": model, "input": texts})).await;
-    assert_eq!(status, 200, "{model}: {batched}");
-    let batched = vectors(&batched);
-    for reference in references {
-        let (status, body) = server.embed(request(model, reference)).await;
-        assert_eq!(status, 200, "{model}: {body}");
-        let alone = &vectors(&body)[0];
-        let (cos, diff) = (
-            cosine(alone, &reference.embedding),
-            max_abs_diff(alone, &reference.embedding),
-        );
-        assert!(
-            cos >= MIN_COSINE && diff <= MAX_ABS,
-            "{model} {:?} {:?}: cosine {cos}, max abs {diff}",
-            reference.text,
-            reference.prompt_name
-        );
-        if let Some(index) = plain.iter().position(|r| std::ptr::eq(*r, reference)) {
-            let invariance = max_abs_diff(alone, &batched[index]);
-            assert!(
-                invariance <= 1e-5,
-                "{model} {:?}: alone vs batched {invariance}",
-                reference.text
-            );
-        }
-        lowest = lowest.min(cos);
-        worst = worst.max(diff);
-    }
-    eprintln!("{model} bfloat16: lowest cosine {lowest}, worst max abs {worst:e}");
-    (lowest, worst)
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn every_tiny_pipeline_stays_within_the_bounds_in_bfloat16() {

@@ -1,5 +1,5 @@
 //! The sentence-transformers pipeline, end to end over HTTP, on the tiny random-weight models of
-//! `../shared/fixtures/st-pipelines/` (one per pooling mode, Dense, prompts and architecture):
+//! `tests/fixtures/st-pipelines/` (one per pooling mode, Dense, prompts and architecture):
 //! parity with sentence-transformers' own vectors, prompts, per-entry options, batch invariance
 //! and the start-up check of the allow-list.
 
@@ -112,7 +112,7 @@ async fn the_runner_gives_the_pipelines_unnormalised_output() {
         let description = ModelDescription::read(&snapshot).expect("described");
         let files = WeightFiles::fetch(&snapshot).expect("files");
         let model = EmbeddingModel::load(
-            &description.encoder,
+            description.architecture.as_ref(),
             &files.weights,
             &description.head,
             &Device::Cpu,

@@ -176,7 +176,7 @@ pub async fn embeddings_handler(State(state): State<Arc<AppState>>, body: RawBod
 
 /// What Ollama's clients show of a model, from what its files say and its weights' size.
 fn details(info: Option<&EntryInfo>, weights_size: Option<u64>) -> OllamaModelDetails {
-    let family = info.map(|i| i.description.encoder.model_type.clone());
+    let family = info.map(|i| i.description.shape().model_type.clone());
     OllamaModelDetails {
         parent_model: String::new(),
         format: "safetensors".to_owned(),
@@ -251,7 +251,7 @@ pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> 
     let facts = weights_facts(&state, spec);
     let mut model_info = Map::new();
     if let Some(info) = &info {
-        let architecture = info.description.encoder.model_type.clone();
+        let architecture = info.description.shape().model_type.clone();
         model_info.insert(
             format!("{architecture}.embedding_length"),
             json!(info.description.dimension_with(info.serving.pooling)),

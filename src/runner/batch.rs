@@ -7,11 +7,13 @@
 
 use candle_core::{Device, Result, Tensor};
 
-use super::config::Positions;
+use super::shape::Positions;
 
 pub struct PackedBatch {
     pub token_ids: Tensor,
     pub positions: Tensor,
+    /// The same position ids on the host, for the rotary tables.
+    pub position_ids: Vec<u32>,
     pub sequences: usize,
     pub longest: usize,
     pub lengths: Vec<usize>,
@@ -27,9 +29,6 @@ pub struct Padding {
     pub gather: Tensor,
     /// `[tokens]`: the padded slot each packed token came from.
     pub scatter: Tensor,
-    /// `[sequences, 1, 1, longest]`: 0 for real keys, -inf for padding keys. Only off the CPU,
-    /// where candle's softmax runs; the CPU kernel masks by length instead.
-    pub mask: Option<Tensor>,
 }
 
 impl PackedBatch {
@@ -76,22 +75,14 @@ impl PackedBatch {
             Some(Padding {
                 gather: Tensor::from_vec(gather, sequences.len() * longest, device)?,
                 scatter: Tensor::from_vec(scatter, total, device)?,
-                mask: if device.is_cpu() {
-                    None
-                } else {
-                    let mask: Vec<f32> = sequences
-                        .iter()
-                        .flat_map(|s| (0..longest).map(move |p| if p < s.len() { 0.0 } else { f32::NEG_INFINITY }))
-                        .collect();
-                    Some(Tensor::from_vec(mask, (sequences.len(), 1, 1, longest), device)?)
-                },
             })
         } else {
             None
         };
         Ok(Self {
             token_ids: Tensor::from_vec(token_ids, total, device)?,
-            positions: Tensor::from_vec(position_ids, total, device)?,
+            positions: Tensor::from_vec(position_ids.clone(), total, device)?,
+            position_ids,
             sequences: sequences.len(),
             longest,
             lengths: sequences.iter().map(|s| s.len()).collect(),

@@ -2,7 +2,16 @@
 
 use serde::Deserialize;
 
-use super::config::{Activation, Architecture, EncoderConfig, LayerNames, Positions};
+use super::architecture::Registration;
+use super::bert::{BertFamily, LayerNames};
+use super::mask::MaskKind;
+use super::mlp::Activation;
+use super::shape::{ModelShape, Positions};
+
+pub const REGISTRATION: Registration = Registration {
+    model_types: &["distilbert"],
+    parse: |text| Ok(Box::new(config(text)?)),
+};
 
 const LAYER_NAMES: LayerNames = LayerNames {
     query: "attention.q_lin",
@@ -33,22 +42,32 @@ fn default_activation() -> String {
     "gelu".to_owned()
 }
 
-pub fn config(text: &str) -> Result<EncoderConfig, String> {
+fn config(text: &str) -> Result<BertFamily, String> {
     let parsed: DistilBertConfig = serde_json::from_str(text).map_err(|e| format!("not a DistilBERT config: {e}"))?;
     // Sinusoidal tables are written into the checkpoint as ordinary weights by transformers, so
     // they load like learned ones; nothing else changes.
     let _ = parsed.sinusoidal_pos_embds;
-    Ok(EncoderConfig {
-        architecture: Architecture::DistilBert,
-        model_type: String::new(),
-        vocab_size: parsed.vocab_size,
-        hidden_size: parsed.dim,
-        layers: parsed.n_layers,
-        heads: parsed.n_heads,
-        intermediate_size: parsed.hidden_dim,
+    if parsed.n_heads == 0 || !parsed.dim.is_multiple_of(parsed.n_heads) {
+        return Err("dim is not a multiple of n_heads".to_owned());
+    }
+    Ok(BertFamily {
+        shape: ModelShape {
+            architecture: "distilbert",
+            model_type: "distilbert".to_owned(),
+            vocab_size: parsed.vocab_size,
+            hidden_size: parsed.dim,
+            layers: parsed.n_layers,
+            heads: parsed.n_heads,
+            kv_heads: parsed.n_heads,
+            head_dim: parsed.dim / parsed.n_heads,
+            intermediate_size: parsed.hidden_dim,
+            gated_mlp: false,
+            max_positions: parsed.max_position_embeddings,
+            positions: Positions::FromZero,
+            layer_masks: vec![MaskKind::Full; parsed.n_layers],
+        },
         activation: Activation::from_hidden_act(&parsed.activation)?,
         position_table: parsed.max_position_embeddings,
-        positions: Positions::FromZero,
         type_vocab_size: 0,
         // transformers builds DistilBERT's layer norms with a fixed eps of 1e-12.
         layer_norm_eps: 1e-12,

@@ -13,6 +13,8 @@
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Result};
 
+use super::mask::MaskKind;
+
 const ERF_ALPHA: [f32; 7] = [
     -2.726_142_3e-10,
     2.770_681_4e-8,
@@ -80,11 +82,16 @@ fn bias_gelu_generic(values: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// Softmax of `row[..valid]`, zeros in `row[valid..]`.
+/// Softmax of `row[start..end]`, zeros elsewhere (all zeros when the range is empty).
 #[inline(always)]
-fn masked_softmax_row(row: &mut [f32], valid: usize) {
-    let (keys, padding) = row.split_at_mut(valid);
-    padding.fill(0.0);
+fn masked_softmax_row(row: &mut [f32], start: usize, end: usize) {
+    let (before, rest) = row.split_at_mut(start);
+    before.fill(0.0);
+    let (keys, after) = rest.split_at_mut(end - start);
+    after.fill(0.0);
+    if keys.is_empty() {
+        return;
+    }
     let mut lanes = [f32::NEG_INFINITY; 16];
     let mut chunks = keys.chunks_exact(16);
     for chunk in &mut chunks {
@@ -117,9 +124,16 @@ fn masked_softmax_row(row: &mut [f32], valid: usize) {
 }
 
 #[inline(always)]
-fn masked_softmax_generic(scores: &mut [f32], longest: usize, rows_per_sequence: usize, lengths: &[usize]) {
+fn masked_softmax_generic(
+    scores: &mut [f32],
+    longest: usize,
+    rows_per_sequence: usize,
+    lengths: &[usize],
+    mask: MaskKind,
+) {
     for (index, row) in scores.chunks_exact_mut(longest).enumerate() {
-        masked_softmax_row(row, lengths[index / rows_per_sequence]);
+        let (start, end) = mask.key_range(index % longest, lengths[index / rows_per_sequence]);
+        masked_softmax_row(row, start, end);
     }
 }
 
@@ -143,7 +157,7 @@ dispatch!(
     masked_softmax_generic,
     masked_softmax_avx512,
     masked_softmax_avx2,
-    (scores: &mut [f32], longest: usize, rows_per_sequence: usize, lengths: &[usize])
+    (scores: &mut [f32], longest: usize, rows_per_sequence: usize, lengths: &[usize], mask: MaskKind)
 );
 
 /// Adds `bias` to every row of `values` and applies the exact (erf) GELU, in place.
@@ -162,20 +176,21 @@ pub fn bias_gelu(values: &mut [f32], bias: &[f32]) {
 }
 
 /// Row-wise softmax over attention scores `[sequences, heads, longest, longest]`, where only the
-/// first `lengths[s]` keys of sequence `s` are real; padding keys get weight 0.
-pub fn masked_softmax(scores: &mut [f32], longest: usize, heads: usize, lengths: &[usize]) {
+/// first `lengths[s]` keys of sequence `s` are real and `mask` says which of those each query
+/// sees; every other key gets weight 0.
+pub fn masked_softmax(scores: &mut [f32], longest: usize, heads: usize, lengths: &[usize], mask: MaskKind) {
     let rows_per_sequence = heads * longest;
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: as above.
         if std::arch::is_x86_feature_detected!("avx512f") {
-            return unsafe { masked_softmax_avx512(scores, longest, rows_per_sequence, lengths) };
+            return unsafe { masked_softmax_avx512(scores, longest, rows_per_sequence, lengths, mask) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return unsafe { masked_softmax_avx2(scores, longest, rows_per_sequence, lengths) };
+            return unsafe { masked_softmax_avx2(scores, longest, rows_per_sequence, lengths, mask) };
         }
     }
-    masked_softmax_generic(scores, longest, rows_per_sequence, lengths)
+    masked_softmax_generic(scores, longest, rows_per_sequence, lengths, mask)
 }
 
 fn contiguous_f32<'a>(storage: &'a mut CpuStorage, layout: &Layout, op: &str) -> Result<&'a mut [f32]> {
@@ -211,6 +226,7 @@ pub struct MaskedSoftmax<'a> {
     pub lengths: &'a [usize],
     pub heads: usize,
     pub longest: usize,
+    pub mask: MaskKind,
 }
 
 impl InplaceOp1 for MaskedSoftmax<'_> {
@@ -225,7 +241,7 @@ impl InplaceOp1 for MaskedSoftmax<'_> {
         {
             candle_core::bail!("masked-softmax: shape and lengths disagree");
         }
-        masked_softmax(scores, self.longest, self.heads, self.lengths);
+        masked_softmax(scores, self.longest, self.heads, self.lengths, self.mask);
         Ok(())
     }
 }
@@ -297,7 +313,7 @@ mod tests {
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
             .collect();
         let original = scores.clone();
-        masked_softmax(&mut scores, longest, heads, &lengths);
+        masked_softmax(&mut scores, longest, heads, &lengths, MaskKind::Full);
         for (index, row) in scores.chunks(longest).enumerate() {
             let valid = lengths[index / (heads * longest)];
             let source = &original[index * longest..index * longest + valid];

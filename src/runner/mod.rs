@@ -1,38 +1,60 @@
-//! The model side: load an encoder checkpoint onto a device and turn batches of token sequences
-//! into sentence-transformers' pipeline output (encoder, pooling, Dense, Normalize). Nothing
+//! The model side: load a checkpoint onto a device and turn batches of token sequences
+//! into sentence-transformers' pipeline output (backbone, pooling, Dense, Normalize). Nothing
 //! here knows about HTTP or JSON requests.
 //!
-//! Layout: [`config`] (what an architecture is), one small module per architecture ([`bert`],
-//! [`roberta`], [`distilbert`], [`mpnet`]), the shared [`layers`] and [`encoder`] on packed
-//! [`batch`]es, then [`pooling`] and the [`pipeline`] head.
+//! Layout:
+//! - the seam: [`architecture`] (which `model_type`s run, and the trait each one implements)
+//!   and [`backbone`] (a forward pass over a packed [`batch`] to `[tokens, hidden]`), with the
+//!   [`shape`] the rest of the service sees;
+//! - shared parts: [`embeddings`], [`attention`] (with [`mask`] and [`rotary`]), [`norm`],
+//!   [`mlp`], [`projection`] on the [`packed`] kernels, assembled into the two [`block`]s;
+//! - one small module per architecture: [`bert`] (and [`roberta`], [`distilbert`], [`mpnet`]),
+//!   [`modernbert`], [`nomic_bert`], [`gte`], and the decoders over [`decoder`]: [`qwen3`],
+//!   [`gemma3`], [`llama`] (Llama and Mistral);
+//! - after the backbone: [`pooling`] and the [`pipeline`] head (Dense, Normalize).
 
+pub mod architecture;
+pub mod attention;
+pub mod backbone;
 pub mod batch;
 pub mod bert;
-pub mod config;
+pub mod block;
+pub mod decoder;
 pub mod device;
 pub mod distilbert;
-pub mod encoder;
+pub mod embeddings;
+pub mod gemma3;
+pub mod gte;
 pub mod kernels;
-pub mod layers;
+pub mod llama;
+pub mod mask;
+pub mod mlp;
+pub mod modernbert;
 pub mod mpnet;
+pub mod nomic_bert;
+pub mod norm;
 pub mod packed;
 pub mod pipeline;
 pub mod pooling;
 pub mod precision;
 pub mod projection;
+pub mod qwen3;
 pub mod roberta;
+pub mod rotary;
+pub mod shape;
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
+use architecture::Architecture;
+use backbone::Backbone;
 use batch::PackedBatch;
-use config::EncoderConfig;
-use encoder::Encoder;
 use pipeline::{Head, HeadStep};
 pub use pooling::{Pooling, PoolingMode, PoolingModes};
 pub use precision::Precision;
+use shape::ModelShape;
 
 pub use device::{select_device, DeviceChoice};
 
@@ -50,16 +72,18 @@ pub trait Embedder: Send + Sync + 'static {
 }
 
 pub struct EmbeddingModel {
-    encoder: Encoder,
+    backbone: Box<dyn Backbone>,
     head: Head,
     device: Device,
 }
 
 impl EmbeddingModel {
-    /// Maps the safetensors weights of the encoder and the Dense modules onto `device`.
+    /// Maps the safetensors weights of the backbone (one file, or every shard of a sharded
+    /// checkpoint) and the Dense modules onto `device`. Weights stored as float16 or bfloat16
+    /// are converted to float32 as they load.
     pub fn load(
-        config: &EncoderConfig,
-        weights_path: &Path,
+        architecture: &dyn Architecture,
+        weights: &[PathBuf],
         head: &[HeadStep],
         device: &Device,
         precision: Precision,
@@ -67,20 +91,27 @@ impl EmbeddingModel {
         if let Some(reason) = precision.unsupported_on(device, packed::cpu_supports_bf16()) {
             anyhow::bail!(reason);
         }
-        // SAFETY: the weights file is memory-mapped read-only; the hub cache never rewrites a
+        anyhow::ensure!(!weights.is_empty(), "no weights file");
+        // SAFETY: the weights files are memory-mapped read-only; the hub cache never rewrites a
         // blob in place (downloads go to a temporary file that is renamed into place).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights_path], DType::F32, device)? };
-        let encoder = Encoder::load(vb, config, precision)
-            .map_err(|e| anyhow::anyhow!("cannot load weights from {}: {e}", weights_path.display()))?;
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(weights, DType::F32, device)? };
+        let names = weights
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let backbone = architecture
+            .load(vb, precision)
+            .map_err(|e| anyhow::anyhow!("cannot load weights from {names}: {e}"))?;
         Ok(Self {
-            encoder,
+            backbone,
             head: Head::load(head, device)?,
             device: device.clone(),
         })
     }
 
-    pub fn config(&self) -> &EncoderConfig {
-        self.encoder.config()
+    pub fn shape(&self) -> &ModelShape {
+        self.backbone.shape()
     }
 
     pub fn device(&self) -> &Device {
@@ -93,9 +124,9 @@ impl Embedder for EmbeddingModel {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
-        let config = self.encoder.config();
-        let vocab = config.vocab_size as u32;
-        let positions = config.max_sequence();
+        let shape = self.backbone.shape();
+        let vocab = shape.vocab_size as u32;
+        let positions = shape.max_positions;
         for sequence in sequences {
             if sequence.tokens.len() > positions {
                 anyhow::bail!(
@@ -109,8 +140,8 @@ impl Embedder for EmbeddingModel {
         }
         let _pass = packed::ForwardPass::begin();
         let tokens: Vec<&[u32]> = sequences.iter().map(|s| s.tokens).collect();
-        let batch = PackedBatch::new(&tokens, config.positions, &self.device)?;
-        let hidden = self.encoder.forward(&batch)?;
+        let batch = PackedBatch::new(&tokens, shape.positions, &self.device)?;
+        let hidden = self.backbone.forward(&batch)?;
         // Requests through differently configured entries of one model may share a batch: pool
         // each group of sequences with its own settings.
         let mut vectors = vec![Vec::new(); sequences.len()];

@@ -3,8 +3,13 @@
 
 use candle_core::{Device, Result, Tensor};
 
-use super::bert::BertLikeConfig;
-use super::config::{Architecture, EncoderConfig, LayerNames, Positions};
+use super::architecture::Registration;
+use super::bert::{BertFamily, BertLikeConfig, LayerNames};
+
+pub const REGISTRATION: Registration = Registration {
+    model_types: &["mpnet"],
+    parse: |text| Ok(Box::new(config(text)?)),
+};
 
 const LAYER_NAMES: LayerNames = LayerNames {
     query: "attention.attn.q",
@@ -24,7 +29,7 @@ const MAX_DISTANCE: f32 = 128.0;
 
 pub const RELATIVE_BIAS_WEIGHT: &str = "encoder.relative_attention_bias.weight";
 
-pub fn config(text: &str) -> std::result::Result<EncoderConfig, String> {
+fn config(text: &str) -> std::result::Result<BertFamily, String> {
     #[derive(serde::Deserialize)]
     struct Extra {
         #[serde(default = "default_buckets")]
@@ -42,11 +47,10 @@ pub fn config(text: &str) -> std::result::Result<EncoderConfig, String> {
         ));
     }
     let pad = parsed.pad_token_id.unwrap_or(1);
-    Ok(EncoderConfig {
-        positions: Positions::AfterPadding { pad },
+    Ok(BertFamily {
         type_vocab_size: 0,
         relative_attention_buckets: Some(extra.relative_attention_num_buckets),
-        ..parsed.encoder(Architecture::MpNet, LAYER_NAMES)?
+        ..parsed.family("mpnet", LAYER_NAMES)?.with_positions_after_padding(pad)
     })
 }
 

@@ -220,7 +220,7 @@ pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::config::Positions;
+    use crate::runner::shape::Positions;
     use candle_core::Device;
 
     /// Two sequences of 3 and 2 tokens with hand-checkable hidden states (h = 2).

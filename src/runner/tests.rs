@@ -9,18 +9,15 @@ use candle_nn::VarBuilder;
 use super::*;
 
 fn tiny_bert_dir() -> PathBuf {
-    std::env::var_os("EMBEDDINGS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"))
-        .join("st-pipelines/tiny-bert-mean-prompts")
+    crate::test_fixtures::pipeline_dir("tiny-bert-mean-prompts")
 }
 
 fn tiny() -> EmbeddingModel {
     let dir = tiny_bert_dir();
-    let config = EncoderConfig::from_file(&dir.join("config.json")).expect("config");
+    let architecture = architecture::from_file(&dir.join("config.json")).expect("config");
     EmbeddingModel::load(
-        &config,
-        &dir.join("model.safetensors"),
+        architecture.as_ref(),
+        &[dir.join("model.safetensors")],
         &[pipeline::HeadStep::Normalize],
         &Device::Cpu,
         Precision::Float32,

@@ -86,14 +86,10 @@ fn suffix_at_word_boundary(text: &str, bytes: usize) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
 
     fn fixture(name: &str, max_tokens: usize) -> TextTokenizer {
-        let dir = std::env::var_os("EMBEDDINGS_FIXTURES")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
         TextTokenizer::from_file(
-            &dir.join("st-pipelines").join(name).join("tokenizer.json"),
+            &crate::test_fixtures::pipeline_dir(name).join("tokenizer.json"),
             max_tokens,
             false,
         )

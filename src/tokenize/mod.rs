@@ -304,10 +304,8 @@ mod tests {
     }
 
     fn tiny_tokenizer() -> TextTokenizer {
-        let dir = std::env::var_os("EMBEDDINGS_FIXTURES")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-        TextTokenizer::from_file(&dir.join("st-pipelines/tiny-bert-cls/tokenizer.json"), 5, false).expect("loads")
+        let dir = crate::test_fixtures::pipeline_dir("tiny-bert-cls");
+        TextTokenizer::from_file(&dir.join("tokenizer.json"), 5, false).expect("loads")
     }
 
     #[test]

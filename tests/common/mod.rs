@@ -1,6 +1,7 @@
 //! Shared helpers: start the real router on a loopback port with a real model behind it.
 #![allow(dead_code)]
 
+pub mod fidelity;
 pub mod process;
 pub mod tiny;
 
@@ -54,12 +55,12 @@ pub fn test_hf_cache() -> PathBuf {
     dir
 }
 
-/// The shared fixtures folder (`EMBEDDINGS_FIXTURES` names it; default `../shared/fixtures`
-/// beside the checkout).
+/// The fixtures folder: the repository's `tests/fixtures/`, or the one `EMBEDDINGS_FIXTURES`
+/// names (as the unit tests' `src/test_fixtures.rs` reads it).
 pub fn fixtures_dir() -> PathBuf {
     std::env::var_os("EMBEDDINGS_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
 }
 
 /// The tiny random-weight pipelines of `st-pipelines/` (one per pooling mode, Dense, prompts

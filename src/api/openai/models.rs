@@ -54,7 +54,7 @@ fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
         object: "model",
         created: state.started_at,
         owned_by: spec.owner().to_owned(),
-        architecture: info.as_ref().map(|i| i.description.encoder.model_type.clone()),
+        architecture: info.as_ref().map(|i| i.description.shape().model_type.clone()),
         pooling: info.as_ref().map(|i| i.serving.pooling.describe()),
         prompts: info.as_ref().map(|i| i.description.prompts.clone()),
         default_prompt: info.as_ref().and_then(|i| i.serving.default_prompt.clone()),

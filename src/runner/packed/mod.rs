@@ -32,7 +32,7 @@ const ROWS: usize = 6;
 /// terms each (about 16 significant bits; the product of the two low terms is left out). Their
 /// dot products are too short for rounding errors to average out, and their cost is negligible
 /// next to real models' layers (384 inputs and up), which take one term.
-const SPLIT_BELOW: usize = 64;
+const SPLIT_BELOW: usize = 256;
 /// Steps per input pair when split: high x high, low activation x high weight, high activation
 /// x low weight.
 const SPLIT_TERMS: usize = 3;

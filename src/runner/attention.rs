@@ -1,0 +1,250 @@
+//! Multi-head attention for every architecture: one fused query/key/value projection (biases
+//! optional), optional per-head query and key norms, optional rotary positions, grouped-query
+//! heads (several query heads share a key/value head) and any [`MaskKind`], then the output
+//! projection. Queries are pre-scaled by the attention scale at load (in the query weights, or
+//! in the query norm where there is one), so the scores need no scaling pass.
+//!
+//! Three ways to run it: over the padded batch with the CPU's fused masked softmax, one sequence
+//! at a time (bfloat16 on the CPU, so that a result never depends on the rest of the batch), or
+//! with candle's softmax and an additive mask (GPUs).
+
+use candle_core::{Result, Tensor};
+
+use super::batch::PackedBatch;
+use super::kernels::MaskedSoftmax;
+use super::mask::MaskKind;
+use super::norm::Norm;
+use super::precision::Precision;
+use super::projection::{stack_rows, Projection};
+use super::rotary::RotaryTable;
+
+/// What one layer's attention is made of, as the architecture's module reads it.
+pub struct AttentionParts {
+    /// Rows `[query; key; value]`, `[(heads + 2 kv_heads) * head_dim, hidden]`, unscaled.
+    pub qkv_weight: Tensor,
+    pub qkv_bias: Option<Tensor>,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    /// What the scores are multiplied by (1/sqrt(head_dim) unless the model says otherwise).
+    pub scale: f64,
+    pub query_norm: Option<Norm>,
+    pub key_norm: Option<Norm>,
+    /// Which of the model's rotary tables this layer uses, if any.
+    pub rotary: Option<usize>,
+    pub mask: MaskKind,
+    pub output_weight: Tensor,
+    pub output_bias: Option<Tensor>,
+}
+
+impl AttentionParts {
+    /// The fused projection from separate query, key and value weights (and biases).
+    pub fn stack(
+        query: (Tensor, Option<Tensor>),
+        key: (Tensor, Option<Tensor>),
+        value: (Tensor, Option<Tensor>),
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        stack_rows(&[query.0, key.0, value.0], &[query.1, key.1, value.1])
+    }
+}
+
+pub struct Attention {
+    qkv: Projection,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    query_norm: Option<Norm>,
+    key_norm: Option<Norm>,
+    rotary: Option<usize>,
+    mask: MaskKind,
+    output: Projection,
+}
+
+/// Per-forward settings every layer shares.
+pub struct AttentionContext<'a> {
+    pub batch: &'a PackedBatch,
+    /// The model's rotary tables for this batch's positions.
+    pub rotary: &'a [RotaryTable],
+    /// `[1, heads, longest, longest]`, added to every sequence's scores (MPNet).
+    pub bias: Option<&'a Tensor>,
+    /// Attend one sequence at a time instead of over the padded batch, so that every result is
+    /// bit-for-bit the same whatever else is in the batch. bfloat16 needs it: there a last-bit
+    /// difference in an activation can flip its rounding to bfloat16 and grow.
+    pub per_sequence: bool,
+    /// Off the CPU: the additive mask of each mask kind the model uses, for this batch.
+    pub gpu_masks: &'a [(MaskKind, Tensor)],
+}
+
+/// The sequences one attention call covers: the whole padded batch, or one sequence.
+struct Group<'a> {
+    sequences: usize,
+    longest: usize,
+    lengths: &'a [usize],
+    /// Packed rows to padded slots and back, when lengths differ.
+    padding: Option<(&'a Tensor, &'a Tensor)>,
+}
+
+impl Attention {
+    pub fn new(parts: AttentionParts, precision: Precision) -> Result<Self> {
+        let query_rows = parts.heads * parts.head_dim;
+        let total_rows = (parts.heads + 2 * parts.kv_heads) * parts.head_dim;
+        if parts.qkv_weight.dim(0)? != total_rows {
+            candle_core::bail!(
+                "the query/key/value projection has {} rows, not the {total_rows} of {} query and {} key/value heads of {}",
+                parts.qkv_weight.dim(0)?,
+                parts.heads,
+                parts.kv_heads,
+                parts.head_dim
+            );
+        }
+        if parts.kv_heads == 0 || !parts.heads.is_multiple_of(parts.kv_heads) {
+            candle_core::bail!(
+                "{} query heads cannot share {} key/value heads",
+                parts.heads,
+                parts.kv_heads
+            );
+        }
+        let scale_queries = |x: &Tensor| -> Result<Tensor> {
+            let rest = x.dim(0)? - query_rows;
+            Tensor::cat(
+                &[
+                    (x.narrow(0, 0, query_rows)? * parts.scale)?,
+                    x.narrow(0, query_rows, rest)?,
+                ],
+                0,
+            )
+        };
+        let (weight, bias, query_norm) = match parts.query_norm {
+            Some(norm) => (parts.qkv_weight, parts.qkv_bias, Some(norm.scaled(parts.scale)?)),
+            None => (
+                scale_queries(&parts.qkv_weight)?,
+                parts.qkv_bias.as_ref().map(scale_queries).transpose()?,
+                None,
+            ),
+        };
+        Ok(Self {
+            qkv: Projection::new(weight, bias, precision)?,
+            heads: parts.heads,
+            kv_heads: parts.kv_heads,
+            head_dim: parts.head_dim,
+            query_norm,
+            key_norm: parts.key_norm,
+            rotary: parts.rotary,
+            mask: parts.mask,
+            output: Projection::new(parts.output_weight, parts.output_bias, precision)?,
+        })
+    }
+
+    /// `[tokens, hidden]` in, the attention's output projection `[tokens, hidden]` out.
+    pub fn forward(&self, x: &Tensor, context: &AttentionContext) -> Result<Tensor> {
+        let (q, k, v) = self.project(x, context)?;
+        let batch = context.batch;
+        let attended = if context.per_sequence {
+            let mut parts = Vec::with_capacity(batch.sequences);
+            for (index, (&start, &length)) in batch.starts.iter().zip(&batch.lengths).enumerate() {
+                let group = Group {
+                    sequences: 1,
+                    longest: length,
+                    lengths: &batch.lengths[index..index + 1],
+                    padding: None,
+                };
+                let rows = |t: &Tensor| t.narrow(0, start, length);
+                parts.push(self.attend(&rows(&q)?, &rows(&k)?, &rows(&v)?, &group, context)?);
+            }
+            Tensor::cat(&parts, 0)?
+        } else {
+            let group = Group {
+                sequences: batch.sequences,
+                longest: batch.longest,
+                lengths: &batch.lengths,
+                padding: batch.padding.as_ref().map(|p| (&p.gather, &p.scatter)),
+            };
+            self.attend(&q, &k, &v, &group, context)?
+        };
+        self.output.forward(&attended)
+    }
+
+    /// Queries `[tokens, heads * d]`, keys and values `[tokens, kv_heads * d]`, normed and
+    /// rotated where the model does so.
+    fn project(&self, x: &Tensor, context: &AttentionContext) -> Result<(Tensor, Tensor, Tensor)> {
+        let qkv = self.qkv.forward(x)?;
+        let tokens = qkv.dim(0)?;
+        let (q_width, kv_width) = (self.heads * self.head_dim, self.kv_heads * self.head_dim);
+        let mut q = qkv.narrow(1, 0, q_width)?;
+        let mut k = qkv.narrow(1, q_width, kv_width)?;
+        let v = qkv.narrow(1, q_width + kv_width, kv_width)?;
+        if self.query_norm.is_some() || self.key_norm.is_some() || self.rotary.is_some() {
+            let mut q3 = q.reshape((tokens, self.heads, self.head_dim))?;
+            let mut k3 = k.reshape((tokens, self.kv_heads, self.head_dim))?;
+            if let Some(norm) = &self.query_norm {
+                q3 = norm.forward(&q3)?;
+            }
+            if let Some(norm) = &self.key_norm {
+                k3 = norm.forward(&k3)?;
+            }
+            if let Some(index) = self.rotary {
+                let table = context
+                    .rotary
+                    .get(index)
+                    .ok_or_else(|| candle_core::Error::Msg("no rotary table for this layer".into()))?;
+                q3 = table.apply(&q3)?;
+                k3 = table.apply(&k3)?;
+            }
+            q = q3.reshape((tokens, q_width))?;
+            k = k3.reshape((tokens, kv_width))?;
+        }
+        Ok((q, k, v))
+    }
+
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, group: &Group, context: &AttentionContext) -> Result<Tensor> {
+        let (b, l, d) = (group.sequences, group.longest, self.head_dim);
+        let (heads, kv_heads) = (self.heads, self.kv_heads);
+        let groups = heads / kv_heads;
+        // [tokens, n * d] -> [b, n, l, d]
+        let padded = |x: &Tensor, n: usize| -> Result<Tensor> {
+            let x = match group.padding {
+                Some((gather, _)) => x.contiguous()?.index_select(gather, 0)?,
+                None => x.clone(),
+            };
+            x.reshape((b, l, n, d))?.transpose(1, 2)?.contiguous()
+        };
+        // Query head h uses key/value head h / groups: as [b, kv_heads, groups * l, d], every
+        // query row of a group meets its shared keys in one matmul.
+        let query = padded(q, heads)?.reshape((b, kv_heads, groups * l, d))?;
+        let key = padded(k, kv_heads)?;
+        let value = padded(v, kv_heads)?;
+        let scores = query.matmul(&key.t()?)?.reshape((b, heads, l, l))?;
+        let scores = match context.bias {
+            Some(bias) if b == 1 && l != bias.dim(2)? => {
+                (scores + bias.get(0)?.narrow(1, 0, l)?.narrow(2, 0, l)?.unsqueeze(0)?)?
+            }
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let weights = if scores.device().is_cpu() {
+            scores.inplace_op1(&MaskedSoftmax {
+                lengths: group.lengths,
+                heads,
+                longest: l,
+                mask: self.mask,
+            })?;
+            scores
+        } else {
+            let mask = match context.gpu_masks.iter().find(|(kind, _)| *kind == self.mask) {
+                Some((_, mask)) if b == context.batch.sequences => mask.clone(),
+                _ => super::mask::additive_mask(self.mask, group.lengths, l, scores.device())?,
+            };
+            candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?
+        };
+        let attended = weights
+            .reshape((b, kv_heads, groups * l, l))?
+            .matmul(&value)?
+            .reshape((b, heads, l, d))?
+            .transpose(1, 2)?
+            .reshape((b * l, heads * d))?;
+        match group.padding {
+            Some((_, scatter)) => attended.index_select(scatter, 0),
+            None => Ok(attended),
+        }
+    }
+}
