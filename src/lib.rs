@@ -18,6 +18,7 @@ pub mod config;
 pub mod connections;
 pub mod engine;
 pub mod hub;
+pub mod memory_guard;
 pub mod metrics;
 pub mod models;
 pub mod registry;

@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 
 use crate::engine::{Engine, EngineConfig};
 use crate::hub::{Access, HubSettings, Snapshot};
+use crate::memory_guard::{self, Headroom, WeightsSize};
 use crate::registry::{ModelSpec, Registry};
 use crate::runner::{self, EmbeddingModel};
 use crate::snapshot::{EntryServing, ModelDescription, WeightFiles};
@@ -81,6 +82,10 @@ pub fn load_model(
     let snapshot = Snapshot::new(spec, hub, Access::Download { progress });
     let description = ModelDescription::read(&snapshot).map_err(fail)?;
     let files = WeightFiles::fetch(&snapshot).map_err(fail)?;
+    let size = WeightsSize::of(&files.weights).map_err(fail)?;
+    if let Some(headroom) = Headroom::now() {
+        memory_guard::check(size, spec.precision(), headroom).map_err(|e| fail(anyhow::anyhow!(e)))?;
+    }
     let model = EmbeddingModel::load(
         description.architecture.as_ref(),
         &files.weights,

@@ -15,3 +15,13 @@ async fn tiny_gte_cls_matches_sentence_transformers() {
 async fn tiny_gte_cls_in_bfloat16_stays_within_the_bounds() {
     check_bfloat16("tiny-gte-cls").await;
 }
+
+#[test]
+fn a_rope_scaling_it_does_not_implement_stops_the_start() {
+    common::assert_refused_at_start(
+        "tiny-gte-cls",
+        "\"type\": \"ntk\"",
+        "\"type\": \"yarn\"",
+        "rope_scaling",
+    );
+}

@@ -15,3 +15,13 @@ async fn tiny_mistral_lasttoken_sharded_matches_sentence_transformers() {
 async fn tiny_mistral_lasttoken_sharded_in_bfloat16_stays_within_the_bounds() {
     check_bfloat16("tiny-mistral-lasttoken-sharded").await;
 }
+
+#[test]
+fn llama3_rope_scaling_stops_the_start() {
+    common::assert_refused_at_start(
+        "tiny-mistral-lasttoken-sharded",
+        "\"rope_theta\": 10000.0,",
+        "\"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0},",
+        "rope_scaling",
+    );
+}

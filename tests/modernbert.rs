@@ -25,3 +25,13 @@ async fn tiny_modernbert_mean_prompts_matches_sentence_transformers() {
 async fn tiny_modernbert_mean_prompts_in_bfloat16_stays_within_the_bounds() {
     check_bfloat16("tiny-modernbert-mean-prompts").await;
 }
+
+#[test]
+fn an_unknown_layer_setting_stops_the_start() {
+    common::assert_refused_at_start(
+        "tiny-modernbert-cls",
+        "\"model_type\": \"modernbert\",",
+        "\"model_type\": \"modernbert\", \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0},",
+        "rope_scaling",
+    );
+}

@@ -15,3 +15,13 @@ async fn tiny_nomic_bert_mean_matches_sentence_transformers() {
 async fn tiny_nomic_bert_mean_in_bfloat16_stays_within_the_bounds() {
     check_bfloat16("tiny-nomic-bert-mean").await;
 }
+
+#[test]
+fn a_rotary_scaling_factor_stops_the_start() {
+    common::assert_refused_at_start(
+        "tiny-nomic-bert-mean",
+        "\"rotary_scaling_factor\": null",
+        "\"rotary_scaling_factor\": 2.0",
+        "rotary_scaling_factor",
+    );
+}

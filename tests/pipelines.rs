@@ -5,16 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use common::{
-    assert_openai_error, max_abs_diff, offline_hub, pipeline_dir, pipeline_references, scratch_dir, vectors, Options,
-    Reference, TestServer, TINY_PIPELINES,
+    altered_copy, assert_openai_error, max_abs_diff, offline_hub, pipeline_dir, pipeline_references, scratch_dir,
+    start_error, vectors, Options, Reference, TestServer, TINY_PIPELINES,
 };
-use embeddings::engine::EngineConfig;
 use embeddings::hub::{Access, Snapshot};
-use embeddings::models::ModelStore;
 use embeddings::registry::Registry;
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, Precision, SequenceInput};
 use embeddings::snapshot::{ModelDescription, WeightFiles};
@@ -276,44 +274,6 @@ async fn models_report_their_pipeline_before_the_weights_load() {
     assert_eq!(cards[1]["prompts"]["query"], "query: ");
     assert_eq!(cards[2]["architecture"], "xlm-roberta");
     assert_eq!(cards[2]["dimensions"], 8);
-}
-
-/// Copies a tiny model into a scratch folder, changing one file.
-fn altered_copy(name: &str, file: &str, change: impl Fn(String) -> String) -> PathBuf {
-    let source = pipeline_dir(name);
-    let target = scratch_dir(name);
-    for entry in walk(&source) {
-        let relative = entry.strip_prefix(&source).expect("inside");
-        let destination = target.join(relative);
-        std::fs::create_dir_all(destination.parent().expect("parent")).expect("folder");
-        std::fs::copy(&entry, &destination).expect("copied");
-    }
-    let path = target.join(file);
-    let text = std::fs::read_to_string(&path).expect("readable");
-    std::fs::write(&path, change(text)).expect("written");
-    target
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("listable").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
-}
-
-fn start_error(models_file: &str) -> String {
-    let registry = Registry::parse(models_file, Path::new("/")).expect("parses");
-    let hub = offline_hub(&scratch_dir("empty-cache"));
-    match ModelStore::new(registry, hub, Device::Cpu, EngineConfig::default()) {
-        Ok(_) => panic!("{models_file}: the allow-list check passed"),
-        Err(e) => format!("{e:#}"),
-    }
 }
 
 #[test]

@@ -15,3 +15,13 @@ async fn tiny_qwen3_lasttoken_matches_sentence_transformers() {
 async fn tiny_qwen3_lasttoken_in_bfloat16_stays_within_the_bounds() {
     check_bfloat16("tiny-qwen3-lasttoken").await;
 }
+
+#[test]
+fn a_sliding_window_it_does_not_implement_stops_the_start() {
+    common::assert_refused_at_start(
+        "tiny-qwen3-lasttoken",
+        "\"use_sliding_window\": false",
+        "\"use_sliding_window\": true",
+        "use_sliding_window",
+    );
+}

@@ -269,3 +269,54 @@ pub fn assert_openai_error(status: u16, body: &Value, expected_status: u16) {
     assert!(error["type"].is_string(), "{body}");
     assert!(error.get("param").is_some() && error.get("code").is_some(), "{body}");
 }
+
+/// Copies a tiny model into a scratch folder, changing one file.
+pub fn altered_copy(name: &str, file: &str, change: impl Fn(String) -> String) -> PathBuf {
+    let source = pipeline_dir(name);
+    let target = scratch_dir(name);
+    for entry in walk(&source) {
+        let relative = entry.strip_prefix(&source).expect("inside");
+        let destination = target.join(relative);
+        std::fs::create_dir_all(destination.parent().expect("parent")).expect("folder");
+        std::fs::copy(&entry, &destination).expect("copied");
+    }
+    let path = target.join(file);
+    let text = std::fs::read_to_string(&path).expect("readable");
+    std::fs::write(&path, change(text)).expect("written");
+    target
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("listable").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+pub fn start_error(models_file: &str) -> String {
+    let registry = Registry::parse(models_file, Path::new("/")).expect("parses");
+    let hub = offline_hub(&scratch_dir("empty-cache"));
+    match ModelStore::new(registry, hub, Device::Cpu, EngineConfig::default()) {
+        Ok(_) => panic!("{models_file}: the allow-list check passed"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// Starting with the tiny pipeline `name` whose config.json has `from` replaced by `to` fails
+/// in one line naming the model and `key`.
+pub fn assert_refused_at_start(name: &str, from: &str, to: &str, key: &str) {
+    let copy = altered_copy(name, "config.json", |t| {
+        assert!(t.contains(from), "{name}'s config.json has no {from}");
+        t.replace(from, to)
+    });
+    let error = start_error(&format!("{} tiny\n", copy.display()));
+    assert!(error.contains(key), "{error}");
+    assert!(error.contains(&copy.display().to_string()), "names the model: {error}");
+    assert!(!error.contains('\n'), "one line: {error}");
+}

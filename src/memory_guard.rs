@@ -1,0 +1,200 @@
+//! The check before a model's weights load: their size in the number format they will run in
+//! against the memory this process may still take (its cgroup's limit less what the cgroup
+//! uses, else the kernel's MemAvailable). A model that cannot fit is refused in one line naming
+//! both sizes, and `--dtype bfloat16` where that would fit, instead of the process being killed
+//! for memory halfway through the load.
+
+use std::path::{Path, PathBuf};
+
+use crate::runner::Precision;
+
+/// The weights' resident size in each number format, from the safetensors headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightsSize {
+    pub float32: u64,
+    pub bfloat16: u64,
+}
+
+impl WeightsSize {
+    /// Reads the headers of every weights file (no tensor data is touched).
+    pub fn of(files: &[PathBuf]) -> anyhow::Result<Self> {
+        let mut size = Self {
+            float32: 0,
+            bfloat16: 0,
+        };
+        for file in files {
+            for (name, elements, dims) in tensors(file)? {
+                size.float32 += 4 * elements;
+                // bfloat16 mode packs the linear layers' matrices at two bytes a weight; the
+                // token tables, norms and biases stay float32.
+                let packed = dims == 2 && !name.contains("embed");
+                size.bfloat16 += if packed { 2 * elements } else { 4 * elements };
+            }
+        }
+        Ok(size)
+    }
+
+    pub fn in_format(&self, precision: Precision) -> u64 {
+        match precision {
+            Precision::Float32 => self.float32,
+            Precision::BFloat16 => self.bfloat16,
+        }
+    }
+}
+
+/// `(name, element count, dimensions)` of each tensor in a safetensors file's header.
+fn tensors(file: &Path) -> anyhow::Result<Vec<(String, u64, usize)>> {
+    use std::io::Read;
+    let fail = |e: String| anyhow::anyhow!("{}: {e}", file.display());
+    let mut reader = std::fs::File::open(file).map_err(|e| fail(e.to_string()))?;
+    let mut length = [0u8; 8];
+    reader.read_exact(&mut length).map_err(|e| fail(e.to_string()))?;
+    let length = u64::from_le_bytes(length);
+    // safetensors caps its header at 100 MB.
+    if length > 100_000_000 {
+        return Err(fail(format!("a safetensors header of {length} bytes")));
+    }
+    let mut header = vec![0u8; length as usize];
+    reader.read_exact(&mut header).map_err(|e| fail(e.to_string()))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| fail(format!("not a safetensors header: {e}")))?;
+    Ok(header
+        .into_iter()
+        .filter(|(name, _)| name != "__metadata__")
+        .map(|(name, entry)| {
+            let shape: Vec<u64> = entry
+                .get("shape")
+                .and_then(serde_json::Value::as_array)
+                .map(|dims| dims.iter().filter_map(serde_json::Value::as_u64).collect())
+                .unwrap_or_default();
+            (name, shape.iter().product(), shape.len())
+        })
+        .collect())
+}
+
+/// How much memory this process may still take, and where that figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Headroom {
+    pub bytes: u64,
+    pub source: &'static str,
+}
+
+impl Headroom {
+    /// The cgroup's limit less its usage (v2, then v1), else MemAvailable; `None` when neither
+    /// can be read (the check is then skipped).
+    pub fn now() -> Option<Self> {
+        let read = |path: &str| std::fs::read_to_string(path).ok();
+        let number = |text: Option<String>| text.and_then(|t| t.trim().parse::<u64>().ok());
+        let cgroup = [
+            ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+            (
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+            ),
+        ]
+        .into_iter()
+        .find_map(|(limit, usage)| {
+            // v1 reports "no limit" as a huge number, v2 as "max".
+            let limit = number(read(limit)).filter(|&l| l < 1 << 60)?;
+            Some(limit.saturating_sub(number(read(usage)).unwrap_or(0)))
+        });
+        let available = read("/proc/meminfo").and_then(|text| mem_available(&text));
+        match (cgroup, available) {
+            (Some(cgroup), Some(available)) if available < cgroup => Some(Self {
+                bytes: available,
+                source: "MemAvailable",
+            }),
+            (Some(cgroup), _) => Some(Self {
+                bytes: cgroup,
+                source: "the cgroup's memory limit",
+            }),
+            (None, Some(available)) => Some(Self {
+                bytes: available,
+                source: "MemAvailable",
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn gigabytes(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+/// Refuses weights that cannot fit, in one line.
+pub fn check(size: WeightsSize, precision: Precision, headroom: Headroom) -> Result<(), String> {
+    let needed = size.in_format(precision);
+    if needed <= headroom.bytes {
+        return Ok(());
+    }
+    let mut message = format!(
+        "its weights need {} in {precision} but this process may take {} more ({})",
+        gigabytes(needed),
+        gigabytes(headroom.bytes),
+        headroom.source
+    );
+    if precision == Precision::Float32 && size.bfloat16 <= headroom.bytes {
+        message.push_str(&format!(
+            "; in bfloat16 they need {}: use --dtype bfloat16 (or dtype=bfloat16 on the model's line)",
+            gigabytes(size.bfloat16)
+        ));
+    }
+    Err(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_come_from_the_headers_in_the_running_format() {
+        let dir = crate::test_fixtures::pipeline_dir("tiny-mistral-lasttoken-sharded");
+        let shards = [
+            dir.join("model-00001-of-00002.safetensors"),
+            dir.join("model-00002-of-00002.safetensors"),
+        ];
+        let size = WeightsSize::of(&shards).expect("headers");
+        // float16 on disk, float32 in memory.
+        let on_disk: u64 = shards.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
+        assert!(
+            size.float32 > on_disk && size.float32 < 2 * on_disk + 4096,
+            "{size:?} vs {on_disk}"
+        );
+        assert!(size.bfloat16 < size.float32);
+    }
+
+    #[test]
+    fn too_large_weights_are_refused_naming_both_sizes_and_bfloat16() {
+        let size = WeightsSize {
+            float32: 28_000_000_000,
+            bfloat16: 14_500_000_000,
+        };
+        let headroom = Headroom {
+            bytes: 20_000_000_000,
+            source: "MemAvailable",
+        };
+        let refused = check(size, Precision::Float32, headroom).unwrap_err();
+        assert!(refused.contains("28.0 GB") && refused.contains("20.0 GB"), "{refused}");
+        assert!(
+            refused.contains("--dtype bfloat16") && refused.contains("14.5 GB"),
+            "{refused}"
+        );
+        assert!(check(size, Precision::BFloat16, headroom).is_ok());
+        let small = Headroom {
+            bytes: 1_000_000_000,
+            ..headroom
+        };
+        let refused = check(size, Precision::BFloat16, small).unwrap_err();
+        assert!(!refused.contains("--dtype"), "{refused}");
+        assert_eq!(
+            mem_available("MemTotal: 10 kB\nMemAvailable:    2048 kB\n"),
+            Some(2 << 20)
+        );
+    }
+}
