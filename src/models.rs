@@ -197,11 +197,11 @@ impl ModelStore {
         self.engine_config
     }
 
-    /// The entry's weights file, when it is on disk.
-    pub fn weights_file(&self, spec: &ModelSpec) -> Option<std::path::PathBuf> {
-        Snapshot::new(spec, &self.hub, Access::CacheOnly)
-            .required(crate::hub::WEIGHTS)
+    /// The entry's weights files (one, or each shard), when they are on disk.
+    pub fn weights_files(&self, spec: &ModelSpec) -> Option<Vec<std::path::PathBuf>> {
+        WeightFiles::fetch(&Snapshot::new(spec, &self.hub, Access::CacheOnly))
             .ok()
+            .map(|files| files.weights)
     }
 
     /// The model behind `spec` if it is already loaded.

@@ -13,6 +13,7 @@ pub mod input;
 mod ollama;
 pub mod openai;
 pub mod openapi;
+pub mod pipeline;
 mod tei;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -17,6 +17,7 @@ use super::body::{read_json, RawBody};
 use super::embed::{embed_resolved, resolve, EmbedRequest};
 use super::error::{ApiError, PlainError};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input};
+use super::pipeline::PipelineSummary;
 use super::AppState;
 use crate::models::EntryInfo;
 use crate::registry::ModelSpec;
@@ -195,21 +196,28 @@ struct WeightsFacts {
 }
 
 fn weights_facts(state: &AppState, spec: &ModelSpec) -> WeightsFacts {
-    let path = state.store.weights_file(spec);
-    let meta = path.as_ref().and_then(|p| std::fs::metadata(p).ok());
+    let files = state.store.weights_files(spec).unwrap_or_default();
+    let path = files.first();
+    let meta = path.and_then(|p| std::fs::metadata(p).ok());
+    let size = meta.as_ref().map(|_| {
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+    });
     let modified = meta
         .as_ref()
         .and_then(|m| m.modified().ok())
         .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
     let snapshot = path
-        .as_ref()
         .and_then(|p| p.parent())
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| n.chars().all(|c| c.is_ascii_hexdigit()))
         .unwrap_or_default();
     WeightsFacts {
-        size: meta.map(|m| m.len()),
+        size,
         modified,
         snapshot,
     }
@@ -265,6 +273,7 @@ pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> 
             json!(info.serving.pooling.describe()),
         );
         model_info.insert("general.architecture".to_owned(), json!(architecture));
+        model_info.insert("embeddings.pipeline".to_owned(), json!(PipelineSummary::of(info)));
     }
     Ok(Json(OllamaShowResponse {
         modelfile: String::new(),

@@ -19,6 +19,7 @@ use super::body::{read_json, RawBody};
 use super::embed::{embed, resolve, EmbedRequest};
 use super::error::{ApiError, ErrorKind};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input, MAX_INPUTS};
+use super::pipeline::PipelineSummary;
 use super::AppState;
 
 /// An error in TEI's shape.
@@ -175,6 +176,8 @@ pub struct TeiInfo {
     pub dimensions: Option<usize>,
     /// Extension: the model's prompts by name.
     pub prompts: Option<BTreeMap<String, String>>,
+    /// Extension: the backbone and every module after it.
+    pub pipeline: Option<PipelineSummary>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -213,6 +216,7 @@ pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
         docker_label: None,
         dimensions: info.as_ref().map(|i| i.description.dimension_with(i.serving.pooling)),
         prompts: info.as_ref().map(|i| i.description.prompts.clone()),
+        pipeline: info.as_ref().map(PipelineSummary::of),
     })
     .into_response()
 }

@@ -32,6 +32,17 @@ impl DenseActivation {
         }
     }
 
+    /// The torch class name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Identity => "Identity",
+            Self::Tanh => "Tanh",
+            Self::Relu => "ReLU",
+            Self::Gelu => "GELU",
+            Self::Sigmoid => "Sigmoid",
+        }
+    }
+
     fn apply(self, x: Tensor) -> Result<Tensor> {
         match self {
             Self::Identity => Ok(x),

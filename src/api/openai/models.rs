@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::error::ApiError;
+use crate::api::pipeline::PipelineSummary;
 use crate::api::AppState;
 use crate::registry::ModelSpec;
 
@@ -44,6 +45,8 @@ pub struct ModelCard {
     device: Option<&'static str>,
     /// The matmuls' number format: `float32` or `bfloat16`.
     dtype: &'static str,
+    /// The backbone and every module after it; null until the files have been read.
+    pipeline: Option<PipelineSummary>,
 }
 
 fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
@@ -64,6 +67,7 @@ fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
         ready: loaded.is_some(),
         device: loaded.as_ref().map(|m| m.device),
         dtype: spec.precision().name(),
+        pipeline: info.as_ref().map(PipelineSummary::of),
     }
 }
 

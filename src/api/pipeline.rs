@@ -1,0 +1,80 @@
+//! What every dialect's model description says about an entry's pipeline (`/v1/models`, TEI's
+//! `/info`, Ollama's `/api/show`): the backbone's architecture and context, then each module
+//! after it, as the model's files describe them.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::models::EntryInfo;
+use crate::runner::pipeline::HeadStep;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PipelineSummary {
+    /// The runner's family (`bert`, `modernbert`, `qwen3`, ...).
+    pub architecture: &'static str,
+    /// `model_type` from config.json.
+    pub model_type: String,
+    /// The longest sequence the backbone takes.
+    pub context_length: usize,
+    /// Where inputs are truncated (sentence-transformers' `max_seq_length`).
+    pub max_input_tokens: usize,
+    pub hidden_size: usize,
+    pub layers: usize,
+    /// Each layer's attention (`full`, `causal`, `local window +-64`, ...), when not all full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attention: Option<Vec<String>>,
+    /// The pooling this entry uses (`mean`, `cls`, `lasttoken`, `cls+mean`, ...).
+    pub pooling: String,
+    /// Prompt tokens are pooled too (`include_prompt`).
+    pub include_prompt: bool,
+    /// The Dense layers after pooling, in order.
+    pub dense: Vec<DenseSummary>,
+    /// Whether a Normalize module ends the pipeline (the API's vectors are unit length anyway
+    /// unless a request asks otherwise).
+    pub normalize: bool,
+    /// The vector size.
+    pub dimensions: usize,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DenseSummary {
+    pub in_features: usize,
+    pub out_features: usize,
+    pub bias: bool,
+    /// `Identity`, `Tanh`, `ReLU`, `GELU` or `Sigmoid`.
+    pub activation: &'static str,
+}
+
+impl PipelineSummary {
+    pub fn of(info: &EntryInfo) -> Self {
+        let description = &info.description;
+        let shape = description.shape();
+        let masks: Vec<String> = shape.layer_masks.iter().map(|m| m.describe()).collect();
+        Self {
+            architecture: shape.architecture,
+            model_type: shape.model_type.clone(),
+            context_length: shape.max_positions,
+            max_input_tokens: description.max_tokens,
+            hidden_size: shape.hidden_size,
+            layers: shape.layers,
+            attention: masks.iter().any(|m| m != "full").then_some(masks),
+            pooling: info.serving.pooling.describe(),
+            include_prompt: description.include_prompt,
+            dense: description
+                .head
+                .iter()
+                .filter_map(|step| match step {
+                    HeadStep::Dense(spec) => Some(DenseSummary {
+                        in_features: spec.in_features,
+                        out_features: spec.out_features,
+                        bias: spec.bias,
+                        activation: spec.activation.name(),
+                    }),
+                    HeadStep::Normalize => None,
+                })
+                .collect(),
+            normalize: description.head.iter().any(|s| matches!(s, HeadStep::Normalize)),
+            dimensions: description.dimension_with(info.serving.pooling),
+        }
+    }
+}
