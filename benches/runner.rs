@@ -1,11 +1,14 @@
 //! Forward-pass throughput of the runner on the real all-MiniLM-L6-v2 and all-mpnet-base-v2
-//! (CPU, float32 and bfloat16, each model's own pipeline), with a plain large float32 matmul
-//! measured in the same run as the yardstick (the roof).
+//! (CPU, float32 and bfloat16, each model's own pipeline), and on random weights with the real
+//! configs of Qwen3-Embedding-0.6B, embeddinggemma-300m, nomic-embed-text-v1.5 and
+//! gte-modernbert-base (`benches/shapes/`), with a plain large float32 matmul measured in the
+//! same run as the yardstick (the roof).
 //!
 //! Run: `cargo bench --bench runner` (after `scripts/fetch-test-model.py`). Options after `--`:
-//! `--model minilm|mpnet` (default minilm), `--dtype float32|bfloat16` (default both where the
-//! CPU has bf16 instructions), `--seconds S` (time per shape, default 2),
-//! `--shape BxL` (that shape only), `--forwards N` (one threading layout only).
+//! `--model minilm|mpnet|qwen3-embedding-0.6b|embeddinggemma-300m|nomic-embed-text-v1.5|gte-modernbert-base`
+//! (default minilm), `--dtype float32|bfloat16` (default both where the CPU has bf16
+//! instructions), `--seconds S` (time per shape, default 2), `--shape BxL` (that shape only),
+//! `--forwards N` (one threading layout only).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -14,13 +17,38 @@ use std::time::Duration;
 
 use candle_core::Device;
 use embeddings::hub::{Access, HubSettings, Snapshot};
-use embeddings::registry::{ModelSource, ModelSpec};
-use embeddings::runner::{Embedder, EmbeddingModel, Pooling, Precision, SequenceInput};
+use embeddings::registry::{ModelSource as ModelSourceOfSpec, ModelSpec};
+use candle_core::DType;
+use candle_nn::VarBuilder;
+use embeddings::runner::architecture::{self, Architecture};
+use embeddings::runner::pipeline::HeadStep;
+use embeddings::runner::{Embedder, EmbeddingModel, Pooling, PoolingMode, PoolingModes, Precision, SequenceInput};
 use embeddings::snapshot::{ModelDescription, WeightFiles};
 use roof::{bf16_matmul, matmul, parallel_gflops, ROOF_SHAPE};
 
+#[path = "support/random_weights.rs"]
+mod random_weights;
 #[path = "support/roof.rs"]
 mod roof;
+
+/// Real configs timed on random weights: (name on the command line, config file).
+const SHAPE_MODELS: [(&str, &str); 4] = [
+    ("qwen3-embedding-0.6b", "qwen3-embedding-0.6b.json"),
+    ("embeddinggemma-300m", "embeddinggemma-300m.json"),
+    ("nomic-embed-text-v1.5", "nomic-embed-text-v1.5.json"),
+    ("gte-modernbert-base", "gte-modernbert-base.json"),
+];
+
+/// Their shapes: a sentence, a small batch, a batch of mid-length texts, one long text.
+const LARGE_SHAPES: [(usize, usize); 4] = [(1, 16), (16, 16), (4, 128), (1, 512)];
+
+/// Where the benchmarked model comes from.
+enum Source {
+    /// A real snapshot in the test cache.
+    Snapshot { repo_id: &'static str, cls: u32, sep: u32 },
+    /// A real config with random weights.
+    Shape { config: PathBuf },
+}
 
 /// The models this benchmark knows: (name on the command line, repo id, CLS id, SEP id).
 const MODELS: [(&str, &str, u32, u32); 2] = [
@@ -57,17 +85,30 @@ fn main() -> anyhow::Result<()> {
         .windows(2)
         .find(|w| w[0] == "--model")
         .map_or("minilm", |w| w[1].as_str());
-    let (_, repo_id, cls, sep) = MODELS
-        .into_iter()
-        .find(|(name, ..)| *name == model_name)
-        .ok_or_else(|| anyhow::anyhow!("--model is minilm or mpnet"))?;
+    let source = match MODELS.into_iter().find(|(name, ..)| *name == model_name) {
+        Some((_, repo_id, cls, sep)) => Source::Snapshot { repo_id, cls, sep },
+        None => match SHAPE_MODELS.into_iter().find(|(name, _)| *name == model_name) {
+            Some((_, file)) => Source::Shape {
+                config: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/shapes").join(file),
+            },
+            None => anyhow::bail!(
+                "--model is minilm, mpnet, or one of {}",
+                SHAPE_MODELS.map(|(name, _)| name).join(", ")
+            ),
+        },
+    };
+    let title = match &source {
+        Source::Snapshot { repo_id, .. } => repo_id.to_string(),
+        Source::Shape { .. } => format!("{model_name} (its config, random weights)"),
+    };
     let cores = embeddings::runner::compute_threads();
     // Two ways to use the cores: one forward pass spread over all of them, or one
     // single-threaded forward pass per core running side by side (the engine's default).
     let layouts = [(1, cores), (cores, 1)];
     if only_layout.is_none() {
         println!(
-            "# runner benchmark: {repo_id}, CPU ({})",
+            "# runner benchmark: {title}, CPU {} ({})",
+            cpu_name(),
             embeddings::runner::cpu_backend()
         );
         // candle sizes its elementwise thread pool once per process, so each layout runs in a
@@ -84,28 +125,11 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let cache = std::env::var_os("EMBEDDINGS_TEST_HF_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-hf-home/hub"));
-    let cache_text = cache.to_string_lossy().into_owned();
-    let hub = HubSettings::from_lookup(move |name| match name {
-        "HF_HUB_CACHE" => Some(cache_text.clone()),
-        "HF_HUB_OFFLINE" => Some("1".into()),
-        _ => None,
-    });
-    let spec = ModelSpec {
-        id: repo_id.into(),
-        source: ModelSource::Hub {
-            repo_id: repo_id.into(),
-            revision: "main".into(),
-        },
-        aliases: vec![],
-        options: Default::default(),
+    let (model_source, cls, sep, shapes_default): (ModelSource, u32, u32, &[(usize, usize)]) = match &source {
+        Source::Snapshot { repo_id, cls, sep } => (load_snapshot(repo_id)?, *cls, *sep, &SHAPES),
+        Source::Shape { config } => (ModelSource::Random(architecture::from_file(config)?), 1, 2, &LARGE_SHAPES),
     };
-    let snapshot = Snapshot::new(&spec, &hub, Access::CacheOnly);
-    let description = ModelDescription::read(&snapshot)?;
-    let files = WeightFiles::fetch(&snapshot)?;
-    let pooling = Pooling::new(description.pooling);
+    let pooling = model_source.pooling();
 
     for (forwards, threads) in layouts.into_iter().filter(|(f, _)| only_layout.is_none_or(|o| o == *f)) {
         let (m, k, n) = ROOF_SHAPE;
@@ -122,13 +146,7 @@ fn main() -> anyhow::Result<()> {
             );
         }
         for &precision in &precisions {
-            let model: Arc<EmbeddingModel> = Arc::new(EmbeddingModel::load(
-                description.architecture.as_ref(),
-                &files.weights,
-                &description.head,
-                &Device::Cpu,
-                precision,
-            )?);
+            let model: Arc<EmbeddingModel> = Arc::new(model_source.load(precision)?);
             let config = model.shape().clone();
             println!();
             println!("### {precision}");
@@ -137,7 +155,7 @@ fn main() -> anyhow::Result<()> {
             println!("|---|---|---|---|---|");
             let shapes: Vec<(usize, usize)> = match only {
                 Some(shape) => vec![shape],
-                None => SHAPES.to_vec(),
+                None => shapes_default.to_vec(),
             };
             for (batch, len) in shapes {
                 let sequences = synthetic_batch(batch, len, cls, sep);
@@ -162,6 +180,86 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The model a run times, before it is loaded in each number format.
+enum ModelSource {
+    Real {
+        description: Box<ModelDescription>,
+        files: WeightFiles,
+    },
+    Random(Arc<dyn Architecture>),
+}
+
+impl ModelSource {
+    fn load(&self, precision: Precision) -> anyhow::Result<EmbeddingModel> {
+        match self {
+            Self::Real { description, files } => EmbeddingModel::load(
+                description.architecture.as_ref(),
+                &files.weights,
+                &description.head,
+                &Device::Cpu,
+                precision,
+            ),
+            Self::Random(architecture) => {
+                let weights = VarBuilder::from_backend(Box::new(random_weights::RandomWeights), DType::F32, Device::Cpu);
+                let backbone = architecture.load(weights, precision)?;
+                EmbeddingModel::from_parts(backbone, &[HeadStep::Normalize], &Device::Cpu)
+            }
+        }
+    }
+
+    fn pooling(&self) -> Pooling {
+        match self {
+            Self::Real { description, .. } => Pooling::new(description.pooling),
+            Self::Random(_) => Pooling::new(PoolingModes::single(PoolingMode::Mean)),
+        }
+    }
+}
+
+fn load_snapshot(repo_id: &str) -> anyhow::Result<ModelSource> {
+    let cache = std::env::var_os("EMBEDDINGS_TEST_HF_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-hf-home/hub"));
+    let cache_text = cache.to_string_lossy().into_owned();
+    let hub = HubSettings::from_lookup(move |name| match name {
+        "HF_HUB_CACHE" => Some(cache_text.clone()),
+        "HF_HUB_OFFLINE" => Some("1".into()),
+        _ => None,
+    });
+    let spec = ModelSpec {
+        id: repo_id.into(),
+        source: ModelSourceOfSpec::Hub {
+            repo_id: repo_id.into(),
+            revision: "main".into(),
+        },
+        aliases: vec![],
+        options: Default::default(),
+    };
+    let snapshot = Snapshot::new(&spec, &hub, Access::CacheOnly);
+    Ok(ModelSource::Real {
+        description: Box::new(ModelDescription::read(&snapshot)?),
+        files: WeightFiles::fetch(&snapshot)?,
+    })
+}
+
+/// The CPU's model name (as `lscpu` prints it) and which of the instruction sets the kernels
+/// choose from it reports.
+fn cpu_name() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let flags = field("flags");
+    let present: Vec<&str> = ["avx2", "avx512f", "avx512_bf16", "amx_bf16"]
+        .into_iter()
+        .filter(|flag| flags.split_whitespace().any(|f| f == *flag))
+        .collect();
+    format!("{} [{}]", field("model name"), present.join(" "))
 }
 
 fn synthetic_batch(batch: usize, len: usize, cls: u32, sep: u32) -> Vec<Vec<u32>> {

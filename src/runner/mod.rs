@@ -110,6 +110,15 @@ impl EmbeddingModel {
         })
     }
 
+    /// A model from a backbone already built (the benches' random-weight backbones).
+    pub fn from_parts(backbone: Box<dyn Backbone>, head: &[HeadStep], device: &Device) -> anyhow::Result<Self> {
+        Ok(Self {
+            backbone,
+            head: Head::load(head, device)?,
+            device: device.clone(),
+        })
+    }
+
     pub fn shape(&self) -> &ModelShape {
         self.backbone.shape()
     }
