@@ -15,11 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use candle_core::DType;
 use candle_core::Device;
+use candle_nn::VarBuilder;
 use embeddings::hub::{Access, HubSettings, Snapshot};
 use embeddings::registry::{ModelSource as ModelSourceOfSpec, ModelSpec};
-use candle_core::DType;
-use candle_nn::VarBuilder;
 use embeddings::runner::architecture::{self, Architecture};
 use embeddings::runner::pipeline::HeadStep;
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, PoolingMode, PoolingModes, Precision, SequenceInput};
@@ -89,7 +89,9 @@ fn main() -> anyhow::Result<()> {
         Some((_, repo_id, cls, sep)) => Source::Snapshot { repo_id, cls, sep },
         None => match SHAPE_MODELS.into_iter().find(|(name, _)| *name == model_name) {
             Some((_, file)) => Source::Shape {
-                config: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/shapes").join(file),
+                config: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("benches/shapes")
+                    .join(file),
             },
             None => anyhow::bail!(
                 "--model is minilm, mpnet, or one of {}",
@@ -127,7 +129,12 @@ fn main() -> anyhow::Result<()> {
     }
     let (model_source, cls, sep, shapes_default): (ModelSource, u32, u32, &[(usize, usize)]) = match &source {
         Source::Snapshot { repo_id, cls, sep } => (load_snapshot(repo_id)?, *cls, *sep, &SHAPES),
-        Source::Shape { config } => (ModelSource::Random(architecture::from_file(config)?), 1, 2, &LARGE_SHAPES),
+        Source::Shape { config } => (
+            ModelSource::Random(architecture::from_file(config)?),
+            1,
+            2,
+            &LARGE_SHAPES,
+        ),
     };
     let pooling = model_source.pooling();
 
@@ -202,7 +209,8 @@ impl ModelSource {
                 precision,
             ),
             Self::Random(architecture) => {
-                let weights = VarBuilder::from_backend(Box::new(random_weights::RandomWeights), DType::F32, Device::Cpu);
+                let weights =
+                    VarBuilder::from_backend(Box::new(random_weights::RandomWeights), DType::F32, Device::Cpu);
                 let backbone = architecture.load(weights, precision)?;
                 EmbeddingModel::from_parts(backbone, &[HeadStep::Normalize], &Device::Cpu)
             }

@@ -4,9 +4,10 @@
 //! projection. Queries are pre-scaled by the attention scale at load (in the query weights, or
 //! in the query norm where there is one), so the scores need no scaling pass.
 //!
-//! Three ways to run it: over the padded batch with the CPU's fused masked softmax, one sequence
-//! at a time (bfloat16 on the CPU, so that a result never depends on the rest of the batch), or
-//! with candle's softmax and an additive mask (GPUs).
+//! Four ways to run it: over the padded batch with the CPU's fused masked softmax, one sequence
+//! at a time (bfloat16 on the CPU, so that a result never depends on the rest of the batch),
+//! in tiles with an online softmax for long sequences on the CPU ([`TILED_FROM`]), or with
+//! candle's softmax and an additive mask (GPUs).
 
 use candle_core::{Result, Tensor};
 
@@ -17,6 +18,12 @@ use super::norm::Norm;
 use super::precision::Precision;
 use super::projection::{stack_rows, Projection};
 use super::rotary::RotaryTable;
+use super::tiled_attention;
+
+/// From this many tokens in a batch's longest sequence, the CPU attends in tiles
+/// ([`tiled_attention`]): below it the scores of a whole sequence are small (16 heads x 1,024^2
+/// floats = 64 MB), and the materialised path keeps its exact, long-tested results.
+pub const TILED_FROM: usize = 1024;
 
 /// What one layer's attention is made of, as the architecture's module reads it.
 pub struct AttentionParts {
@@ -139,7 +146,9 @@ impl Attention {
     pub fn forward(&self, x: &Tensor, context: &AttentionContext) -> Result<Tensor> {
         let (q, k, v) = self.project(x, context)?;
         let batch = context.batch;
-        let attended = if context.per_sequence {
+        let attended = if x.device().is_cpu() && context.bias.is_none() && batch.longest >= TILED_FROM {
+            self.attend_tiled(&q, &k, &v, batch)?
+        } else if context.per_sequence {
             let mut parts = Vec::with_capacity(batch.sequences);
             for (index, (&start, &length)) in batch.starts.iter().zip(&batch.lengths).enumerate() {
                 let group = Group {
@@ -162,6 +171,31 @@ impl Attention {
             self.attend(&q, &k, &v, &group, context)?
         };
         self.output.forward(&attended)
+    }
+
+    /// Each sequence through [`tiled_attention`], whose memory grows linearly with its length.
+    fn attend_tiled(&self, q: &Tensor, k: &Tensor, v: &Tensor, batch: &PackedBatch) -> Result<Tensor> {
+        let host = |t: &Tensor| t.contiguous()?.flatten_all()?.to_vec1::<f32>();
+        let (q, k, v) = (host(q)?, host(k)?, host(v)?);
+        let shape = tiled_attention::Heads {
+            heads: self.heads,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+        };
+        let (q_width, kv_width) = (self.heads * self.head_dim, self.kv_heads * self.head_dim);
+        let mut out = Vec::with_capacity(q.len());
+        for (&start, &length) in batch.starts.iter().zip(&batch.lengths) {
+            out.extend(tiled_attention::attend(
+                &q[start * q_width..(start + length) * q_width],
+                &k[start * kv_width..(start + length) * kv_width],
+                &v[start * kv_width..(start + length) * kv_width],
+                length,
+                shape,
+                self.mask,
+            ));
+        }
+        let tokens = out.len() / q_width;
+        Tensor::from_vec(out, (tokens, q_width), batch.device())
     }
 
     /// Queries `[tokens, heads * d]`, keys and values `[tokens, kv_heads * d]`, normed and
@@ -245,6 +279,79 @@ impl Attention {
         match group.padding {
             Some((_, scatter)) => attended.index_select(scatter, 0),
             None => Ok(attended),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::runner::shape::Positions;
+
+    /// The tiled path against the materialised one on a batch of two long sequences of
+    /// different lengths, grouped-query heads, for every mask kind.
+    #[test]
+    fn tiled_attention_agrees_with_the_materialised_scores() {
+        let (heads, kv_heads, head_dim) = (4, 2, 8);
+        let hidden = heads * head_dim;
+        let ids: Vec<Vec<u32>> = [1100usize, 1030].iter().map(|&n| vec![5u32; n]).collect();
+        let sequences: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        let batch = PackedBatch::new(&sequences, Positions::FromZero, &Device::Cpu).expect("batch");
+        let tokens = batch.starts[1] + batch.lengths[1];
+        let random = |rows: usize, cols: usize| Tensor::randn(0f32, 1.0, (rows, cols), &Device::Cpu).expect("random");
+        let (q, k, v) = (
+            random(tokens, hidden),
+            random(tokens, kv_heads * head_dim),
+            random(tokens, kv_heads * head_dim),
+        );
+        for mask in [
+            MaskKind::Full,
+            MaskKind::Causal,
+            MaskKind::CausalWindow(300),
+            MaskKind::Local(64),
+        ] {
+            let attention = Attention::new(
+                AttentionParts {
+                    qkv_weight: random((heads + 2 * kv_heads) * head_dim, hidden),
+                    qkv_bias: None,
+                    heads,
+                    kv_heads,
+                    head_dim,
+                    scale: 1.0,
+                    query_norm: None,
+                    key_norm: None,
+                    rotary: None,
+                    mask,
+                    output_weight: random(hidden, hidden),
+                    output_bias: None,
+                },
+                Precision::Float32,
+            )
+            .expect("attention");
+            let context = AttentionContext {
+                batch: &batch,
+                rotary: &[],
+                bias: None,
+                per_sequence: false,
+                gpu_masks: &[],
+            };
+            let group = Group {
+                sequences: batch.sequences,
+                longest: batch.longest,
+                lengths: &batch.lengths,
+                padding: batch.padding.as_ref().map(|p| (&p.gather, &p.scatter)),
+            };
+            let dense = attention.attend(&q, &k, &v, &group, &context).expect("dense");
+            let tiled = attention.attend_tiled(&q, &k, &v, &batch).expect("tiled");
+            let diff = (dense - tiled)
+                .and_then(|d| d.abs())
+                .and_then(|d| d.flatten_all())
+                .and_then(|d| d.max(0))
+                .and_then(|d| d.to_scalar::<f32>())
+                .expect("diff");
+            assert!(diff < 1e-5, "{mask:?}: {diff}");
         }
     }
 }

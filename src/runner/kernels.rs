@@ -55,7 +55,7 @@ fn gelu(x: f32) -> f32 {
 /// exp(x) for x <= 0 (softmax inputs after subtracting the row maximum); inputs below -87.3
 /// (including -inf) give a value so small it vanishes next to the row's 1.0.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     // Round-to-nearest of x/ln2 by the 1.5 * 2^23 trick: the low mantissa bits then hold n.
     const SHIFTER: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 0.0);

@@ -42,6 +42,7 @@ pub mod qwen3;
 pub mod roberta;
 pub mod rotary;
 pub mod shape;
+pub mod tiled_attention;
 
 use std::path::PathBuf;
 

@@ -79,6 +79,18 @@ fn kernel_pool() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
+/// Runs `jobs` independent jobs, shared out over the kernel pool when no other forward pass
+/// runs (as the matmuls are), else on the calling thread; returns their results in order.
+pub fn share_out<T: Send>(jobs: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    use rayon::prelude::*;
+    match kernel_pool() {
+        Some(pool) if jobs > 1 && FORWARDS_IN_FLIGHT.load(Ordering::Relaxed) <= 1 => {
+            pool.install(|| (0..jobs).into_par_iter().map(&work).collect())
+        }
+        _ => (0..jobs).map(work).collect(),
+    }
+}
+
 static BF16_DISABLED: AtomicBool = AtomicBool::new(false);
 
 /// Makes [`cpu_supports_bf16`] answer no from now on, as on a CPU without the instructions.
