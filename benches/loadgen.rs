@@ -6,7 +6,9 @@
 //!   A: 1000 requests x 1 sentence (~10 words), 16 concurrent
 //!   B: 100 requests x 32 sentences (10-30 words), 4 concurrent
 //!   C: 20 requests x 256 texts (~60 words), 1 at a time
-//! plus I: 200 single short sentences one at a time (idle latency).
+//! plus I: 200 single short sentences one at a time (idle latency), and R: load B's shape where
+//! half of every request repeats texts sent before (a re-indexing job; what the exact-repeat
+//! cache is for).
 //!
 //! `cargo bench --bench loadgen -- --url http://127.0.0.1:11445/v1 --model all-MiniLM-L6-v2 [--loads A,B,C,I] [--scale 0.1] [--config PATH]`
 //!
@@ -208,6 +210,21 @@ fn loads(scale: f64) -> Vec<Load> {
         .collect();
     let mut random = Random(0x1D1E);
     let idle = (0..count(200)).map(|_| vec![sentence(&mut random, 8, 12)]).collect();
+    let mut random = Random(0x5EE);
+    let mut sent: Vec<String> = Vec::new();
+    let repeats = (0..count(100))
+        .map(|_| {
+            let fresh: Vec<String> = (0..32).map(|_| sentence(&mut random, 10, 30)).collect();
+            let request: Vec<String> = if sent.is_empty() {
+                fresh
+            } else {
+                let again = (0..16).map(|_| sent[random.range(0, sent.len() - 1)].clone());
+                fresh.into_iter().take(16).chain(again).collect()
+            };
+            sent.extend(request.iter().cloned());
+            request
+        })
+        .collect();
     vec![
         Load {
             name: "A",
@@ -232,6 +249,12 @@ fn loads(scale: f64) -> Vec<Load> {
             description: "200 x 1 short sentence at idle, 1 at a time",
             requests: idle,
             concurrency: 1,
+        },
+        Load {
+            name: "R",
+            description: "100 requests x 32 sentences, half of them sent before, 4 concurrent",
+            requests: repeats,
+            concurrency: 4,
         },
     ]
 }

@@ -41,7 +41,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Fetch models into the Hugging Face cache (all listed models when none are named).
     Download(DownloadArgs),
     /// Embed texts without a server and print the JSON the API would return.
@@ -227,6 +227,11 @@ pub struct TuningArgs {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, env = "EMBEDDINGS_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
     pub max_body_bytes: usize,
+
+    /// Bytes the exact-repeat cache of text vectors may hold (least recently used out first);
+    /// 0 turns it off.
+    #[arg(long, env = "EMBEDDINGS_CACHE_BYTES", default_value_t = crate::api::DEFAULT_CACHE_BYTES)]
+    pub cache_bytes: usize,
 }
 
 impl TuningArgs {
@@ -342,6 +347,7 @@ mod tests {
         // The flags' defaults (written as text for clap) are the structs' defaults.
         assert_eq!(serve.protection.connections(), ConnectionSettings::default());
         assert_eq!(serve.tuning.limits(&serve.protection), Limits::default());
+        assert_eq!(serve.tuning.cache_bytes, crate::api::DEFAULT_CACHE_BYTES);
         assert!(Cli::try_parse_from(["embeddings", "serve", "--idle-timeout", "0"]).is_err());
         let fast = Cli::try_parse_from(["embeddings", "serve", "--request-timeout", "0.5"]).expect("parses");
         let Command::Serve(fast) = fast.command else {

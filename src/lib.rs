@@ -14,6 +14,7 @@ extern crate intel_mkl_src;
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod connections;
 pub mod engine;
@@ -21,6 +22,7 @@ pub mod hub;
 pub mod memory_guard;
 pub mod metrics;
 pub mod models;
+pub mod quantize;
 pub mod registry;
 pub mod runner;
 pub mod server;

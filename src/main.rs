@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => {
             embeddings::runner::configure_cpu_threads(args.tuning.threads_per_worker());
-            runtime().and_then(|rt| rt.block_on(embeddings::server::serve(args)))
+            runtime().and_then(|rt| rt.block_on(embeddings::server::serve(*args)))
         }
         Command::Download(args) => download(args),
         Command::Embed(args) => {

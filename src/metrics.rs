@@ -109,3 +109,13 @@ pub fn model_loaded(model: &str, elapsed: Duration) {
 pub fn model_listed(model: &str) {
     gauge!("embeddings_model_ready", "model" => model.to_owned()).set(0.0);
 }
+
+pub fn cache_lookups(model: &str, hits: u64, misses: u64) {
+    counter!("embeddings_cache_hits_total", "model" => model.to_owned()).increment(hits);
+    counter!("embeddings_cache_misses_total", "model" => model.to_owned()).increment(misses);
+}
+
+pub fn cache_size(bytes: usize, entries: usize) {
+    gauge!("embeddings_cache_bytes").set(bytes as f64);
+    gauge!("embeddings_cache_entries").set(entries as f64);
+}

@@ -47,7 +47,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(api_keys = keys.enabled(), "access");
-    let mut state = AppState::new(store, args.tuning.limits(&args.protection)).with_keys(keys);
+    let mut state = AppState::new(store, args.tuning.limits(&args.protection))
+        .with_keys(keys)
+        .with_cache_bytes(args.tuning.cache_bytes);
     state.metrics_public = args.access.metrics_public;
     state.cors_origins = args.access.cors_allow_origin.clone();
     let state = Arc::new(state);

@@ -1,6 +1,6 @@
 //! The real client libraries, with their default settings, against the running server: the
-//! official OpenAI Python SDK, huggingface_hub's InferenceClient, the ollama Python client and
-//! LlamaIndex's TextEmbeddingsInference.
+//! official OpenAI Python SDK, huggingface_hub's InferenceClient, the ollama Python client,
+//! LlamaIndex's TextEmbeddingsInference and the official cohere SDK.
 //!
 //! Needs a Python with those packages: `EMBEDDINGS_TEST_PYTHON` names it (scripts/test.sh
 //! prepares one in target/ from tests/requirements.txt). Set `EMBEDDINGS_SKIP_CLIENT_LIBRARIES=1`
@@ -58,4 +58,9 @@ async fn official_openai_python_sdk_gets_the_reference_vectors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hugging_face_ollama_and_llama_index_clients_get_the_reference_vectors() {
     run_client("dialect_clients.py", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_cohere_sdk_gets_the_reference_vectors_and_compact_forms() {
+    run_client("cohere_client.py", "").await;
 }

@@ -1,11 +1,12 @@
 //! The HTTP surface: every dialect a client may speak (OpenAI, text-embeddings-inference, the
-//! Hugging Face Inference API, Ollama), each a thin adapter in its own module that parses its
+//! Hugging Face Inference API, Ollama, Cohere), each a thin adapter in its own module that parses its
 //! body into the one [`embed::EmbedRequest`] and shapes the one result and [`error::ApiError`]
 //! its own way. The operation, limits and validation are shared ([`embed`], [`input`],
 //! [`body`]). Nothing here touches tensors.
 
 mod access;
 mod body;
+pub mod cohere;
 pub mod embed;
 pub mod error;
 mod hf;
@@ -30,6 +31,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::ApiKeys;
+use crate::cache::EmbeddingCache;
 use crate::models::ModelStore;
 pub use embed::OPENAI_MODEL_NAMES;
 use error::ApiError;
@@ -69,10 +71,15 @@ pub struct AppState {
     pub metrics_public: bool,
     /// Origins browsers may call from (`*` for any); no CORS headers when empty.
     pub cors_origins: Vec<String>,
+    /// The exact-repeat cache of text vectors ([`crate::cache`]).
+    pub cache: EmbeddingCache,
     ready: AtomicBool,
     draining: AtomicBool,
     pub(crate) started_at: u64,
 }
+
+/// The cache's budget unless `--cache-bytes` says otherwise: modest next to any model's weights.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 impl AppState {
     pub fn new(store: ModelStore, limits: Limits) -> Self {
@@ -84,10 +91,17 @@ impl AppState {
             keys: ApiKeys::none(),
             metrics_public: false,
             cors_origins: Vec::new(),
+            cache: EmbeddingCache::new(DEFAULT_CACHE_BYTES),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started_at,
         }
+    }
+
+    /// An exact-repeat cache of `bytes` (0: off).
+    pub fn with_cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache = EmbeddingCache::new(bytes);
+        self
     }
 
     /// Requires one of `keys` on every route but the health probes.
@@ -133,6 +147,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", post(tei::embed_handler))
         .route("/tokenize", post(tei::tokenize_handler))
         .route("/info", get(tei::info_handler))
+        // Cohere
+        .route("/v2/embed", post(cohere::embed_v2))
+        .route("/v1/embed", post(cohere::embed_v1))
         // Ollama
         .route("/api/embed", post(ollama::embed_handler))
         .route("/api/embeddings", post(ollama::embeddings_handler))
@@ -258,6 +275,8 @@ fn in_dialect(method: &Method, path: &str, error: ApiError) -> Response {
         || (path.starts_with("/models/") && method == Method::POST);
     if plain {
         error::PlainError::from(error).into_response()
+    } else if ["/v1/embed", "/v2/embed"].contains(&path) {
+        cohere::CohereError::from(error).into_response()
     } else if ["/", "/embed", "/tokenize", "/info"].contains(&path) {
         tei::TeiError::from(error).into_response()
     } else {

@@ -139,6 +139,9 @@ pub struct Options {
     pub api_keys: &'static str,
     pub metrics_public: bool,
     pub cors_origins: Vec<String>,
+    /// The exact-repeat cache's budget. Off by default here: tests that compare a text alone
+    /// with the same text in a batch must see both computed (`tests/cache.rs` turns it on).
+    pub cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -151,6 +154,7 @@ impl Default for Options {
             api_keys: "",
             metrics_public: false,
             cors_origins: Vec::new(),
+            cache_bytes: 0,
         }
     }
 }
@@ -161,7 +165,9 @@ impl TestServer {
         let registry = Registry::parse(models_file, Path::new("/")).expect("models file parses");
         let store = ModelStore::new(registry.clone(), hub, Device::Cpu, options.engine).expect("allow-list checks");
         let keys = ApiKeys::new(options.api_keys, None).expect("keys");
-        let mut state = AppState::new(store, options.limits).with_keys(keys);
+        let mut state = AppState::new(store, options.limits)
+            .with_keys(keys)
+            .with_cache_bytes(options.cache_bytes);
         state.metrics_public = options.metrics_public;
         state.cors_origins = options.cors_origins;
         let state = Arc::new(state);

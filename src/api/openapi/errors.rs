@@ -95,3 +95,32 @@ pub enum TeiErrors {
     #[response(status = 503)]
     Unavailable(TeiErrorBody),
 }
+
+/// The errors of Cohere's routes, `{"message": "..."}`.
+#[derive(utoipa::IntoResponses)]
+pub enum CohereErrors {
+    /// A malformed request, or an over-long text with `truncate: NONE`
+    #[response(status = 400)]
+    BadRequest(crate::api::cohere::CohereErrorBody),
+    /// No key, or a wrong one
+    #[response(status = 401)]
+    Unauthorized(crate::api::cohere::CohereErrorBody),
+    /// An unknown model
+    #[response(status = 404)]
+    NotFound(crate::api::cohere::CohereErrorBody),
+    /// The body arrived too slowly
+    #[response(status = 408)]
+    Timeout(crate::api::cohere::CohereErrorBody),
+    /// The body is over the size limit
+    #[response(status = 413)]
+    TooLarge(crate::api::cohere::CohereErrorBody),
+    /// Not a JSON body
+    #[response(status = 415)]
+    UnsupportedMediaType(crate::api::cohere::CohereErrorBody),
+    /// The queue is full; retry after `Retry-After`
+    #[response(status = 429)]
+    Overloaded(crate::api::cohere::CohereErrorBody),
+    /// The model cannot be loaded, or the request passed its deadline
+    #[response(status = 503)]
+    Unavailable(crate::api::cohere::CohereErrorBody),
+}

@@ -17,7 +17,7 @@ use paths::*;
 #[openapi(
     info(
         title = "embeddings",
-        description = "Text embeddings in the OpenAI, text-embeddings-inference, Hugging Face Inference API and Ollama dialects, with sentence-transformers' vectors."
+        description = "Text embeddings in the OpenAI, text-embeddings-inference, Hugging Face Inference API, Ollama and Cohere dialects, with sentence-transformers' vectors."
     ),
     paths(
         openai_embeddings,
@@ -38,18 +38,22 @@ use paths::*;
         ollama_tags,
         ollama_show,
         ollama_version,
+        cohere_embed_v2,
+        cohere_embed_v1,
         health,
         healthz,
         ready,
         live,
         metrics,
         openapi_json
-    )
+    ),
+    // Referenced only from an error set, which does not register its bodies by itself.
+    components(schemas(crate::api::cohere::CohereErrorBody))
 )]
 pub struct ApiDoc;
 
 /// Every (method, path) the router serves, as the document names it.
-pub const ROUTES: [(&str, &str); 24] = [
+pub const ROUTES: [(&str, &str); 26] = [
     ("post", "/v1/embeddings"),
     ("post", "/embeddings"),
     ("get", "/v1/models"),
@@ -68,6 +72,8 @@ pub const ROUTES: [(&str, &str); 24] = [
     ("get", "/api/tags"),
     ("post", "/api/show"),
     ("get", "/api/version"),
+    ("post", "/v2/embed"),
+    ("post", "/v1/embed"),
     ("get", "/health"),
     ("get", "/healthz"),
     ("get", "/health/ready"),

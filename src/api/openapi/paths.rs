@@ -3,11 +3,12 @@
 // Read by utoipa's macros to build the document; never constructed or called at run time.
 #![allow(dead_code)]
 
-use super::errors::{OpenAiErrors, PlainErrors, TeiErrors};
+use super::errors::{CohereErrors, OpenAiErrors, PlainErrors, TeiErrors};
 use super::requests::{
-    HfFeatureExtractionRequest, OllamaEmbedRequest, OllamaEmbeddingsRequest, OllamaShowRequest, OpenAiEmbeddingRequest,
-    TeiEmbedRequest, TeiTokenizeRequest,
+    CohereEmbedRequest, CohereV1EmbedRequest, HfFeatureExtractionRequest, OllamaEmbedRequest, OllamaEmbeddingsRequest,
+    OllamaShowRequest, OpenAiEmbeddingRequest, TeiEmbedRequest, TeiTokenizeRequest,
 };
+use crate::api::cohere::{CohereByTypeResponse, CohereV1Response};
 use crate::api::error::{OpenAiErrorBody, SimpleError};
 use crate::api::hf::HfFeatures;
 use crate::api::ollama::{OllamaEmbedResponse, OllamaEmbeddingResponse, OllamaShowResponse, OllamaTags, OllamaVersion};
@@ -114,3 +115,12 @@ pub fn metrics() {}
 #[utoipa::path(get, path = "/openapi.json", tag = "Operations",
     responses((status = 200, description = "this document", body = Object), (status = 401, body = OpenAiErrorBody)))]
 pub fn openapi_json() {}
+
+#[utoipa::path(post, path = "/v2/embed", tag = "Cohere", request_body = CohereEmbedRequest,
+    responses((status = 200, body = CohereByTypeResponse), CohereErrors))]
+pub fn cohere_embed_v2() {}
+
+#[utoipa::path(post, path = "/v1/embed", tag = "Cohere", request_body = CohereV1EmbedRequest,
+    responses((status = 200, description = "by type when `embedding_types` is given, else floats",
+        body = CohereV1Response), CohereErrors))]
+pub fn cohere_embed_v1() {}

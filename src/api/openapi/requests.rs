@@ -144,3 +144,105 @@ pub struct OllamaEmbeddingsRequest {
 pub struct OllamaShowRequest {
     pub model: String,
 }
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CohereInputType {
+    SearchQuery,
+    SearchDocument,
+    Classification,
+    Clustering,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CohereEmbeddingType {
+    Float,
+    Int8,
+    Uint8,
+    Binary,
+    Ubinary,
+    Base64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CohereTruncate {
+    None,
+    Start,
+    End,
+}
+
+/// One v2 input: a single text part.
+#[derive(Serialize, ToSchema)]
+pub struct CohereInput {
+    pub content: Vec<CohereTextContent>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CohereTextContent {
+    /// Always `text`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: String,
+}
+
+/// `POST /v2/embed` (Cohere): `texts`, or `inputs` of one text part each.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CohereEmbedRequest {
+    Texts(CohereTextsRequest),
+    Inputs(CohereInputsRequest),
+}
+
+/// The options every Cohere embed request may carry.
+#[derive(Serialize, ToSchema)]
+pub struct CohereOptions {
+    /// The first of the allow-list when absent.
+    pub model: Option<String>,
+    /// Mapped onto the model's own prompts (`query`, `document`, ...), none where it has none.
+    pub input_type: Option<CohereInputType>,
+    /// Default `float`.
+    pub embedding_types: Option<Vec<CohereEmbeddingType>>,
+    /// Default `END`; `NONE` makes an over-long text a 400.
+    pub truncate: Option<CohereTruncate>,
+    /// Keep the first N components, rescaled to unit length.
+    #[schema(minimum = 1)]
+    pub output_dimension: Option<u32>,
+    /// At least the model's own limit (a smaller cut is refused).
+    #[schema(minimum = 1)]
+    pub max_tokens: Option<u32>,
+    /// Accepted and ignored.
+    pub priority: Option<i32>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"model": "all-MiniLM-L6-v2", "texts": ["The quick brown fox"], "input_type": "search_document", "embedding_types": ["float", "int8"]}))]
+pub struct CohereTextsRequest {
+    #[schema(min_items = 1)]
+    pub texts: Vec<String>,
+    #[serde(flatten)]
+    pub options: CohereOptions,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CohereInputsRequest {
+    #[schema(min_items = 1)]
+    pub inputs: Vec<CohereInput>,
+    #[serde(flatten)]
+    pub options: CohereOptions,
+}
+
+/// `POST /v1/embed` (Cohere).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"model": "all-MiniLM-L6-v2", "texts": ["The quick brown fox"], "input_type": "search_query"}))]
+pub struct CohereV1EmbedRequest {
+    /// The first of the allow-list when absent.
+    pub model: Option<String>,
+    #[schema(min_items = 1)]
+    pub texts: Vec<String>,
+    pub input_type: Option<CohereInputType>,
+    /// Without it the answer is plain floats (`embeddings_floats`).
+    pub embedding_types: Option<Vec<CohereEmbeddingType>>,
+    pub truncate: Option<CohereTruncate>,
+}

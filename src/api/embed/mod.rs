@@ -6,14 +6,18 @@ use std::sync::Arc;
 
 use super::access::note;
 use super::error::{ApiError, ErrorKind};
-use super::input::{excerpt, EmbedOptions, Input};
+use super::input::{EmbedOptions, Input};
 use super::AppState;
+use crate::cache::Cached;
 use crate::engine::EngineError;
+use inputs::{decode_openai_ids, texts_through_cache, token_sequences, Slot, Work};
+
+mod inputs;
 use crate::models::LoadedModel;
 use crate::registry::ModelSpec;
 use crate::runner::Pooling;
 use crate::snapshot::EntryServing;
-use crate::tokenize::{decode_cl100k, Truncation};
+use crate::tokenize::Truncation;
 
 /// OpenAI's embedding model names. Token arrays sent under one of these are OpenAI
 /// `cl100k_base` ids (what LangChain's `OpenAIEmbeddings` sends by default), whichever model
@@ -82,7 +86,10 @@ pub async fn embed(state: &AppState, request: EmbedRequest) -> Result<Embedded, 
     embed_resolved(state, &resolved, request).await
 }
 
-/// [`embed`] with the model already resolved (for dialects that time the load apart).
+/// [`embed`] with the model already resolved (for dialects that time the load apart). The
+/// request's path, step by step: check the options, settle the prompt, turn the input into
+/// token sequences (texts through the exact-repeat cache), check the token limits, run the
+/// engine, then shorten and normalise.
 pub async fn embed_resolved(
     state: &AppState,
     resolved: &Resolved<'_>,
@@ -93,112 +100,126 @@ pub async fn embed_resolved(
         input,
         options,
     } = request;
-    let model = &resolved.model;
-    let dimension = model.description.dimension_with(resolved.serving.pooling);
-    if let Some(dimensions) = options.dimensions {
-        if dimensions > dimension {
-            return Err(ApiError::invalid(
-                format!(
-                    "`dimensions` is {dimensions}, but {} produces {dimension}-dimensional vectors.",
-                    resolved.spec.id
-                ),
-                "dimensions",
-            ));
-        }
-    }
+    check_dimensions(resolved, options.dimensions)?;
     let prompt = resolved.prompt(options.prompt_name.as_deref())?;
-    let truncation = options.truncation;
     // Rejected by counting, before any tokenizing: every input costs at least its framing tokens.
-    let fewest = input.len() * model.frame_tokens().max(1);
+    let fewest = input.len() * resolved.model.frame_tokens().max(1);
     if fewest > state.limits.max_request_tokens {
         return Err(too_many_tokens(fewest, state.limits.max_request_tokens));
     }
-    let mut pooling = Pooling::new(resolved.serving.pooling);
-    let sequences = match input {
-        Input::Tokens(sequences) if !OPENAI_MODEL_NAMES.contains(&name.trim()) => {
-            if prompt.as_deref().is_some_and(|p| !p.is_empty()) {
-                return Err(ApiError::invalid(
-                    format!(
-                        "{} puts a prompt before every input, which token ids cannot carry; send the text instead.",
-                        excerpt(&name)
-                    ),
-                    "input",
-                ));
-            }
-            for (i, ids) in sequences.iter().enumerate() {
-                model
-                    .check_ids(ids)
-                    .map_err(|reason| foreign_tokens_error(&name, i, &reason))?;
-            }
-            sequences
-                .into_iter()
-                .map(|ids| model.truncate_ids(ids, truncation))
-                .collect()
+    let pooling = Pooling::new(resolved.serving.pooling);
+    let work = match input {
+        Input::Tokens(sequences) if !OPENAI_MODEL_NAMES.contains(&name.trim()) => token_sequences(
+            resolved,
+            &name,
+            prompt.as_deref(),
+            sequences,
+            options.truncation,
+            pooling,
+        )?,
+        Input::Tokens(sequences) => {
+            let texts = decode_openai_ids(&sequences)?;
+            texts_through_cache(state, resolved, texts, prompt, options.truncation, pooling).await?
         }
-        input => {
-            let texts = match input {
-                Input::Texts(texts) => texts,
-                Input::Tokens(sequences) => sequences
-                    .iter()
-                    .enumerate()
-                    .map(|(i, ids)| {
-                        decode_cl100k(ids).map_err(|e| ApiError::invalid(format!("`input[{i}]`: {e}."), "input"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            };
-            let tokenizing = Arc::clone(model);
-            let include_prompt = model.description.include_prompt;
-            let (sequences, skip) = tokio::task::spawn_blocking(move || {
-                let skip = match prompt.as_deref() {
-                    Some(prompt) if !include_prompt => tokenizing.prompt_length(prompt)?,
-                    _ => 0,
-                };
-                Ok::<_, crate::tokenize::TokenizeError>((
-                    tokenizing.tokenize(texts, prompt.as_deref(), truncation)?,
-                    skip,
-                ))
-            })
-            .await
-            .map_err(|_| ApiError::server("tokenization was interrupted"))?
-            .map_err(|e| ApiError::invalid(e.to_string(), "input"))?;
-            pooling.skip_leading = skip;
-            sequences
-        }
+        Input::Texts(texts) => texts_through_cache(state, resolved, texts, prompt, options.truncation, pooling).await?,
     };
-    let limit = model.description.max_tokens;
-    if truncation == Truncation::Off {
-        if let Some((i, ids)) = sequences.iter().enumerate().find(|(_, ids)| ids.len() > limit) {
-            return Err(ApiError::invalid(
-                format!(
-                    "Input {i} has more than the {limit} tokens that {} takes ({} counted before stopping), and truncation is off.",
-                    resolved.spec.id,
-                    ids.len(),
-                ),
-                "input",
-            )
-            .with_code("context_length_exceeded")
-            .with_kind(ErrorKind::TooLarge));
-        }
-    }
-    let prompt_tokens: usize = sequences.iter().map(Vec::len).sum();
+    check_truncation_off(resolved, &work, options.truncation)?;
+    let prompt_tokens = work.prompt_tokens();
     if prompt_tokens > state.limits.max_request_tokens {
         return Err(too_many_tokens(prompt_tokens, state.limits.max_request_tokens));
     }
     note(|record| {
-        record.inputs = sequences.len();
+        record.inputs = work.slots.len();
         record.tokens = prompt_tokens;
     });
-    let output = model.engine.embed(sequences, pooling).await.map_err(|e| match e {
-        EngineError::QueueFull => ApiError::overloaded(),
-        EngineError::Stopped | EngineError::Model(_) => ApiError::server(e.to_string()),
-    })?;
-    note(|record| record.queue_wait = Some(output.queue_wait));
-    let vectors = output
-        .vectors
+    let vectors = run(state, resolved, work).await?;
+    let vectors = vectors
         .into_iter()
         .map(|v| finish(v, options.dimensions, options.normalize))
         .collect();
     Ok(Embedded { vectors, prompt_tokens })
+}
+
+fn check_dimensions(resolved: &Resolved<'_>, dimensions: Option<usize>) -> Result<(), ApiError> {
+    let dimension = resolved.model.description.dimension_with(resolved.serving.pooling);
+    match dimensions {
+        Some(dimensions) if dimensions > dimension => Err(ApiError::invalid(
+            format!(
+                "`dimensions` is {dimensions}, but {} produces {dimension}-dimensional vectors.",
+                resolved.spec.id
+            ),
+            "dimensions",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// With truncation off, an over-long input is the client's error.
+fn check_truncation_off(resolved: &Resolved<'_>, work: &Work, truncation: Truncation) -> Result<(), ApiError> {
+    if truncation != Truncation::Off {
+        return Ok(());
+    }
+    let limit = resolved.model.description.max_tokens;
+    let over = work.slots.iter().enumerate().find_map(|(i, slot)| match slot {
+        Slot::Computed(index) if work.sequences[*index].len() > limit => Some((i, work.sequences[*index].len())),
+        _ => None,
+    });
+    match over {
+        Some((i, counted)) => Err(ApiError::invalid(
+            format!(
+                "Input {i} has more than the {limit} tokens that {} takes ({counted} counted before stopping), and truncation is off.",
+                resolved.spec.id,
+            ),
+            "input",
+        )
+        .with_code("context_length_exceeded")
+        .with_kind(ErrorKind::TooLarge)),
+        None => Ok(()),
+    }
+}
+
+/// The engine computes what the cache did not have; every input gets its pipeline vector.
+async fn run(state: &AppState, resolved: &Resolved<'_>, work: Work) -> Result<Vec<Vec<f32>>, ApiError> {
+    let Work {
+        slots,
+        sequences,
+        pooling,
+        keys,
+    } = work;
+    let tokens: Vec<usize> = sequences.iter().map(Vec::len).collect();
+    let computed = if sequences.is_empty() {
+        Vec::new()
+    } else {
+        let output = resolved
+            .model
+            .engine
+            .embed(sequences, pooling)
+            .await
+            .map_err(|e| match e {
+                EngineError::QueueFull => ApiError::overloaded(),
+                EngineError::Stopped | EngineError::Model(_) => ApiError::server(e.to_string()),
+            })?;
+        note(|record| record.queue_wait = Some(output.queue_wait));
+        output.vectors
+    };
+    for ((key, vector), &tokens) in keys.iter().zip(&computed).zip(&tokens) {
+        if let Some(key) = key {
+            state.cache.put(
+                *key,
+                Cached {
+                    vector: vector.clone(),
+                    tokens,
+                },
+            );
+        }
+    }
+    Ok(slots
+        .into_iter()
+        .map(|slot| match slot {
+            Slot::Cached(hit) => hit.vector.clone(),
+            Slot::Computed(index) => computed[index].clone(),
+        })
+        .collect())
 }
 
 fn too_many_tokens(tokens: usize, limit: usize) -> ApiError {
@@ -224,23 +245,6 @@ pub fn finish(mut vector: Vec<f32>, dimensions: Option<usize>, normalize: bool) 
         vector.iter_mut().for_each(|x| *x /= norm);
     }
     vector
-}
-
-/// Token ids that are not the named model's own tokenization: most often OpenAI tiktoken ids
-/// sent under a Hugging Face model name.
-fn foreign_tokens_error(model: &str, index: usize, reason: &str) -> ApiError {
-    ApiError::invalid(
-        format!(
-            "`input[{index}]` is not a tokenization by {}'s tokenizer: {reason}. Token arrays are read in the \
-             vocabulary of the model named in `model`. If these are OpenAI tiktoken ids, send them under an OpenAI \
-             model name this server lists as an alias ({}), or send text (LangChain: \
-             OpenAIEmbeddings(check_embedding_ctx_length=False)).",
-            excerpt(model),
-            OPENAI_MODEL_NAMES.join(", ")
-        ),
-        "input",
-    )
-    .with_code("invalid_token_ids")
 }
 
 #[cfg(test)]
