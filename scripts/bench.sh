@@ -7,6 +7,8 @@
 #      healthy /health, loads A, B and I through HTTP with the load generator, then load C
 #      against a fresh server (peak RSS during C, and how many cores the server kept busy); the
 #      load generator measures the float32 roof itself just before and reports each load's share,
+#      (with the exact-repeat cache off, so that every text is computed), then load R (half of
+#      each request repeated from before) with the cache off and on,
 #   3. the same loads against the FastAPI + sentence-transformers baseline
 #      (benches/baseline_server.py) on the same model snapshot, when --baseline is given
 #      (it installs the baseline's Python packages into target/baseline-python).
@@ -61,7 +63,8 @@ start() {
     started=$(date +%s%N)
     if [ "$1" != baseline ]; then
         HF_HUB_CACHE="$cache" HF_HUB_OFFLINE=1 RUST_LOG=warn \
-            target/release/embeddings serve --port "$port" --models-file "$models" --dtype "$1" &
+            target/release/embeddings serve --port "$port" --models-file "$models" --dtype "$1" \
+            --cache-bytes "${cache_bytes:-0}" &
     else
         HF_HUB_OFFLINE=1 target/baseline-python/bin/python benches/baseline_server.py "$snapshot" "$port" 2>/dev/null &
     fi
@@ -99,6 +102,14 @@ measure() {
     stop
 }
 measure float32
+echo
+echo "load R (half of every request sent before), float32, exact-repeat cache off and on (64 MiB):"
+for cache_bytes in 0 67108864; do
+    start float32
+    loadgen R | grep -E "^\| R" | sed "s/^/cache-bytes $cache_bytes: /"
+    stop
+done
+cache_bytes=0
 if grep -qw avx512_bf16 /proc/cpuinfo; then
     measure bfloat16
 fi

@@ -179,8 +179,11 @@ async fn unknown_models_are_404_model_not_found_naming_the_available_ones() {
     assert_eq!(body["error"]["code"], "model_not_found");
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["param"], "model");
-    let id = server.state.store.registry().specs()[0].id.clone();
-    assert!(body["error"]["message"].as_str().unwrap().contains(&id));
+    // The entry by its alias: its id is a path on the server's disk, which clients never see.
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Available models: tiny."), "{message}");
+    let path = server.state.store.registry().specs()[0].id.clone();
+    assert!(!message.contains(&path), "{message}");
 }
 
 #[tokio::test]
@@ -425,4 +428,30 @@ async fn a_full_queue_answers_429_with_retry_after_instead_of_hanging() {
     // The server is still healthy afterwards.
     let (status, _) = server.embed(json!({"model": "tiny", "input": "still here"})).await;
     assert_eq!(status, 200);
+}
+
+/// A local directory entry is shown to clients by its alias (or directory name), never by the
+/// path on the server's disk.
+#[tokio::test]
+async fn clients_never_see_a_path_of_the_servers_disk() {
+    let (aliased, dir) = (common::tiny_model_dir(), common::tiny_model_dir());
+    let server = TestServer::start(
+        &format!("{} tiny\n{}\n", aliased.display(), dir.display()),
+        common::offline_hub(&common::scratch_dir("empty-cache")),
+        Options::default(),
+    )
+    .await;
+    let (status, body) = server.embed(json!({"model": "nope", "input": "x"})).await;
+    assert_eq!(status, 404);
+    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    assert!(message.contains("tiny") && message.contains(folder), "{message}");
+    for path in [&aliased, &dir] {
+        let path = path.display().to_string();
+        assert!(!message.contains(&path), "{message}");
+        let (_, models) = server.get("/v1/models").await;
+        assert!(!models.to_string().contains(&path), "{models}");
+    }
+    let (_, tags) = server.get("/api/tags").await;
+    assert_eq!(tags["models"][0]["name"], "tiny:latest");
 }

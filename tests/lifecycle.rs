@@ -149,7 +149,10 @@ fn sigterm_under_load_answers_every_accepted_request_then_exits() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let statuses = runtime.block_on(async {
         let client = reqwest::Client::new();
-        let texts = vec!["the quick brown fox jumps over the lazy dog"; 2000];
+        // Distinct texts: the exact-repeat cache would compute 2000 copies of one text once.
+        let texts: Vec<String> = (0..2000)
+            .map(|i| format!("the quick brown fox jumps over the lazy dog {i}"))
+            .collect();
         let requests: Vec<_> = (0..16)
             .map(|_| {
                 let request = client

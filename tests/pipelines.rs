@@ -247,7 +247,11 @@ async fn a_pooling_option_overrides_the_models_pooling() {
         .await
         .expect("text");
     // The first entry was never asked for; it shares the weights the second one loaded.
-    let first = cards[0]["id"].as_str().expect("id");
+    let first = &server.state.store.registry().specs()[0].id;
+    assert_eq!(
+        cards[0]["id"], "mean-model",
+        "clients see the first alias, not the path"
+    );
     assert!(
         metrics.contains(&format!("embeddings_model_ready{{model=\"{first}\"}} 1")),
         "every entry of the loaded weights reports ready"

@@ -232,7 +232,7 @@ pub async fn tags_handler(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|spec| {
             let facts = weights_facts(&state, spec);
-            let name = format!("{}:latest", spec.id);
+            let name = format!("{}:latest", spec.public_name());
             OllamaModel {
                 model: name.clone(),
                 name,
@@ -254,7 +254,7 @@ pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> 
     let registry = state.store.registry();
     let spec = registry
         .resolve(without_tag(&name))
-        .ok_or_else(|| ApiError::model_not_found(&name, &registry.ids()))?;
+        .ok_or_else(|| ApiError::model_not_found(&name, &registry.public_names()))?;
     let info = state.store.info(spec);
     let facts = weights_facts(&state, spec);
     let mut model_info = Map::new();

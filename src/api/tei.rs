@@ -196,7 +196,7 @@ pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
     let info = state.store.info(spec);
     let engine = state.store.engine_config();
     Json(TeiInfo {
-        model_id: spec.id.clone(),
+        model_id: spec.public_name().to_owned(),
         model_sha: None,
         model_dtype: spec.precision().name().to_owned(),
         model_type: TeiModelType {

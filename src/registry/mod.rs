@@ -44,6 +44,15 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// The name clients are shown for this entry: a local directory's first alias, else its
+    /// directory name (never a path of the server's disk); a hub entry's id.
+    pub fn public_name(&self) -> &str {
+        match &self.source {
+            ModelSource::Local { .. } => self.aliases.first().map_or_else(|| self.short_name(), String::as_str),
+            ModelSource::Hub { .. } => &self.id,
+        }
+    }
+
     /// The part of the id after its last `/`, which clients may use as a short name.
     pub fn short_name(&self) -> &str {
         let trimmed = self.id.trim_end_matches('/');
@@ -196,6 +205,11 @@ impl Registry {
 
     pub fn ids(&self) -> Vec<&str> {
         self.specs.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    /// Every entry by the name clients are shown ([`ModelSpec::public_name`]), for messages.
+    pub fn public_names(&self) -> Vec<&str> {
+        self.specs.iter().map(ModelSpec::public_name).collect()
     }
 }
 

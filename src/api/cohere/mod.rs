@@ -158,7 +158,7 @@ async fn embed(
         return Err(ApiError::invalid(
             format!(
                 "`max_tokens` {max_tokens} is below {}'s limit of {}; this server truncates at the model's own limit only.",
-                resolved.spec.id, description.max_tokens
+                resolved.spec.public_name(), description.max_tokens
             ),
             "max_tokens",
         )

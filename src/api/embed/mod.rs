@@ -56,12 +56,12 @@ pub async fn resolve<'a>(state: &'a AppState, name: &str) -> Result<Resolved<'a>
     let registry = state.store.registry();
     let spec = registry
         .resolve(name)
-        .ok_or_else(|| ApiError::model_not_found(name, &registry.ids()))?;
+        .ok_or_else(|| ApiError::model_not_found(name, &registry.public_names()))?;
     let (model, serving) = state
         .store
         .get(spec)
         .await
-        .map_err(|e| ApiError::unavailable(format!("The model {} could not be loaded: {e}", spec.id)))?;
+        .map_err(|e| ApiError::unavailable(format!("The model {} could not be loaded: {e}", spec.public_name())))?;
     note(|record| record.model = Some(spec.id.clone()));
     Ok(Resolved { spec, model, serving })
 }
@@ -75,7 +75,7 @@ impl Resolved<'_> {
                 .description
                 .prompt(name)
                 .map(|p| Some(p.to_owned()))
-                .map_err(|e| ApiError::invalid(format!("{}: {e}.", self.spec.id), "prompt_name")),
+                .map_err(|e| ApiError::invalid(format!("{}: {e}.", self.spec.public_name()), "prompt_name")),
             None => Ok(self.serving.default_prompt.clone()),
         }
     }
@@ -146,7 +146,7 @@ fn check_dimensions(resolved: &Resolved<'_>, dimensions: Option<usize>) -> Resul
         Some(dimensions) if dimensions > dimension => Err(ApiError::invalid(
             format!(
                 "`dimensions` is {dimensions}, but {} produces {dimension}-dimensional vectors.",
-                resolved.spec.id
+                resolved.spec.public_name()
             ),
             "dimensions",
         )),
@@ -168,7 +168,7 @@ fn check_truncation_off(resolved: &Resolved<'_>, work: &Work, truncation: Trunca
         Some((i, counted)) => Err(ApiError::invalid(
             format!(
                 "Input {i} has more than the {limit} tokens that {} takes ({counted} counted before stopping), and truncation is off.",
-                resolved.spec.id,
+                resolved.spec.public_name(),
             ),
             "input",
         )

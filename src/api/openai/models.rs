@@ -53,7 +53,7 @@ fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
     let loaded = state.store.loaded(spec);
     let info = state.store.info(spec);
     ModelCard {
-        id: spec.id.clone(),
+        id: spec.public_name().to_owned(),
         object: "model",
         created: state.started_at,
         owned_by: spec.owner().to_owned(),
@@ -86,6 +86,6 @@ pub async fn retrieve_model(State(state): State<Arc<AppState>>, Path(id): Path<S
     let registry = state.store.registry();
     let spec = registry
         .resolve(&id)
-        .ok_or_else(|| ApiError::model_not_found(&id, &registry.ids()))?;
+        .ok_or_else(|| ApiError::model_not_found(&id, &registry.public_names()))?;
     Ok(Json(model_card(&state, spec)).into_response())
 }
