@@ -4,13 +4,18 @@
 //! shared with it: `HF_HUB_CACHE` / `HF_HOME`, `HF_ENDPOINT`, `HF_HUB_OFFLINE` and the token
 //! variables below. Files already in the cache are used without any network call.
 
+mod progress;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use hf_hub::api::sync::{ApiBuilder, ApiError};
 use hf_hub::{Repo, RepoType};
 
 use crate::registry::{ModelSource, ModelSpec};
+use progress::DownloadProgress;
 
 /// Token variables in the order they are consulted (the first non-empty one wins).
 pub const TOKEN_VARS: [&str; 5] = [
@@ -272,18 +277,41 @@ impl HubFetcher<'_> {
         self.repo_dir().join(".no_exist").join(commit).join(file).exists()
     }
 
+    /// Downloads `file` with progress (a terminal line or a log line every few seconds); hf-hub
+    /// writes to a `.part` file, resumes it on a dropped connection and renames it when done.
+    /// A transfer that ended short of the announced size is removed, never left to pass for
+    /// the whole file.
     fn download(&self, file: &str) -> Result<PathBuf, Miss> {
-        let progress = matches!(self.access, Access::Download { progress: true });
+        let terminal = matches!(self.access, Access::Download { progress: true });
         let api = ApiBuilder::new()
             .with_cache_dir(self.settings.cache_dir.clone())
             .with_endpoint(self.settings.endpoint.clone())
             .with_token(self.settings.token.clone())
-            .with_progress(progress)
-            .with_retries(2)
+            .with_progress(false)
+            .with_retries(3)
             .build()
             .map_err(|e| Miss::Failed(format!("cannot set up the hub client: {e}")))?;
         let repo = Repo::with_revision(self.repo_id.to_owned(), RepoType::Model, self.revision.to_owned());
-        api.repo(repo).download(file).map_err(|e| self.explain(file, e))
+        let expected = Arc::new(AtomicUsize::new(0));
+        let progress = DownloadProgress::new(self.repo_id, file, terminal, Arc::clone(&expected));
+        let path = api
+            .repo(repo)
+            .download_with_progress(file, progress)
+            .map_err(|e| self.explain(file, e))?;
+        let expected = expected.load(Ordering::Relaxed) as u64;
+        let got = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if expected > 0 && got != expected {
+            // The pointer is a link to the blob: remove both, so the next try starts afresh.
+            if let Ok(blob) = std::fs::canonicalize(&path) {
+                let _ = std::fs::remove_file(blob);
+            }
+            let _ = std::fs::remove_file(&path);
+            return Err(Miss::Failed(format!(
+                "downloading {file} from {}@{} stopped at {got} of {expected} bytes; the partial file was removed, try again",
+                self.repo_id, self.revision
+            )));
+        }
+        Ok(path)
     }
 
     fn explain(&self, file: &str, error: ApiError) -> Miss {
