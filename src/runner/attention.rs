@@ -45,6 +45,32 @@ pub struct AttentionParts {
 }
 
 impl AttentionParts {
+    /// An encoder's attention: as many key/value heads as query heads, scores scaled by
+    /// 1/sqrt(head_dim), no query/key norms.
+    pub fn encoder(
+        (qkv_weight, qkv_bias): (Tensor, Option<Tensor>),
+        (output_weight, output_bias): (Tensor, Option<Tensor>),
+        heads: usize,
+        head_dim: usize,
+        rotary: Option<usize>,
+        mask: MaskKind,
+    ) -> Self {
+        Self {
+            qkv_weight,
+            qkv_bias,
+            heads,
+            kv_heads: heads,
+            head_dim,
+            scale: 1.0 / (head_dim as f64).sqrt(),
+            query_norm: None,
+            key_norm: None,
+            rotary,
+            mask,
+            output_weight,
+            output_bias,
+        }
+    }
+
     /// The fused projection from separate query, key and value weights (and biases).
     pub fn stack(
         query: (Tensor, Option<Tensor>),

@@ -169,27 +169,20 @@ impl BertFamily {
                 let vb = vb.pp(name);
                 Ok((vb.get((output, input), "weight")?, Some(vb.get(output, "bias")?)))
             };
-        let (qkv_weight, qkv_bias) = AttentionParts::stack(
+        let qkv = AttentionParts::stack(
             linear(names.query, h, h)?,
             linear(names.key, h, h)?,
             linear(names.value, h, h)?,
         )?;
-        let (output_weight, output_bias) = linear(names.attention_out, h, h)?;
         let attention = Attention::new(
-            AttentionParts {
-                qkv_weight,
-                qkv_bias,
-                heads: self.shape.heads,
-                kv_heads: self.shape.heads,
-                head_dim: self.shape.head_dim,
-                scale: 1.0 / (self.shape.head_dim as f64).sqrt(),
-                query_norm: None,
-                key_norm: None,
-                rotary: None,
-                mask: MaskKind::Full,
-                output_weight,
-                output_bias,
-            },
+            AttentionParts::encoder(
+                qkv,
+                linear(names.attention_out, h, h)?,
+                self.shape.heads,
+                self.shape.head_dim,
+                None,
+                MaskKind::Full,
+            ),
             precision,
         )?;
         let i = self.shape.intermediate_size;
@@ -216,15 +209,10 @@ impl Architecture for BertFamily {
         let vb = nested(vb, "embeddings.word_embeddings.weight", &NESTED_PREFIXES);
         let (h, vocab) = (self.shape.hidden_size, self.shape.vocab_size);
         let table = vb.pp("embeddings");
-        let mut embeddings = Embeddings::new(&table, "word_embeddings.weight", vocab, h)?.with_positions(
-            &table,
-            "position_embeddings.weight",
-            self.position_table,
-        )?;
-        if self.type_vocab_size > 0 {
-            embeddings = embeddings.with_token_type(&table, "token_type_embeddings.weight", self.type_vocab_size)?;
-        }
-        let embeddings = embeddings.with_norm(Norm::layer(table.pp("LayerNorm"), h, self.layer_norm_eps)?);
+        // The forward adds positions, then the token type, whatever the order here.
+        let embeddings = Embeddings::bert_style(&table, vocab, h, self.type_vocab_size)?
+            .with_positions(&table, "position_embeddings.weight", self.position_table)?
+            .with_norm(Norm::layer(table.pp("LayerNorm"), h, self.layer_norm_eps)?);
         let score_bias = match self.relative_attention_buckets {
             Some(buckets) => Some(ScoreBias::RelativeBuckets(
                 vb.get((buckets, self.shape.heads), super::mpnet::RELATIVE_BIAS_WEIGHT)?,

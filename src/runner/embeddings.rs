@@ -29,6 +29,16 @@ impl Embeddings {
         })
     }
 
+    /// BERT's layout under `table`: `word_embeddings.weight`, plus row 0 of
+    /// `token_type_embeddings.weight` when the model has token types.
+    pub fn bert_style(table: &VarBuilder, vocab: usize, hidden: usize, token_types: usize) -> Result<Self> {
+        let words = Self::new(table, "word_embeddings.weight", vocab, hidden)?;
+        if token_types == 0 {
+            return Ok(words);
+        }
+        words.with_token_type(table, "token_type_embeddings.weight", token_types)
+    }
+
     pub fn with_positions(mut self, vb: &VarBuilder, name: &str, rows: usize) -> Result<Self> {
         let hidden = self.words.hidden_size();
         self.positions = Some(Embedding::new(vb.get((rows, hidden), name)?, hidden));

@@ -148,23 +148,15 @@ impl Gte {
             self.shape.intermediate_size,
             self.shape.head_dim,
         );
-        let (qkv_weight, qkv_bias) = read_linear(&vb.pp("attention.qkv_proj"), h, 3 * h, Bias::With)?;
-        let (output_weight, output_bias) = read_linear(&vb.pp("attention.o_proj"), h, h, Bias::With)?;
         let attention = Attention::new(
-            AttentionParts {
-                qkv_weight,
-                qkv_bias,
-                heads: self.shape.heads,
-                kv_heads: self.shape.heads,
-                head_dim: d,
-                scale: 1.0 / (d as f64).sqrt(),
-                query_norm: None,
-                key_norm: None,
-                rotary: Some(0),
-                mask: MaskKind::Full,
-                output_weight,
-                output_bias,
-            },
+            AttentionParts::encoder(
+                read_linear(&vb.pp("attention.qkv_proj"), h, 3 * h, Bias::With)?,
+                read_linear(&vb.pp("attention.o_proj"), h, h, Bias::With)?,
+                self.shape.heads,
+                d,
+                Some(0),
+                MaskKind::Full,
+            ),
             precision,
         )?;
         // Stored as [up; gate]; the gated MLP takes the gate's rows first.
@@ -194,10 +186,7 @@ impl Architecture for Gte {
         let vb = nested(vb, "embeddings.word_embeddings.weight", &["new"]);
         let (h, vocab) = (self.shape.hidden_size, self.shape.vocab_size);
         let table = vb.pp("embeddings");
-        let mut embeddings = Embeddings::new(&table, "word_embeddings.weight", vocab, h)?;
-        if self.type_vocab_size > 0 {
-            embeddings = embeddings.with_token_type(&table, "token_type_embeddings.weight", self.type_vocab_size)?;
-        }
+        let embeddings = Embeddings::bert_style(&table, vocab, h, self.type_vocab_size)?;
         let embeddings = embeddings.with_norm(Norm::layer(table.pp("LayerNorm"), h, self.eps)?);
         let layers = (0..self.shape.layers)
             .map(|i| self.load_layer(vb.pp("encoder.layer").pp(i), precision))

@@ -184,23 +184,16 @@ impl ModernBert {
             self.shape.intermediate_size,
             self.shape.head_dim,
         );
-        let (qkv_weight, qkv_bias) = read_linear(&vb.pp("attn.Wqkv"), h, 3 * h, Bias::when(self.attention_bias))?;
-        let (output_weight, output_bias) = read_linear(&vb.pp("attn.Wo"), h, h, Bias::when(self.attention_bias))?;
+        let attention_bias = Bias::when(self.attention_bias);
         let attention = Attention::new(
-            AttentionParts {
-                qkv_weight,
-                qkv_bias,
-                heads: self.shape.heads,
-                kv_heads: self.shape.heads,
-                head_dim: d,
-                scale: 1.0 / (d as f64).sqrt(),
-                query_norm: None,
-                key_norm: None,
-                rotary: Some(usize::from(self.local[index])),
-                mask: self.shape.layer_masks[index],
-                output_weight,
-                output_bias,
-            },
+            AttentionParts::encoder(
+                read_linear(&vb.pp("attn.Wqkv"), h, 3 * h, attention_bias)?,
+                read_linear(&vb.pp("attn.Wo"), h, h, attention_bias)?,
+                self.shape.heads,
+                d,
+                Some(usize::from(self.local[index])),
+                self.shape.layer_masks[index],
+            ),
             precision,
         )?;
         let mlp_bias = Bias::when(self.mlp_bias);

@@ -157,23 +157,15 @@ impl NomicBert {
             self.shape.intermediate_size,
             self.shape.head_dim,
         );
-        let (qkv_weight, qkv_bias) = read_linear(&vb.pp("attn.Wqkv"), h, 3 * h, self.qkv_bias)?;
-        let (output_weight, output_bias) = read_linear(&vb.pp("attn.out_proj"), h, h, self.qkv_bias)?;
         let attention = Attention::new(
-            AttentionParts {
-                qkv_weight,
-                qkv_bias,
-                heads: self.shape.heads,
-                kv_heads: self.shape.heads,
-                head_dim: d,
-                scale: 1.0 / (d as f64).sqrt(),
-                query_norm: None,
-                key_norm: None,
-                rotary: Some(0),
-                mask: MaskKind::Full,
-                output_weight,
-                output_bias,
-            },
+            AttentionParts::encoder(
+                read_linear(&vb.pp("attn.Wqkv"), h, 3 * h, self.qkv_bias)?,
+                read_linear(&vb.pp("attn.out_proj"), h, h, self.qkv_bias)?,
+                self.shape.heads,
+                d,
+                Some(0),
+                MaskKind::Full,
+            ),
             precision,
         )?;
         let up = read_linear(&vb.pp("mlp.fc11"), h, i, self.fc1_bias)?;
@@ -203,10 +195,7 @@ impl Architecture for NomicBert {
         let vb = nested(vb, "embeddings.word_embeddings.weight", &["bert"]);
         let (h, vocab) = (self.shape.hidden_size, self.shape.vocab_size);
         let table = vb.pp("embeddings");
-        let mut embeddings = Embeddings::new(&table, "word_embeddings.weight", vocab, h)?;
-        if self.type_vocab_size > 0 {
-            embeddings = embeddings.with_token_type(&table, "token_type_embeddings.weight", self.type_vocab_size)?;
-        }
+        let embeddings = Embeddings::bert_style(&table, vocab, h, self.type_vocab_size)?;
         let embeddings = embeddings.with_norm(Norm::layer(vb.pp("emb_ln"), h, self.eps)?);
         let layers = (0..self.shape.layers)
             .map(|i| self.load_layer(vb.pp("encoder.layers").pp(i), precision))
