@@ -193,6 +193,11 @@ impl ModelStore {
         &self.registry
     }
 
+    /// The kernels `precision` runs on this store's device ([`runner::kernels`]).
+    pub fn kernels(&self, precision: runner::Precision) -> String {
+        runner::kernels(&self.device, precision)
+    }
+
     pub fn engine_config(&self) -> EngineConfig {
         self.engine_config
     }

@@ -34,6 +34,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_batch_tokens = engine.max_batch_tokens,
         "engine settings"
     );
+    let precisions: std::collections::BTreeSet<_> = registry.specs().iter().map(|s| s.precision()).collect();
+    for precision in precisions {
+        tracing::info!(dtype = precision.name(), kernels = %crate::runner::kernels(&device, precision), "kernels");
+    }
     let store = ModelStore::new(registry, hub, device, engine)?;
     let keys = ApiKeys::new(&args.access.api_key, args.access.api_key_file.clone())?;
     let loopback = args

@@ -54,6 +54,13 @@ async fn clients_see_the_whole_pipeline() {
     assert_eq!(pipeline["dimensions"], 48);
     let (_, info) = server.get("/info").await;
     assert_eq!(&info["pipeline"], pipeline);
+    // The kernels chosen at start for this CPU, in one line.
+    let kernels = models["data"][0]["kernels"].as_str().unwrap_or_default();
+    assert!(
+        kernels.starts_with("linear layers: ") && kernels.contains("attention:"),
+        "{kernels}"
+    );
+    assert_eq!(info["kernels"], models["data"][0]["kernels"]);
     let (status, show) = server.post("/api/show", &serde_json::json!({"model": name})).await;
     assert_eq!(status, 200, "{show}");
     assert_eq!(&show["model_info"]["embeddings.pipeline"], pipeline);

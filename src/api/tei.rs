@@ -178,6 +178,8 @@ pub struct TeiInfo {
     pub prompts: Option<BTreeMap<String, String>>,
     /// Extension: the backbone and every module after it.
     pub pipeline: Option<PipelineSummary>,
+    /// Extension: the kernels its number format runs on this machine.
+    pub kernels: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -217,6 +219,7 @@ pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
         dimensions: info.as_ref().map(|i| i.description.dimension_with(i.serving.pooling)),
         prompts: info.as_ref().map(|i| i.description.prompts.clone()),
         pipeline: info.as_ref().map(PipelineSummary::of),
+        kernels: state.store.kernels(spec.precision()),
     })
     .into_response()
 }

@@ -184,6 +184,28 @@ pub fn cpu_backend() -> &'static str {
     }
 }
 
+/// The kernels a model in `precision` runs on `device` here, in one line: the linear layers'
+/// matmul, and how attention runs. Chosen at start from what the CPU reports.
+pub fn kernels(device: &Device, precision: Precision) -> String {
+    if !device.is_cpu() {
+        return format!("{} matmuls and attention on the GPU (candle)", precision.name());
+    }
+    let linear = match precision {
+        Precision::Float32 if packed::available(Precision::Float32) => {
+            "packed float32 AVX-512 (vfmadd231ps)".to_owned()
+        }
+        Precision::Float32 => format!("candle's float32 matmul ({})", cpu_backend()),
+        Precision::BFloat16 if packed::available(Precision::BFloat16) => {
+            "packed bfloat16 AVX512_BF16 (vdpbf16ps)".to_owned()
+        }
+        Precision::BFloat16 => "none: this CPU cannot run bfloat16".to_owned(),
+    };
+    format!(
+        "linear layers: {linear}; attention: float32, in tiles with an online softmax from {} tokens",
+        attention::TILED_FROM
+    )
+}
+
 /// How many threads one forward pass may use on the CPU (candle follows RAYON_NUM_THREADS,
 /// else the number of physical cores).
 pub fn compute_threads() -> usize {

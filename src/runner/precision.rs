@@ -5,7 +5,7 @@ use std::fmt;
 
 use candle_core::Device;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Precision {
     #[default]
     Float32,

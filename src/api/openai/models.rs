@@ -47,6 +47,8 @@ pub struct ModelCard {
     dtype: &'static str,
     /// The backbone and every module after it; null until the files have been read.
     pipeline: Option<PipelineSummary>,
+    /// The kernels this entry's number format runs on this machine, chosen at start.
+    kernels: String,
 }
 
 fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
@@ -68,6 +70,7 @@ fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
         device: loaded.as_ref().map(|m| m.device),
         dtype: spec.precision().name(),
         pipeline: info.as_ref().map(PipelineSummary::of),
+        kernels: state.store.kernels(spec.precision()),
     }
 }
 
