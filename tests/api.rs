@@ -429,29 +429,3 @@ async fn a_full_queue_answers_429_with_retry_after_instead_of_hanging() {
     let (status, _) = server.embed(json!({"model": "tiny", "input": "still here"})).await;
     assert_eq!(status, 200);
 }
-
-/// A local directory entry is shown to clients by its alias (or directory name), never by the
-/// path on the server's disk.
-#[tokio::test]
-async fn clients_never_see_a_path_of_the_servers_disk() {
-    let (aliased, dir) = (common::tiny_model_dir(), common::tiny_model_dir());
-    let server = TestServer::start(
-        &format!("{} tiny\n{}\n", aliased.display(), dir.display()),
-        common::offline_hub(&common::scratch_dir("empty-cache")),
-        Options::default(),
-    )
-    .await;
-    let (status, body) = server.embed(json!({"model": "nope", "input": "x"})).await;
-    assert_eq!(status, 404);
-    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
-    let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    assert!(message.contains("tiny") && message.contains(folder), "{message}");
-    for path in [&aliased, &dir] {
-        let path = path.display().to_string();
-        assert!(!message.contains(&path), "{message}");
-        let (_, models) = server.get("/v1/models").await;
-        assert!(!models.to_string().contains(&path), "{models}");
-    }
-    let (_, tags) = server.get("/api/tags").await;
-    assert_eq!(tags["models"][0]["name"], "tiny:latest");
-}

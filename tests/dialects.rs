@@ -1,7 +1,7 @@
 //! Every dialect's routes over raw HTTP on the real all-MiniLM-L6-v2: the vectors match
 //! sentence-transformers' through each of them, the options they carry are honoured, and every
 //! route's errors (unknown model, bad body, empty input, too many inputs) come in that
-//! dialect's shape.
+//! dialect's shape, naming entries as clients know them (never by a server path).
 
 mod common;
 
@@ -365,4 +365,30 @@ async fn every_dialect_reports_errors_in_its_own_shape() {
     }
     let (status, answer) = server.post("/api/embeddings", &json!({"model": "minilm"})).await;
     assert_eq!(status, 400, "no prompt: {answer}");
+}
+
+/// A local directory entry is shown to clients by its alias (or directory name), never by the
+/// path on the server's disk.
+#[tokio::test]
+async fn clients_never_see_a_path_of_the_servers_disk() {
+    let (aliased, dir) = (common::tiny_model_dir(), common::tiny_model_dir());
+    let server = TestServer::start(
+        &format!("{} tiny\n{}\n", aliased.display(), dir.display()),
+        common::offline_hub(&common::scratch_dir("empty-cache")),
+        Options::default(),
+    )
+    .await;
+    let (status, body) = server.embed(json!({"model": "nope", "input": "x"})).await;
+    assert_eq!(status, 404);
+    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    assert!(message.contains("tiny") && message.contains(folder), "{message}");
+    for path in [&aliased, &dir] {
+        let path = path.display().to_string();
+        assert!(!message.contains(&path), "{message}");
+        let (_, models) = server.get("/v1/models").await;
+        assert!(!models.to_string().contains(&path), "{models}");
+    }
+    let (_, tags) = server.get("/api/tags").await;
+    assert_eq!(tags["models"][0]["name"], "tiny:latest");
 }

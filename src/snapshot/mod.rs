@@ -17,18 +17,21 @@
 //! Without `modules.json` a model is mean-pooled.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::hub::{Snapshot, CONFIG, TOKENIZER, WEIGHTS, WEIGHTS_INDEX};
+use crate::hub::{Snapshot, CONFIG, WEIGHTS};
 use crate::registry::EntryOptions;
 use crate::runner::architecture::{self, Architecture};
 use crate::runner::pipeline::{DenseActivation, DenseSpec, HeadStep};
 use crate::runner::shape::ModelShape;
 use crate::runner::{PoolingMode, PoolingModes};
+pub use weight_files::WeightFiles;
+
+mod weight_files;
 
 /// A model's pipeline as its files describe it.
 #[derive(Debug, Clone)]
@@ -221,55 +224,6 @@ impl ModelDescription {
     }
 }
 
-/// The files the weights and tokenizer come from. Blocking (it may download).
-pub struct WeightFiles {
-    /// `model.safetensors`, or every shard a sharded checkpoint's index names, in order.
-    pub weights: Vec<PathBuf>,
-    pub tokenizer: PathBuf,
-}
-
-impl WeightFiles {
-    pub fn fetch(snapshot: &Snapshot) -> anyhow::Result<Self> {
-        let weights = match snapshot.optional(WEIGHTS)? {
-            Some(single) => vec![single],
-            None => match snapshot.optional(WEIGHTS_INDEX)? {
-                Some(index) => shard_names(&index)?
-                    .iter()
-                    .map(|name| snapshot.required(name))
-                    .collect::<Result<_, _>>()?,
-                // The hub's own message for a missing weights file (pytorch_model.bin only, ...).
-                None => vec![snapshot.required(WEIGHTS)?],
-            },
-        };
-        Ok(Self {
-            weights,
-            tokenizer: snapshot.required(TOKENIZER)?,
-        })
-    }
-}
-
-/// The shard files of `model.safetensors.index.json`, each once, in the order first named.
-fn shard_names(index: &Path) -> anyhow::Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Index {
-        weight_map: BTreeMap<String, String>,
-    }
-    let index: Index = parse_file(index)?;
-    let mut names: Vec<String> = Vec::new();
-    for file in index.weight_map.values() {
-        anyhow::ensure!(
-            !file.contains("..") && !file.starts_with('/') && file.ends_with(".safetensors"),
-            "{WEIGHTS_INDEX} names {file:?}, which is not a safetensors file beside it"
-        );
-        if !names.contains(file) {
-            names.push(file.clone());
-        }
-    }
-    names.sort();
-    anyhow::ensure!(!names.is_empty(), "{WEIGHTS_INDEX} names no shard");
-    Ok(names)
-}
-
 /// The truncation length: sentence-transformers' `max_seq_length` when the model has one,
 /// else the smaller of the tokenizer's and the model's maxima; never past the position table.
 fn max_tokens(sentence: Option<usize>, tokenizer: Option<f64>, positions: usize) -> anyhow::Result<usize> {
@@ -379,7 +333,7 @@ fn default_dense_activation() -> String {
     "torch.nn.modules.activation.Tanh".to_owned()
 }
 
-fn parse_file<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
+pub(crate) fn parse_file<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
