@@ -386,7 +386,10 @@ async fn a_full_queue_answers_429_with_retry_after_instead_of_hanging() {
         })
         .await,
     );
-    let heavy = vec!["the quick brown fox jumps over the lazy dog and the cat sat on the mat"; 2048];
+    // Distinct texts: repeats inside one request are computed once.
+    let heavy: Vec<String> = (0..2048)
+        .map(|i| format!("the quick brown fox jumps over the lazy dog and the cat sat on the mat {i}"))
+        .collect();
     let tasks: Vec<_> = (0..12)
         .map(|_| {
             let server = std::sync::Arc::clone(&server);
