@@ -275,10 +275,8 @@ impl Attention {
         let value = padded(v, kv_heads)?;
         let scores = query.matmul(&key.t()?)?.reshape((b, heads, l, l))?;
         let scores = match context.bias {
-            Some(bias) if b == 1 && l != bias.dim(2)? => {
-                (scores + bias.get(0)?.narrow(1, 0, l)?.narrow(2, 0, l)?.unsqueeze(0)?)?
-            }
-            Some(bias) => scores.broadcast_add(bias)?,
+            // Built for the batch's longest sequence; one sequence alone takes its corner.
+            Some(bias) => scores.broadcast_add(&bias.narrow(2, 0, l)?.narrow(3, 0, l)?)?,
             None => scores,
         };
         let weights = if scores.device().is_cpu() {

@@ -98,26 +98,39 @@ impl DecoderConfig {
         architecture: &'static str,
         layer_masks: Vec<MaskKind>,
     ) -> std::result::Result<ModelShape, String> {
-        let (heads, kv_heads) = (self.num_attention_heads, self.kv_heads());
-        if heads == 0 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
-            return Err(format!(
-                "{heads} attention heads cannot share {kv_heads} key/value heads"
-            ));
-        }
+        // architecture::from_json checks that the heads can share their key/value heads.
         Ok(ModelShape {
             architecture,
             model_type: self.model_type.clone(),
             vocab_size: self.vocab_size,
             hidden_size: self.hidden_size,
             layers: self.num_hidden_layers,
-            heads,
-            kv_heads,
+            heads: self.num_attention_heads,
+            kv_heads: self.kv_heads(),
             head_dim: self.head_dim(),
             intermediate_size: self.intermediate_size,
             gated_mlp: true,
             max_positions: self.max_position_embeddings,
             positions: Positions::FromZero,
             layer_masks,
+        })
+    }
+}
+
+impl DecoderOptions {
+    /// Llama's: SiLU unless the config says otherwise, the config's biases, no query/key norms,
+    /// scores scaled by 1/sqrt(head_dim), one rotary base for every layer.
+    pub fn llama(config: &DecoderConfig, shape: &ModelShape, theta: f64) -> std::result::Result<Self, String> {
+        Ok(Self {
+            activation: config.activation("silu")?,
+            eps: config.rms_norm_eps,
+            attention_bias: Bias::when(config.attention_bias),
+            mlp_bias: Bias::when(config.mlp_bias),
+            query_key_norms: false,
+            gemma: false,
+            scale: 1.0 / (shape.head_dim as f64).sqrt(),
+            rotary_thetas: vec![theta],
+            layer_rotary: vec![0; shape.layers],
         })
     }
 }

@@ -4,7 +4,6 @@
 use super::architecture::{refuse, Registration};
 use super::decoder::{Decoder, DecoderConfig, DecoderOptions};
 use super::mask::MaskKind;
-use super::projection::Bias;
 
 pub const REGISTRATION: Registration = Registration {
     model_types: &["llama", "mistral"],
@@ -29,17 +28,7 @@ fn parse(text: &str) -> Result<Decoder, String> {
     let shape = config.shape("llama", vec![mask; config.num_hidden_layers])?;
     let theta = config.rope_theta_for("full_attention", config.rope_theta.unwrap_or(10_000.0))?;
     Ok(Decoder {
-        options: DecoderOptions {
-            activation: config.activation("silu")?,
-            eps: config.rms_norm_eps,
-            attention_bias: Bias::when(config.attention_bias),
-            mlp_bias: Bias::when(config.mlp_bias),
-            query_key_norms: false,
-            gemma: false,
-            scale: 1.0 / (shape.head_dim as f64).sqrt(),
-            rotary_thetas: vec![theta],
-            layer_rotary: vec![0; shape.layers],
-        },
+        options: DecoderOptions::llama(&config, &shape, theta)?,
         shape,
     })
 }

@@ -26,15 +26,10 @@ fn parse(text: &str) -> Result<Decoder, String> {
     let theta = config.rope_theta_for("full_attention", config.rope_theta.unwrap_or(1_000_000.0))?;
     Ok(Decoder {
         options: DecoderOptions {
-            activation: config.activation("silu")?,
-            eps: config.rms_norm_eps,
-            attention_bias: Bias::when(config.attention_bias),
-            mlp_bias: Bias::Without,
             query_key_norms: true,
-            gemma: false,
-            scale: 1.0 / (shape.head_dim as f64).sqrt(),
-            rotary_thetas: vec![theta],
-            layer_rotary: vec![0; shape.layers],
+            // Qwen3's MLP has no biases whatever the config says.
+            mlp_bias: Bias::Without,
+            ..DecoderOptions::llama(&config, &shape, theta)?
         },
         shape,
     })
