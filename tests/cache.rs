@@ -25,16 +25,10 @@ async fn minilm_with_cache(bytes: usize, entry: &str) -> TestServer {
 /// The counter `name` of the entry `model` (each test uses entries of its own: the metrics
 /// registry is the process's, shared by the tests running beside it).
 async fn counter(server: &TestServer, name: &str, model: &str) -> f64 {
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
+    server
+        .metrics_text()
         .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
+        .lines()
         .filter(|l| l.starts_with(name) && l.contains(&format!("model=\"{model}\"")))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()

@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
+use common::fidelity::check_reference;
 use common::{
     altered_copy, assert_openai_error, max_abs_diff, offline_hub, pipeline_dir, pipeline_references, scratch_dir,
     start_error, vectors, Options, Reference, TestServer, TINY_PIPELINES,
@@ -31,35 +32,13 @@ async fn serve(lines: &str, preload: bool) -> TestServer {
     TestServer::start(&text, offline_hub(&scratch_dir("empty-cache")), options).await
 }
 
-fn request(model: &str, reference: &Reference) -> Value {
-    let mut body = json!({"model": model, "input": reference.text});
-    if let Some(prompt) = &reference.prompt_name {
-        body["prompt_name"] = json!(prompt);
-    }
-    body
-}
-
 #[tokio::test]
 async fn every_tiny_pipeline_matches_sentence_transformers_through_http() {
     for name in TINY_PIPELINES {
         let server = serve(&format!("{{{name}}} {name}\n"), true).await;
         let mut worst = 0f32;
         for reference in pipeline_references(name) {
-            let (status, body) = server.embed(request(name, &reference)).await;
-            assert_eq!(status, 200, "{name}: {body}");
-            let diff = max_abs_diff(&vectors(&body)[0], &reference.embedding);
-            assert!(
-                diff <= 2e-5,
-                "{name} {:?} {:?}: max abs diff {diff}",
-                reference.text,
-                reference.prompt_name
-            );
-            assert_eq!(
-                body["usage"]["prompt_tokens"], reference.tokens,
-                "{name} {:?}",
-                reference.text
-            );
-            worst = worst.max(diff);
+            worst = worst.max(check_reference(&server, name, &reference).await);
         }
         eprintln!("{name}: worst max-abs-diff {worst:e}");
     }
@@ -237,15 +216,7 @@ async fn a_pooling_option_overrides_the_models_pooling() {
         (cards[0]["ready"].clone(), cards[1]["ready"].clone()),
         (json!(true), json!(true))
     );
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics_text().await;
     // The first entry was never asked for; it shares the weights the second one loaded.
     let first = &server.state.store.registry().specs()[0].id;
     assert_eq!(

@@ -40,6 +40,26 @@ pub fn request(model: &str, reference: &Reference) -> Value {
     body
 }
 
+/// One reference row (its prompt too) through HTTP in float32: within [`PARITY`], with its
+/// token count as `usage`. Returns the difference.
+pub async fn check_reference(server: &TestServer, model: &str, reference: &Reference) -> f32 {
+    let (status, body) = server.embed(request(model, reference)).await;
+    assert_eq!(status, 200, "{model}: {body}");
+    let diff = max_abs_diff(&vectors(&body)[0], &reference.embedding);
+    assert!(
+        diff <= PARITY,
+        "{model} {:?} {:?}: max abs diff {diff}",
+        reference.text,
+        reference.prompt_name
+    );
+    assert_eq!(
+        body["usage"]["prompt_tokens"], reference.tokens,
+        "{model} {:?}",
+        reference.text
+    );
+    diff
+}
+
 /// Serves the tiny pipeline `name` alone, in `dtype`.
 pub async fn serve_pipeline(name: &str, dtype: &str) -> TestServer {
     TestServer::start(
@@ -61,21 +81,7 @@ pub async fn check_float32(name: &str) -> f32 {
     let references = pipeline_references(name);
     let mut worst = 0f32;
     for reference in &references {
-        let (status, body) = server.embed(request(name, reference)).await;
-        assert_eq!(status, 200, "{name}: {body}");
-        let diff = max_abs_diff(&vectors(&body)[0], &reference.embedding);
-        assert!(
-            diff <= PARITY,
-            "{name} {:?} {:?}: max abs diff {diff}",
-            reference.text,
-            reference.prompt_name
-        );
-        assert_eq!(
-            body["usage"]["prompt_tokens"], reference.tokens,
-            "{name} {:?}",
-            reference.text
-        );
-        worst = worst.max(diff);
+        worst = worst.max(check_reference(&server, name, reference).await);
     }
     let ids: Vec<&Vec<u32>> = references.iter().map(|r| &r.ids).collect();
     let (status, body) = server.embed(json!({"model": name, "input": ids})).await;

@@ -238,6 +238,18 @@ impl TestServer {
     }
 
     /// GETs `path` and returns the status and parsed body.
+    /// `/metrics` as text (the server has no keys, or public metrics).
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.client.get(self.url(path)).send().await.expect("request sent");
         let status = response.status().as_u16();
