@@ -3,6 +3,7 @@
 //! rest (each distinct text once) tokenized. A [`Work`] says where every input's vector will
 //! come from.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Resolved, OPENAI_MODEL_NAMES};
@@ -116,6 +117,8 @@ pub(super) async fn texts_through_cache(
     let cache = &state.cache;
     let mut slots = Vec::with_capacity(texts.len());
     let mut keys: Vec<Option<cache::Key>> = Vec::new();
+    // The sequence computing each distinct text's address, so a repeat is found at once.
+    let mut computing: HashMap<cache::Key, usize> = HashMap::new();
     let mut pending: Vec<String> = Vec::new();
     let (mut hits, mut misses) = (0u64, 0u64);
     for text in texts {
@@ -123,10 +126,11 @@ pub(super) async fn texts_through_cache(
         if let Some(hit) = cache.get(&key) {
             hits += 1;
             slots.push(Slot::Cached(hit));
-        } else if let Some(index) = keys.iter().position(|k| *k == Some(key)) {
+        } else if let Some(&index) = computing.get(&key) {
             slots.push(Slot::Computed(index));
         } else {
             misses += 1;
+            computing.insert(key, pending.len());
             slots.push(Slot::Computed(pending.len()));
             keys.push(Some(key));
             pending.push(text);
