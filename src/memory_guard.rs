@@ -4,7 +4,7 @@
 //! both sizes, and `--dtype bfloat16` where that would fit, instead of the process being killed
 //! for memory halfway through the load.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::runner::Precision;
 
@@ -16,20 +16,21 @@ pub struct WeightsSize {
 }
 
 impl WeightsSize {
-    /// Reads the headers of every weights file (no tensor data is touched).
+    /// Reads the tensors' shapes from every weights file's header (no tensor data is touched).
     pub fn of(files: &[PathBuf]) -> anyhow::Result<Self> {
+        // SAFETY: a read-only map of files nothing rewrites in place (as for the weights' load).
+        let weights = unsafe { candle_core::safetensors::MmapedSafetensors::multi(files)? };
         let mut size = Self {
             float32: 0,
             bfloat16: 0,
         };
-        for file in files {
-            for (name, elements, dims) in tensors(file)? {
-                size.float32 += 4 * elements;
-                // bfloat16 mode packs the linear layers' matrices at two bytes a weight; the
-                // token tables, norms and biases stay float32.
-                let packed = dims == 2 && !name.contains("embed");
-                size.bfloat16 += if packed { 2 * elements } else { 4 * elements };
-            }
+        for (name, view) in weights.tensors() {
+            let elements: u64 = view.shape().iter().map(|&d| d as u64).product();
+            size.float32 += 4 * elements;
+            // bfloat16 mode packs the linear layers' matrices at two bytes a weight; the token
+            // tables, norms and biases stay float32.
+            let packed = view.shape().len() == 2 && !name.contains("embed");
+            size.bfloat16 += if packed { 2 * elements } else { 4 * elements };
         }
         Ok(size)
     }
@@ -40,36 +41,6 @@ impl WeightsSize {
             Precision::BFloat16 => self.bfloat16,
         }
     }
-}
-
-/// `(name, element count, dimensions)` of each tensor in a safetensors file's header.
-fn tensors(file: &Path) -> anyhow::Result<Vec<(String, u64, usize)>> {
-    use std::io::Read;
-    let fail = |e: String| anyhow::anyhow!("{}: {e}", file.display());
-    let mut reader = std::fs::File::open(file).map_err(|e| fail(e.to_string()))?;
-    let mut length = [0u8; 8];
-    reader.read_exact(&mut length).map_err(|e| fail(e.to_string()))?;
-    let length = u64::from_le_bytes(length);
-    // safetensors caps its header at 100 MB.
-    if length > 100_000_000 {
-        return Err(fail(format!("a safetensors header of {length} bytes")));
-    }
-    let mut header = vec![0u8; length as usize];
-    reader.read_exact(&mut header).map_err(|e| fail(e.to_string()))?;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&header).map_err(|e| fail(format!("not a safetensors header: {e}")))?;
-    Ok(header
-        .into_iter()
-        .filter(|(name, _)| name != "__metadata__")
-        .map(|(name, entry)| {
-            let shape: Vec<u64> = entry
-                .get("shape")
-                .and_then(serde_json::Value::as_array)
-                .map(|dims| dims.iter().filter_map(serde_json::Value::as_u64).collect())
-                .unwrap_or_default();
-            (name, shape.iter().product(), shape.len())
-        })
-        .collect())
 }
 
 /// How much memory this process may still take, and where that figure comes from.
