@@ -22,7 +22,8 @@ pub struct DownloadProgress {
     started: Instant,
     /// Bytes already on disk when this attempt began (a resumed download).
     resumed_from: usize,
-    last_report: Option<Instant>,
+    /// When the last line was drawn or logged (the start, before the first).
+    last_report: Instant,
     terminal: bool,
     /// hf-hub reports the bytes already on disk right after each (re)start of a transfer.
     awaiting_offset: bool,
@@ -39,7 +40,7 @@ impl DownloadProgress {
             done: 0,
             started: Instant::now(),
             resumed_from: 0,
-            last_report: None,
+            last_report: Instant::now(),
             terminal: terminal && std::io::stderr().is_terminal(),
             awaiting_offset: false,
             attempts: 0,
@@ -49,15 +50,11 @@ impl DownloadProgress {
     fn report(&mut self, last: bool) {
         let now = Instant::now();
         let every = if self.terminal { DRAW_EVERY } else { LOG_EVERY };
-        if !last && self.last_report.is_some_and(|at| now - at < every) {
+        // A file done within the first interval reports only its last line.
+        if !last && now - self.last_report < every {
             return;
         }
-        if self.last_report.is_none() && !last && !self.terminal {
-            // The first log line comes after LOG_EVERY, so a small file logs only when done.
-            self.last_report = Some(now);
-            return;
-        }
-        self.last_report = Some(now);
+        self.last_report = now;
         let total = self.expected.load(Ordering::Relaxed);
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
         let rate = (self.done.saturating_sub(self.resumed_from)) as f64 / elapsed;
