@@ -1,7 +1,7 @@
 //! An OpenAI-compatible text-embeddings service for Hugging Face embedding models, giving
 //! sentence-transformers' own vectors.
 //!
-//! Layers, from the wire inwards: [`api`] (HTTP, JSON, errors) → [`models`] (loaded models and
+//! Layers, from the wire inwards: [`api`] (HTTP, JSON, errors) → [`model_store`] (loaded models and
 //! tokenization) → [`engine`] (request queue and batching) → [`runner`] (the backbone forward
 //! pass, pooling and the rest of the pipeline on a candle device). [`registry`] and [`hub`]
 //! decide which models exist and where their files come from, [`snapshot`] what those files
@@ -21,7 +21,7 @@ pub mod engine;
 pub mod hub;
 pub mod memory_guard;
 pub mod metrics;
-pub mod models;
+pub mod model_store;
 pub mod quantize;
 pub mod registry;
 pub mod runner;

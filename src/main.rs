@@ -10,7 +10,7 @@ use embeddings::api::{create_embeddings, AppState, Limits};
 use embeddings::config::{Cli, Command, DownloadArgs, EmbedArgs, LogFormat};
 use embeddings::engine::EngineConfig;
 use embeddings::hub::{Access, HubSettings, Snapshot};
-use embeddings::models::ModelStore;
+use embeddings::model_store::{MemorySettings, ModelStore};
 use embeddings::registry::Registry;
 use embeddings::runner::select_device;
 use embeddings::snapshot::{ModelDescription, WeightFiles};
@@ -99,7 +99,13 @@ async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
         workers: embeddings::runner::default_workers(&device),
         ..EngineConfig::default()
     };
-    let store = ModelStore::new(registry, HubSettings::from_env(), device, engine)?;
+    let store = ModelStore::new(
+        registry,
+        HubSettings::from_env(),
+        device,
+        engine,
+        MemorySettings::default(),
+    )?;
     let state = Arc::new(AppState::new(
         store,
         Limits {

@@ -14,6 +14,9 @@
 //! | `embeddings_rejected_total` | counter | `model`, `reason` (`queue_full`) |
 //! | `embeddings_model_load_seconds` | gauge | `model` |
 //! | `embeddings_model_ready` | gauge (0 or 1) | `model` |
+//! | `embeddings_model_loads_total` | counter | `model` |
+//! | `embeddings_model_unloads_total` | counter | `model`, `reason` (`expired`, `budget`) |
+//! | `embeddings_loaded_model_bytes` | gauge | |
 //! | `process_resident_memory_bytes` | gauge | |
 
 use std::sync::OnceLock;
@@ -104,6 +107,17 @@ pub fn rejected(model: &str, reason: &'static str) {
 pub fn model_loaded(model: &str, elapsed: Duration) {
     gauge!("embeddings_model_load_seconds", "model" => model.to_owned()).set(elapsed.as_secs_f64());
     gauge!("embeddings_model_ready", "model" => model.to_owned()).set(1.0);
+    counter!("embeddings_model_loads_total", "model" => model.to_owned()).increment(1);
+}
+
+pub fn model_unloaded(model: &str, reason: &'static str) {
+    gauge!("embeddings_model_ready", "model" => model.to_owned()).set(0.0);
+    counter!("embeddings_model_unloads_total", "model" => model.to_owned(), "reason" => reason).increment(1);
+}
+
+/// The weights loaded, in bytes, changed by `change`.
+pub fn loaded_model_bytes(change: f64) {
+    gauge!("embeddings_loaded_model_bytes").increment(change);
 }
 
 pub fn model_listed(model: &str) {

@@ -9,7 +9,7 @@ use crate::api::{router, AppState};
 use crate::auth::ApiKeys;
 use crate::config::{preload_selection, ServeArgs};
 use crate::hub::HubSettings;
-use crate::models::ModelStore;
+use crate::model_store::ModelStore;
 use crate::registry::ModelSpec;
 use crate::runner::select_device;
 
@@ -38,7 +38,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for precision in precisions {
         tracing::info!(dtype = precision.name(), kernels = %crate::runner::kernels(&device, precision), "kernels");
     }
-    let store = ModelStore::new(registry, hub, device, engine)?;
+    let memory = args.memory.settings();
+    tracing::info!(
+        max_loaded_bytes = memory.max_loaded_bytes,
+        keep_alive = %memory.keep_alive.describe(),
+        "model memory"
+    );
+    let store = ModelStore::new(registry, hub, device, engine, memory)?;
     let keys = ApiKeys::new(&args.access.api_key, args.access.api_key_file.clone())?;
     let loopback = args
         .host
@@ -92,7 +98,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// successful load: the caller only wakes up on failure.
 pub async fn preload_models(state: Arc<AppState>, models: Vec<ModelSpec>) -> anyhow::Result<()> {
     for spec in &models {
-        state.store.get(spec).await?;
+        state.store.get(spec, None).await?;
     }
     state.set_ready();
     tracing::info!(models = models.len(), "ready");

@@ -42,7 +42,7 @@ check(hf.feature_extraction(texts[0], normalize=False, truncate=True), reference
 hosted = InferenceClient(model=f"{base_url}/pipeline/feature-extraction/{model}")
 check(hosted.feature_extraction(texts[:4]), references[:4], "huggingface_hub hosted path")
 
-# ollama: embed, the older embeddings, and list.
+# ollama: embed, the older embeddings, list and ps.
 client = ollama.Client(host=base_url)
 embedded = client.embed(model="all-minilm", input=texts)
 check(embedded.embeddings, references, "ollama embed")
@@ -51,6 +51,14 @@ check(client.embed(model="all-minilm:latest", input=texts[0]).embeddings, refere
 check([client.embeddings(model="all-minilm", prompt=texts[1]).embedding], references[1:2], "ollama embeddings")
 names = [m.model for m in client.list().models]
 assert f"{model}:latest" in names, names
+# ps lists the loaded model; keep_alive=0 unloads it once answered, the next request loads it again.
+loaded = {m.model: m for m in client.ps().models}
+assert f"{model}:latest" in loaded and loaded[f"{model}:latest"].size > 0, loaded
+assert loaded[f"{model}:latest"].expires_at is not None, loaded
+check(client.embed(model="all-minilm", input=texts[:2], keep_alive=0).embeddings, references[:2], "ollama keep_alive 0")
+assert f"{model}:latest" not in {m.model for m in client.ps().models}, client.ps()
+check(client.embed(model="all-minilm", input=texts[:2], keep_alive="5m").embeddings, references[:2], "ollama reloaded")
+assert f"{model}:latest" in {m.model for m in client.ps().models}, client.ps()
 try:
     client.embed(model="no-such-model", input="x")
     raise AssertionError("expected ResponseError")

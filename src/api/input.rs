@@ -6,6 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, ErrorKind};
+use crate::model_store::KeepAlive;
 use crate::tokenize::Truncation;
 
 /// OpenAI's own cap on inputs per request, applied to every dialect.
@@ -114,6 +115,9 @@ pub struct EmbedOptions {
     /// `false`: the pipeline's own vector, without the final L2 normalisation.
     pub normalize: bool,
     pub truncation: Truncation,
+    /// How long the model stays loaded after this request (Ollama's `keep_alive`); `None`: the
+    /// server's `--keep-alive`.
+    pub keep_alive: Option<KeepAlive>,
 }
 
 impl Default for EmbedOptions {
@@ -123,6 +127,7 @@ impl Default for EmbedOptions {
             dimensions: None,
             normalize: true,
             truncation: Truncation::Right,
+            keep_alive: None,
         }
     }
 }

@@ -32,7 +32,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::ApiKeys;
 use crate::cache::EmbeddingCache;
-use crate::models::ModelStore;
+use crate::model_store::ModelStore;
 pub use embed::OPENAI_MODEL_NAMES;
 use error::ApiError;
 pub use openai::create_embeddings;
@@ -155,6 +155,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/embeddings", post(ollama::embeddings_handler))
         .route("/api/tags", get(ollama::tags_handler))
         .route("/api/show", post(ollama::show_handler))
+        .route("/api/ps", get(ollama::ps_handler))
         .route("/api/version", get(ollama::version_handler))
         .route("/health", get(health))
         .route("/healthz", get(health))

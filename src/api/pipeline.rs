@@ -5,7 +5,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::models::EntryInfo;
+use crate::model_store::EntryInfo;
 use crate::runner::pipeline::HeadStep;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

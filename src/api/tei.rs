@@ -124,9 +124,9 @@ pub async fn tokenize_handler(
             .ok_or_else(|| ApiError::invalid("`add_special_tokens` must be true or false.", "add_special_tokens"))?,
     };
     let options = EmbedOptions::default().read(&mut fields)?;
-    let resolved = resolve(&state, &name).await?;
+    let resolved = resolve(&state, &name, None).await?;
     let prompt = resolved.prompt(options.prompt_name.as_deref())?;
-    let model = Arc::clone(&resolved.model);
+    let model = resolved.model.shared();
     let tokens = tokio::task::spawn_blocking(move || {
         texts
             .iter()

@@ -15,7 +15,7 @@ use embeddings::auth::ApiKeys;
 use embeddings::connections::{serve, ConnectionSettings};
 use embeddings::engine::EngineConfig;
 use embeddings::hub::HubSettings;
-use embeddings::models::ModelStore;
+use embeddings::model_store::{MemorySettings, ModelStore};
 use embeddings::registry::Registry;
 use embeddings::server::preload_models;
 use serde_json::Value;
@@ -142,6 +142,7 @@ pub struct Options {
     /// The exact-repeat cache's budget. Off by default here: tests that compare a text alone
     /// with the same text in a batch must see both computed (`tests/cache.rs` turns it on).
     pub cache_bytes: usize,
+    pub memory: MemorySettings,
 }
 
 impl Default for Options {
@@ -155,6 +156,7 @@ impl Default for Options {
             metrics_public: false,
             cors_origins: Vec::new(),
             cache_bytes: 0,
+            memory: MemorySettings::default(),
         }
     }
 }
@@ -163,7 +165,8 @@ impl TestServer {
     /// Serves the models of `models_file` (its text) on 127.0.0.1 with an ephemeral port.
     pub async fn start(models_file: &str, hub: HubSettings, options: Options) -> Self {
         let registry = Registry::parse(models_file, Path::new("/")).expect("models file parses");
-        let store = ModelStore::new(registry.clone(), hub, Device::Cpu, options.engine).expect("allow-list checks");
+        let store = ModelStore::new(registry.clone(), hub, Device::Cpu, options.engine, options.memory)
+            .expect("allow-list checks");
         let keys = ApiKeys::new(options.api_keys, None).expect("keys");
         let mut state = AppState::new(store, options.limits)
             .with_keys(keys)
@@ -320,7 +323,13 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 pub fn start_error(models_file: &str) -> String {
     let registry = Registry::parse(models_file, Path::new("/")).expect("parses");
     let hub = offline_hub(&scratch_dir("empty-cache"));
-    match ModelStore::new(registry, hub, Device::Cpu, EngineConfig::default()) {
+    match ModelStore::new(
+        registry,
+        hub,
+        Device::Cpu,
+        EngineConfig::default(),
+        MemorySettings::default(),
+    ) {
         Ok(_) => panic!("{models_file}: the allow-list check passed"),
         Err(e) => format!("{e:#}"),
     }

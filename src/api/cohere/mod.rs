@@ -152,7 +152,7 @@ async fn embed(
         Some(name) => name.clone(),
         None => registry.specs()[0].id.clone(),
     };
-    let resolved = resolve(state, &name).await?;
+    let resolved = resolve(state, &name, None).await?;
     let description = &resolved.model.description;
     if let Some(max_tokens) = request.max_tokens.filter(|&m| m < description.max_tokens) {
         return Err(ApiError::invalid(
@@ -175,6 +175,7 @@ async fn embed(
         dimensions: request.output_dimension,
         normalize: true,
         truncation: request.truncation,
+        keep_alive: None,
     };
     let embedded = embed_resolved(
         state,

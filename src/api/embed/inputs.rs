@@ -142,7 +142,7 @@ pub(super) async fn texts_through_cache(
     let (sequences, skip) = if pending.is_empty() {
         (Vec::new(), 0)
     } else {
-        let tokenizing = Arc::clone(model);
+        let tokenizing = model.shared();
         let include_prompt = model.description.include_prompt;
         tokio::task::spawn_blocking(move || {
             let skip = match prompt.as_deref() {

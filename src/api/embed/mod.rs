@@ -2,8 +2,6 @@
 //! request type in, vectors out. Resolve the model, apply the prompt, turn the input into token
 //! sequences, run the engine, shorten and normalise.
 
-use std::sync::Arc;
-
 use super::access::note;
 use super::error::{ApiError, ErrorKind};
 use super::input::{EmbedOptions, Input};
@@ -13,7 +11,7 @@ use crate::engine::EngineError;
 use inputs::{decode_openai_ids, texts_through_cache, token_sequences, Slot, Work};
 
 mod inputs;
-use crate::models::LoadedModel;
+use crate::model_store::{KeepAlive, ModelLease};
 use crate::registry::ModelSpec;
 use crate::runner::Pooling;
 use crate::snapshot::EntryServing;
@@ -44,22 +42,28 @@ pub struct Embedded {
     pub prompt_tokens: usize,
 }
 
-/// The allow-listed entry a request names, and its model loaded.
+/// The allow-listed entry a request names, and its model loaded (and kept loaded while this
+/// lives).
 pub struct Resolved<'a> {
     pub spec: &'a ModelSpec,
-    pub model: Arc<LoadedModel>,
+    pub model: ModelLease,
     pub serving: EntryServing,
 }
 
-/// Finds and (if needed) loads the model a client names.
-pub async fn resolve<'a>(state: &'a AppState, name: &str) -> Result<Resolved<'a>, ApiError> {
+/// Finds and (if needed) loads the model a client names; `keep_alive` applies once the request
+/// is answered (`None`: the server's default).
+pub async fn resolve<'a>(
+    state: &'a AppState,
+    name: &str,
+    keep_alive: Option<KeepAlive>,
+) -> Result<Resolved<'a>, ApiError> {
     let registry = state.store.registry();
     let spec = registry
         .resolve(name)
         .ok_or_else(|| ApiError::model_not_found(name, &registry.public_names()))?;
     let (model, serving) = state
         .store
-        .get(spec)
+        .get(spec, keep_alive)
         .await
         .map_err(|e| ApiError::unavailable(format!("The model {} could not be loaded: {e}", spec.public_name())))?;
     note(|record| record.model = Some(spec.id.clone()));
@@ -82,7 +86,7 @@ impl Resolved<'_> {
 }
 
 pub async fn embed(state: &AppState, request: EmbedRequest) -> Result<Embedded, ApiError> {
-    let resolved = resolve(state, &request.model).await?;
+    let resolved = resolve(state, &request.model, request.options.keep_alive).await?;
     embed_resolved(state, &resolved, request).await
 }
 

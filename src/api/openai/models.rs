@@ -40,9 +40,13 @@ pub struct ModelCard {
     /// Longest input in tokens (longer inputs are truncated).
     max_input_tokens: Option<usize>,
     aliases: Vec<String>,
+    /// Loaded now: a request answers without loading it first.
     ready: bool,
     /// Where the model runs (`cpu`, `cuda`); null until loaded.
     device: Option<&'static str>,
+    /// Bytes its weights take in memory when loaded, in its number format; null until its
+    /// files have been read.
+    size_bytes: Option<u64>,
     /// The matmuls' number format: `float32` or `bfloat16`.
     dtype: &'static str,
     /// The backbone and every module after it; null until the files have been read.
@@ -67,7 +71,8 @@ fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
         max_input_tokens: info.as_ref().map(|i| i.description.max_tokens),
         aliases: spec.aliases.clone(),
         ready: loaded.is_some(),
-        device: loaded.as_ref().map(|m| m.device),
+        device: loaded.as_ref().map(|(model, _)| model.device),
+        size_bytes: state.store.size(spec),
         dtype: spec.precision().name(),
         pipeline: info.as_ref().map(PipelineSummary::of),
         kernels: state.store.kernels(spec.precision()),

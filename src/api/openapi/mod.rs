@@ -37,6 +37,7 @@ use paths::*;
         ollama_embeddings,
         ollama_tags,
         ollama_show,
+        ollama_ps,
         ollama_version,
         cohere_embed_v2,
         cohere_embed_v1,
@@ -53,7 +54,7 @@ use paths::*;
 pub struct ApiDoc;
 
 /// Every (method, path) the router serves, as the document names it.
-pub const ROUTES: [(&str, &str); 26] = [
+pub const ROUTES: [(&str, &str); 27] = [
     ("post", "/v1/embeddings"),
     ("post", "/embeddings"),
     ("get", "/v1/models"),
@@ -71,6 +72,7 @@ pub const ROUTES: [(&str, &str); 26] = [
     ("post", "/api/embeddings"),
     ("get", "/api/tags"),
     ("post", "/api/show"),
+    ("get", "/api/ps"),
     ("get", "/api/version"),
     ("post", "/v2/embed"),
     ("post", "/v1/embed"),

@@ -11,7 +11,9 @@ use super::requests::{
 use crate::api::cohere::{CohereByTypeResponse, CohereV1Response};
 use crate::api::error::{OpenAiErrorBody, SimpleError};
 use crate::api::hf::HfFeatures;
-use crate::api::ollama::{OllamaEmbedResponse, OllamaEmbeddingResponse, OllamaShowResponse, OllamaTags, OllamaVersion};
+use crate::api::ollama::{
+    OllamaEmbedResponse, OllamaEmbeddingResponse, OllamaRunning, OllamaShowResponse, OllamaTags, OllamaVersion,
+};
 use crate::api::openai::models::{ModelCard, ModelList};
 use crate::api::openai::types::EmbeddingResponse;
 use crate::api::tei::{SimpleToken, TeiErrorBody, TeiInfo};
@@ -87,6 +89,10 @@ pub fn ollama_tags() {}
 #[utoipa::path(post, path = "/api/show", tag = "Ollama", request_body = OllamaShowRequest,
     responses((status = 200, body = OllamaShowResponse), PlainErrors))]
 pub fn ollama_show() {}
+
+#[utoipa::path(get, path = "/api/ps", tag = "Ollama",
+    responses((status = 200, body = OllamaRunning), (status = 401, body = SimpleError)))]
+pub fn ollama_ps() {}
 
 #[utoipa::path(get, path = "/api/version", tag = "Ollama",
     responses((status = 200, body = OllamaVersion), (status = 401, body = SimpleError)))]

@@ -118,7 +118,8 @@ pub struct OllamaEmbedRequest {
     pub truncate: Option<bool>,
     #[schema(minimum = 1)]
     pub dimensions: Option<u32>,
-    /// Accepted and ignored.
+    /// How long the model stays loaded after this request: seconds (a number) or a duration
+    /// (`"5m"`, `"1h30m"`); negative: forever; `0`: unloaded once answered.
     #[schema(value_type = Option<String>)]
     pub keep_alive: Option<serde_json::Value>,
     /// Accepted and ignored.
@@ -132,6 +133,7 @@ pub struct OllamaEmbedRequest {
 pub struct OllamaEmbeddingsRequest {
     pub model: String,
     pub prompt: String,
+    /// As in `/api/embed`.
     #[schema(value_type = Option<String>)]
     pub keep_alive: Option<serde_json::Value>,
     #[schema(value_type = Option<Object>)]

@@ -12,6 +12,9 @@ use crate::engine::EngineConfig;
 use crate::registry::{ModelSpec, Registry};
 use crate::runner::{DeviceChoice, Precision};
 
+mod memory;
+pub use memory::{byte_size, MemoryArgs};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "embeddings",
@@ -83,6 +86,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub tuning: TuningArgs,
+
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 
     #[command(flatten)]
     pub protection: ProtectionArgs,
@@ -348,6 +354,23 @@ mod tests {
         assert_eq!(serve.protection.connections(), ConnectionSettings::default());
         assert_eq!(serve.tuning.limits(&serve.protection), Limits::default());
         assert_eq!(serve.tuning.cache_bytes, crate::api::DEFAULT_CACHE_BYTES);
+        assert_eq!(serve.memory.settings(), crate::model_store::MemorySettings::default());
+        let budget = [
+            "embeddings",
+            "serve",
+            "--max-loaded-bytes",
+            "2GiB",
+            "--keep-alive",
+            "5m",
+        ];
+        let Command::Serve(budget) = Cli::try_parse_from(budget).expect("parses").command else {
+            panic!("serve expected")
+        };
+        assert_eq!(budget.memory.max_loaded_bytes, Some(2 << 30));
+        assert_eq!(
+            budget.memory.keep_alive,
+            crate::model_store::KeepAlive::For(Duration::from_secs(300))
+        );
         assert!(Cli::try_parse_from(["embeddings", "serve", "--idle-timeout", "0"]).is_err());
         let fast = Cli::try_parse_from(["embeddings", "serve", "--request-timeout", "0.5"]).expect("parses");
         let Command::Serve(fast) = fast.command else {

@@ -1,7 +1,6 @@
-//! Ollama's dialect: `POST /api/embed`, the older `POST /api/embeddings`, `GET /api/tags`,
-//! `POST /api/show` and `GET /api/version`, with Ollama's error body `{"error": "..."}` and the
-//! statuses of the OpenAI routes. Model names resolve through the allow-list like any other
-//! (`all-minilm` is an alias there); a `:tag` suffix such as `:latest` is ignored.
+//! Ollama's model routes: `GET /api/tags` (every allow-listed entry), `POST /api/show` (one
+//! entry's details) and `GET /api/ps` (the entries whose weights are in memory now, with their
+//! size and when they are unloaded).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,34 +12,14 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-use super::body::{read_json, RawBody};
-use super::embed::{embed_resolved, resolve, EmbedRequest};
-use super::error::{ApiError, PlainError};
-use super::input::{model_name, object, parse_input, take, EmbedOptions, Input};
-use super::pipeline::PipelineSummary;
-use super::AppState;
-use crate::models::EntryInfo;
+use super::{requested_model, without_tag};
+use crate::api::body::{read_json, RawBody};
+use crate::api::error::{ApiError, PlainError};
+use crate::api::input::object;
+use crate::api::pipeline::PipelineSummary;
+use crate::api::AppState;
+use crate::model_store::{EntryInfo, KeepAlive, ResidentState};
 use crate::registry::ModelSpec;
-
-/// `/api/embed`'s answer.
-#[derive(Serialize, ToSchema)]
-pub struct OllamaEmbedResponse {
-    /// The model's name as sent.
-    pub model: String,
-    pub embeddings: Vec<Vec<f32>>,
-    /// Nanoseconds, the whole request.
-    pub total_duration: u64,
-    /// Nanoseconds spent loading the model (0 when it was loaded already).
-    pub load_duration: u64,
-    /// Tokens the model read.
-    pub prompt_eval_count: usize,
-}
-
-/// `/api/embeddings`' answer.
-#[derive(Serialize, ToSchema)]
-pub struct OllamaEmbeddingResponse {
-    pub embedding: Vec<f32>,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct OllamaModelDetails {
@@ -82,97 +61,6 @@ pub struct OllamaShowResponse {
     #[schema(value_type = Object)]
     pub model_info: Map<String, Value>,
     pub capabilities: Vec<String>,
-}
-
-/// `/api/version`'s answer.
-#[derive(Serialize, ToSchema)]
-pub struct OllamaVersion {
-    pub version: String,
-}
-
-/// `all-minilm:latest` -> `all-minilm`: Ollama's tags mean nothing here.
-fn without_tag(name: &str) -> &str {
-    match name.rsplit_once(':') {
-        Some((base, tag)) if !tag.contains('/') && !base.is_empty() => base,
-        _ => name,
-    }
-}
-
-/// The request's model name (Ollama also accepts `name`), or a 400.
-fn requested_model(fields: &mut Map<String, Value>) -> Result<String, ApiError> {
-    let model = model_name(fields.remove("model"), "model")?;
-    let name = model_name(fields.remove("name"), "name")?;
-    model
-        .or(name)
-        .ok_or_else(|| ApiError::invalid("You must provide a `model`.", "model"))
-}
-
-/// Reads Ollama's options: `truncate` (default true) and `dimensions`; `keep_alive` and
-/// `options` are accepted and ignored (models stay loaded, runtime options do not apply).
-fn embed_options(fields: &mut Map<String, Value>) -> Result<EmbedOptions, ApiError> {
-    take(fields, "keep_alive");
-    take(fields, "options");
-    EmbedOptions::default().read(fields)
-}
-
-fn nanoseconds(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// `POST /api/embed`: `{"model", "embeddings", "total_duration", "load_duration",
-/// "prompt_eval_count"}`.
-pub async fn embed_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, PlainError> {
-    let started = Instant::now();
-    let json = read_json(None, body)?;
-    let mut fields = object(json)?;
-    let name = requested_model(&mut fields)?;
-    let input = parse_input(fields.remove("input").unwrap_or(Value::Null), "input")?;
-    let options = embed_options(&mut fields)?;
-    let loading = Instant::now();
-    let resolved = resolve(&state, without_tag(&name)).await?;
-    let load_duration = nanoseconds(loading);
-    let request = EmbedRequest {
-        model: without_tag(&name).to_owned(),
-        input,
-        options,
-    };
-    let embedded = embed_resolved(&state, &resolved, request).await?;
-    Ok(Json(OllamaEmbedResponse {
-        model: name,
-        embeddings: embedded.vectors,
-        total_duration: nanoseconds(started),
-        load_duration,
-        prompt_eval_count: embedded.prompt_tokens,
-    })
-    .into_response())
-}
-
-/// `POST /api/embeddings` (Ollama's older route): `{"prompt"}` in, `{"embedding"}` out.
-pub async fn embeddings_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, PlainError> {
-    let json = read_json(None, body)?;
-    let mut fields = object(json)?;
-    let name = requested_model(&mut fields)?;
-    let prompt = match take(&mut fields, "prompt") {
-        Some(Value::String(prompt)) => prompt,
-        Some(_) => return Err(ApiError::invalid("`prompt` must be a string.", "prompt").into()),
-        None => {
-            return Err(ApiError::invalid("You must provide a `prompt` to embed.", "prompt")
-                .with_kind(super::error::ErrorKind::Empty)
-                .into())
-        }
-    };
-    let options = embed_options(&mut fields)?;
-    let resolved = resolve(&state, without_tag(&name)).await?;
-    let request = EmbedRequest {
-        model: without_tag(&name).to_owned(),
-        input: Input::Texts(vec![prompt]),
-        options,
-    };
-    let mut embedded = embed_resolved(&state, &resolved, request).await?;
-    Ok(Json(OllamaEmbeddingResponse {
-        embedding: embedded.vectors.pop().unwrap_or_default(),
-    })
-    .into_response())
 }
 
 /// What Ollama's clients show of a model, from what its files say and its weights' size.
@@ -287,23 +175,80 @@ pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> 
     .into_response())
 }
 
-/// `GET /api/version`: this server's version.
-pub async fn version_handler() -> Response {
-    Json(OllamaVersion {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-    })
-    .into_response()
+#[derive(Serialize, ToSchema)]
+pub struct OllamaRunningModel {
+    /// `ID:latest`.
+    pub name: String,
+    pub model: String,
+    /// Bytes the weights take in memory, in the number format they run in.
+    pub size: u64,
+    pub digest: String,
+    pub details: OllamaModelDetails,
+    /// RFC 3339: when the model is unloaded if no request comes (centuries ahead when it is
+    /// kept forever, as Ollama shows it).
+    pub expires_at: String,
+    /// The part of `size` in GPU memory.
+    pub size_vram: u64,
+    /// Longest input in tokens.
+    pub context_length: Option<usize>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `/api/ps`' answer.
+#[derive(Serialize, ToSchema)]
+pub struct OllamaRunning {
+    pub models: Vec<OllamaRunningModel>,
+}
 
-    #[test]
-    fn tags_are_ignored_in_model_names() {
-        assert_eq!(without_tag("all-minilm:latest"), "all-minilm");
-        assert_eq!(without_tag("all-minilm"), "all-minilm");
-        assert_eq!(without_tag("org/model:v1"), "org/model");
-        assert_eq!(without_tag(":latest"), ":latest");
-    }
+/// `GET /api/ps`: every entry whose weights are loaded now (entries sharing weights share one
+/// copy, each listed).
+pub async fn ps_handler(State(state): State<Arc<AppState>>) -> Response {
+    let models = state
+        .store
+        .registry()
+        .specs()
+        .iter()
+        .filter_map(|spec| {
+            let (model, resident) = state.store.loaded(spec)?;
+            let facts = weights_facts(&state, spec);
+            let name = format!("{}:latest", spec.public_name());
+            let info = state.store.info(spec);
+            Some(OllamaRunningModel {
+                model: name.clone(),
+                name,
+                size: resident.bytes,
+                digest: facts.snapshot,
+                details: details(info.as_ref(), facts.size),
+                expires_at: expires_at(resident, state.store.memory().keep_alive),
+                size_vram: if model.device.starts_with("cuda") {
+                    resident.bytes
+                } else {
+                    0
+                },
+                context_length: Some(model.description.max_tokens),
+            })
+        })
+        .collect();
+    Json(OllamaRunning { models }).into_response()
+}
+
+/// A model in use expires its keep-alive after the request in flight; Ollama shows that as the
+/// default keep-alive from now.
+fn expires_at(resident: ResidentState, default_keep_alive: KeepAlive) -> String {
+    let now = Instant::now();
+    let at = resident
+        .expires
+        .or_else(|| (resident.leases > 0).then(|| default_keep_alive.expiry(now)).flatten());
+    let wall = chrono::Utc::now();
+    let when = match at {
+        Some(at) => chrono::TimeDelta::from_std(at.saturating_duration_since(now))
+            .ok()
+            .and_then(|ahead| wall.checked_add_signed(ahead)),
+        None => None,
+    };
+    // Go's longest duration, which is what Ollama adds for "forever".
+    let forever = || {
+        wall.checked_add_signed(chrono::TimeDelta::nanoseconds(i64::MAX))
+            .unwrap_or(wall)
+    };
+    when.unwrap_or_else(forever).to_rfc3339()
 }

@@ -1,0 +1,153 @@
+//! One model in memory: its pipeline, tokenizer and engine, and the two blocking steps that
+//! get it there (the files fetched and measured, then the weights loaded), split so that room
+//! within the memory budget is made between them.
+
+use std::sync::Arc;
+
+use candle_core::Device;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::hub::{Access, HubSettings, Snapshot};
+use crate::memory_guard::{self, Headroom, WeightsSize};
+use crate::registry::ModelSpec;
+use crate::runner::{self, EmbeddingModel, Precision};
+use crate::snapshot::{ModelDescription, WeightFiles};
+use crate::tokenize::{TextTokenizer, TokenPiece, TokenizeError, Truncation};
+
+/// A model ready to serve: its pipeline, its tokenizer and the engine that runs its forward
+/// passes.
+pub struct LoadedModel {
+    pub description: ModelDescription,
+    pub vocab_size: usize,
+    pub device: &'static str,
+    tokenizer: TextTokenizer,
+    pub engine: Engine,
+}
+
+impl LoadedModel {
+    /// Tokenizes texts (behind `prompt`), truncated to the model's limit as asked. Blocking
+    /// (CPU-bound): run it off the reactor.
+    pub fn tokenize(
+        &self,
+        texts: Vec<String>,
+        prompt: Option<&str>,
+        truncation: Truncation,
+    ) -> Result<Vec<Vec<u32>>, TokenizeError> {
+        self.tokenizer.encode_batch(texts, prompt, truncation)
+    }
+
+    /// One text's tokens with their offsets, untruncated. Blocking.
+    pub fn pieces(
+        &self,
+        text: &str,
+        prompt: Option<&str>,
+        special_tokens: bool,
+    ) -> Result<Vec<TokenPiece>, TokenizeError> {
+        self.tokenizer.pieces(text, prompt, special_tokens)
+    }
+
+    /// The prompt's token count as pooling with `include_prompt: false` leaves it out.
+    pub fn prompt_length(&self, prompt: &str) -> Result<usize, TokenizeError> {
+        self.tokenizer.prompt_length(prompt)
+    }
+
+    /// The special tokens framing every text (`[CLS]` and `[SEP]`: 2).
+    pub fn frame_tokens(&self) -> usize {
+        self.tokenizer.frame_len()
+    }
+
+    /// Checks client-supplied ids are a tokenization by this model's tokenizer.
+    pub fn check_ids(&self, ids: &[u32]) -> Result<(), String> {
+        self.tokenizer.check_ids(ids, self.vocab_size)
+    }
+
+    /// Truncates client-supplied token ids the way text is truncated.
+    pub fn truncate_ids(&self, ids: Vec<u32>, truncation: Truncation) -> Vec<u32> {
+        self.tokenizer.truncate_ids(ids, truncation)
+    }
+}
+
+/// A model's files on disk, read and measured, before its weights load.
+pub struct FetchedModel {
+    id: String,
+    precision: Precision,
+    pub description: ModelDescription,
+    files: WeightFiles,
+    size: WeightsSize,
+}
+
+impl FetchedModel {
+    /// Downloads what is missing and reads the small files and the weights' headers. Blocking.
+    pub fn fetch(spec: &ModelSpec, hub: &HubSettings, progress: bool) -> anyhow::Result<Self> {
+        let fail = |e: anyhow::Error| anyhow::anyhow!("model {}: {e}", spec.id);
+        let snapshot = Snapshot::new(spec, hub, Access::Download { progress });
+        let description = ModelDescription::read(&snapshot).map_err(fail)?;
+        let files = WeightFiles::fetch(&snapshot).map_err(fail)?;
+        let size = WeightsSize::of(&files.weights).map_err(fail)?;
+        Ok(Self {
+            id: spec.id.clone(),
+            precision: spec.precision(),
+            description,
+            files,
+            size,
+        })
+    }
+
+    /// The weights' size in memory, in the number format they will run in.
+    pub fn bytes(&self) -> u64 {
+        self.size.in_format(self.precision)
+    }
+
+    /// Loads the weights and tokenizer and starts the engine. Blocking.
+    pub fn load(self, device: &Device, engine_config: EngineConfig) -> anyhow::Result<LoadedModel> {
+        let started = std::time::Instant::now();
+        let Self {
+            id,
+            precision,
+            description,
+            files,
+            size,
+        } = self;
+        let fail = |e: anyhow::Error| anyhow::anyhow!("model {id}: {e}");
+        if let Some(headroom) = Headroom::now() {
+            memory_guard::check(size, precision, headroom).map_err(|e| fail(anyhow::anyhow!(e)))?;
+        }
+        let model = EmbeddingModel::load(
+            description.architecture.as_ref(),
+            &files.weights,
+            &description.head,
+            device,
+            precision,
+        )
+        .map_err(fail)?;
+        let tokenizer = TextTokenizer::from_file(&files.tokenizer, description.max_tokens, description.lowercase)
+            .map_err(|e| fail(e.into()))?;
+        let vocab_size = description.shape().vocab_size;
+        if tokenizer.vocab_size() > vocab_size {
+            return Err(fail(anyhow::anyhow!(
+                "the tokenizer's vocabulary ({}) is larger than the model's ({vocab_size})",
+                tokenizer.vocab_size(),
+            )));
+        }
+        let device_name = runner::device::describe(model.device());
+        let engine = Engine::start(Arc::new(model), engine_config, &id).map_err(|e| fail(e.into()))?;
+        tracing::info!(
+            model = %id,
+            architecture = %description.shape().model_type,
+            pooling = %description.pooling.describe(),
+            dimension = description.dimension(),
+            max_tokens = description.max_tokens,
+            device = device_name,
+            bytes = size.in_format(precision),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "model loaded"
+        );
+        Ok(LoadedModel {
+            description,
+            vocab_size,
+            device: device_name,
+            tokenizer,
+            engine,
+        })
+    }
+}
