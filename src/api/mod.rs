@@ -15,17 +15,17 @@ mod ollama;
 pub mod openai;
 pub mod openapi;
 pub mod pipeline;
+pub mod routes;
 mod tei;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -36,7 +36,7 @@ use crate::model_store::ModelStore;
 pub use embed::OPENAI_MODEL_NAMES;
 use error::ApiError;
 pub use openai::create_embeddings;
-use openai::models::{list_models, retrieve_model};
+use routes::Dialect;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
@@ -131,38 +131,11 @@ impl AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        // OpenAI
-        .route("/v1/embeddings", post(openai::embeddings_handler))
-        .route("/embeddings", post(openai::embeddings_handler))
-        .route("/v1/models", get(list_models))
-        .route("/models", get(list_models))
-        .route("/v1/models/{*id}", get(retrieve_model))
-        // Hugging Face Inference API (GET /models/{id} is OpenAI's model object)
-        .route("/models/{*id}", get(retrieve_model).post(hf::feature_extraction))
-        .route("/pipeline/feature-extraction/{*id}", post(hf::feature_extraction))
-        .route("/hf-inference/models/{*id}", post(hf::feature_extraction))
-        // text-embeddings-inference
-        .route("/embed", post(tei::embed_handler))
-        .route("/", post(tei::embed_handler))
-        .route("/tokenize", post(tei::tokenize_handler))
-        .route("/info", get(tei::info_handler))
-        // Cohere
-        .route("/v2/embed", post(cohere::embed_v2))
-        .route("/v1/embed", post(cohere::embed_v1))
-        // Ollama
-        .route("/api/embed", post(ollama::embed_handler))
-        .route("/api/embeddings", post(ollama::embeddings_handler))
-        .route("/api/tags", get(ollama::tags_handler))
-        .route("/api/show", post(ollama::show_handler))
-        .route("/api/ps", get(ollama::ps_handler))
-        .route("/api/version", get(ollama::version_handler))
-        .route("/health", get(health))
-        .route("/healthz", get(health))
-        .route("/health/ready", get(ready))
-        .route("/health/live", get(live))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi::document))
+    routes::ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, (route.handler)())
+        })
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), deadline))
@@ -264,34 +237,34 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
     if open || state.keys.allows(presented) {
         return next.run(request).await;
     }
-    in_dialect(request.method(), request.uri().path(), ApiError::unauthorized())
+    in_dialect(
+        request.method(),
+        request.extensions().get::<MatchedPath>(),
+        ApiError::unauthorized(),
+    )
 }
 
-/// An error shaped for the dialect whose route `path` is, for answers given before a handler
-/// runs (keys, deadlines).
-fn in_dialect(method: &Method, path: &str, error: ApiError) -> Response {
-    let plain = path.starts_with("/api/")
-        || path.starts_with("/pipeline/")
-        || path.starts_with("/hf-inference/")
-        || (path.starts_with("/models/") && method == Method::POST);
-    if plain {
-        error::PlainError::from(error).into_response()
-    } else if ["/v1/embed", "/v2/embed"].contains(&path) {
-        cohere::CohereError::from(error).into_response()
-    } else if ["/", "/embed", "/tokenize", "/info"].contains(&path) {
-        tei::TeiError::from(error).into_response()
-    } else {
-        error.into_response()
+/// An error shaped for the dialect of the route the request matched, for answers given before
+/// a handler runs (keys, deadlines).
+fn in_dialect(method: &Method, matched: Option<&MatchedPath>, error: ApiError) -> Response {
+    match routes::dialect_of(method, matched.map(MatchedPath::as_str)) {
+        Dialect::Plain => error::PlainError::from(error).into_response(),
+        Dialect::Cohere => cohere::CohereError::from(error).into_response(),
+        Dialect::Tei => tei::TeiError::from(error).into_response(),
+        Dialect::OpenAi => error.into_response(),
     }
 }
 
 /// Cancels a request still unanswered at the deadline; dropping it drops its queued work too.
 async fn deadline(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let limit = state.limits.request_timeout;
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let (method, matched) = (
+        request.method().clone(),
+        request.extensions().get::<MatchedPath>().cloned(),
+    );
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => in_dialect(&method, &path, ApiError::deadline(limit)),
+        Err(_) => in_dialect(&method, matched.as_ref(), ApiError::deadline(limit)),
     }
 }
 
