@@ -203,3 +203,28 @@ async fn foreign_token_ids_under_a_hugging_face_name_are_refused() {
     let (status, body) = server.embed(json!({"model": "minilm", "input": [101, 100, 102]})).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// `token_ids=` on an entry decides the vocabulary of its token arrays, whatever the name.
+#[tokio::test]
+async fn an_entrys_token_ids_option_chooses_the_vocabulary() {
+    let server = TestServer::start(
+        &format!("{MINILM} langchain-minilm token_ids=cl100k\n{MINILM} text-embedding-3-small token_ids=model\n"),
+        offline_hub(&test_hf_cache()),
+        Options::default(),
+    )
+    .await;
+    let references = references();
+    let cl100k_ids: Vec<Vec<u32>> = references.iter().map(|r| cl100k(&r.text)).collect();
+    let own_ids: Vec<Vec<u32>> = references.iter().map(|r| r.ids.clone()).collect();
+    for (name, ids) in [("langchain-minilm", cl100k_ids), ("text-embedding-3-small", own_ids)] {
+        let (status, body) = server.embed(json!({"model": name, "input": ids})).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        for (got, reference) in vectors(&body).iter().zip(&references) {
+            assert!(
+                max_abs_diff(got, &reference.embedding) <= 2e-5,
+                "{name}: {:?}",
+                reference.text
+            );
+        }
+    }
+}

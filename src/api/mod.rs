@@ -33,7 +33,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::ApiKeys;
 use crate::cache::EmbeddingCache;
 use crate::model_store::ModelStore;
-pub use embed::OPENAI_MODEL_NAMES;
+pub use crate::registry::OPENAI_MODEL_NAMES;
 use error::ApiError;
 pub use openai::create_embeddings;
 use routes::Dialect;

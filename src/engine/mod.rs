@@ -297,7 +297,7 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
             let mut queue = shared.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             match queue.next_wave(shared.config.max_batch_tokens, &shared.name) {
                 Some(wave) => wave,
-                None => return,
+                None => break,
             }
         };
         // MKL's thread cap is per OS thread, and the pool may run this on any of its threads.
@@ -306,6 +306,11 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
             run_wave(&*shared.model, wave, shared.config.max_batch_tokens, &shared.name)
         });
     }
+    // The engine was dropped (its model unloaded): the last worker out frees the weights, and
+    // the allocator is asked to give the freed pages back so an unload lowers the RSS.
+    drop(shared);
+    drop(pool);
+    crate::memory_guard::return_freed_memory();
 }
 
 fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize, name: &str) {

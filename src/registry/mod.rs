@@ -30,7 +30,29 @@ pub struct EntryOptions {
     pub pooling: Option<PoolingMode>,
     /// The matmuls' number format; unset follows `--dtype`.
     pub dtype: Option<Precision>,
+    /// Whose vocabulary token arrays sent to this entry are in; unset: OpenAI's `cl100k_base`
+    /// under OpenAI's model names, the model's own under every other name.
+    pub token_ids: Option<TokenIds>,
 }
+
+/// The vocabulary of client-sent token arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenIds {
+    /// The model's own tokenizer's ids.
+    Model,
+    /// OpenAI's `cl100k_base` ids (what LangChain's `OpenAIEmbeddings` sends by default),
+    /// decoded to text first.
+    Cl100k,
+}
+
+/// OpenAI's embedding model names. Token arrays sent under one of these are OpenAI
+/// `cl100k_base` ids unless the entry says otherwise (`token_ids=`), whichever model the name
+/// is an alias of here.
+pub const OPENAI_MODEL_NAMES: [&str; 3] = [
+    "text-embedding-ada-002",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+];
 
 /// One entry of the models file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +101,17 @@ impl ModelSpec {
             Precision::Float32 => self.source_key(),
             other => format!("{} as {other}", self.source_key()),
         }
+    }
+
+    /// The vocabulary of token arrays a client sends under `name` (one of this entry's names).
+    pub fn token_ids_under(&self, name: &str) -> TokenIds {
+        self.options
+            .token_ids
+            .unwrap_or(if OPENAI_MODEL_NAMES.contains(&name.trim()) {
+                TokenIds::Cl100k
+            } else {
+                TokenIds::Model
+            })
     }
 
     /// The organisation for OpenAI's `owned_by` field.
@@ -237,7 +270,7 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-const OPTION_KEYS: &str = "prompt_name, prompt, pooling, dtype";
+const OPTION_KEYS: &str = "prompt_name, prompt, pooling, dtype, token_ids";
 
 fn parse_options(words: &[&String]) -> Result<EntryOptions, String> {
     let mut options = EntryOptions::default();
@@ -259,6 +292,13 @@ fn parse_options(words: &[&String]) -> Result<EntryOptions, String> {
                     Precision::parse(value)
                         .ok_or_else(|| format!("dtype={value} is not a number format (one of {})", Precision::NAMES))?,
                 )
+            }
+            "token_ids" => {
+                options.token_ids = Some(match value {
+                    "model" => TokenIds::Model,
+                    "cl100k" => TokenIds::Cl100k,
+                    _ => return Err(format!("token_ids={value} is not a vocabulary (model or cl100k)")),
+                })
             }
             "prompt_name" => return Err("prompt_name= needs a prompt's name".to_owned()),
             other => return Err(format!("unknown option {other:?} (options are {OPTION_KEYS})")),

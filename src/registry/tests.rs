@@ -152,7 +152,7 @@ fn the_shipped_list_parses_and_serves_every_openai_name() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("supported_models.txt");
     let r = Registry::load(&path).expect("supported_models.txt parses");
     assert_eq!(r.specs()[0].id, "sentence-transformers/all-MiniLM-L6-v2");
-    for name in crate::api::OPENAI_MODEL_NAMES {
+    for name in OPENAI_MODEL_NAMES {
         assert!(r.resolve(name).is_some(), "{name} is not served");
     }
     let query = r.resolve("e5-query").expect("e5-query");
@@ -161,4 +161,20 @@ fn the_shipped_list_parses_and_serves_every_openai_name() {
         query.weights_key(),
         r.resolve("intfloat/e5-small-v2").expect("e5").weights_key()
     );
+}
+
+#[test]
+fn token_ids_follow_the_entry_option_else_the_openai_names() {
+    let r = Registry::parse(
+        "a/one text-embedding-3-small plain\nb/two mine token_ids=cl100k\nc/three text-embedding-ada-002 token_ids=model\n",
+        Path::new("."),
+    )
+    .expect("parses");
+    let under = |name: &str| r.resolve(name).expect(name).token_ids_under(name);
+    assert_eq!(under("text-embedding-3-small"), TokenIds::Cl100k);
+    assert_eq!(under("plain"), TokenIds::Model);
+    assert_eq!(under("mine"), TokenIds::Cl100k);
+    assert_eq!(under("text-embedding-ada-002"), TokenIds::Model);
+    let wrong = Registry::parse("a/one token_ids=gpt2\n", Path::new(".")).expect_err("refused");
+    assert!(wrong.1.contains("token_ids=gpt2"), "{}", wrong.1);
 }

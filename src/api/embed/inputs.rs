@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Resolved, OPENAI_MODEL_NAMES};
+use super::Resolved;
 use crate::api::error::ApiError;
 use crate::api::input::excerpt;
 use crate::api::AppState;
 use crate::cache::{self, Cached};
+use crate::registry::OPENAI_MODEL_NAMES;
 use crate::runner::Pooling;
 use crate::tokenize::{decode_cl100k, Truncation};
 
@@ -176,8 +177,8 @@ fn foreign_tokens_error(model: &str, index: usize, reason: &str) -> ApiError {
         format!(
             "`input[{index}]` is not a tokenization by {}'s tokenizer: {reason}. Token arrays are read in the \
              vocabulary of the model named in `model`. If these are OpenAI tiktoken ids, send them under an OpenAI \
-             model name this server lists as an alias ({}), or send text (LangChain: \
-             OpenAIEmbeddings(check_embedding_ctx_length=False)).",
+             model name this server lists as an alias ({}) or to an entry with token_ids=cl100k in the models file, or send \
+             text (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False)).",
             excerpt(model),
             OPENAI_MODEL_NAMES.join(", ")
         ),

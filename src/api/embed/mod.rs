@@ -12,19 +12,10 @@ use inputs::{decode_openai_ids, texts_through_cache, token_sequences, Slot, Work
 
 mod inputs;
 use crate::model_store::{KeepAlive, ModelLease};
-use crate::registry::ModelSpec;
+use crate::registry::{ModelSpec, TokenIds};
 use crate::runner::Pooling;
 use crate::snapshot::EntryServing;
 use crate::tokenize::Truncation;
-
-/// OpenAI's embedding model names. Token arrays sent under one of these are OpenAI
-/// `cl100k_base` ids (what LangChain's `OpenAIEmbeddings` sends by default), whichever model
-/// the name is an alias of here.
-pub const OPENAI_MODEL_NAMES: [&str; 3] = [
-    "text-embedding-ada-002",
-    "text-embedding-3-small",
-    "text-embedding-3-large",
-];
 
 /// A request to embed, whichever dialect it came in.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +104,7 @@ pub async fn embed_resolved(
     }
     let pooling = Pooling::new(resolved.serving.pooling);
     let work = match input {
-        Input::Tokens(sequences) if !OPENAI_MODEL_NAMES.contains(&name.trim()) => token_sequences(
+        Input::Tokens(sequences) if resolved.spec.token_ids_under(&name) == TokenIds::Model => token_sequences(
             resolved,
             &name,
             prompt.as_deref(),
