@@ -110,25 +110,53 @@ fn gigabytes(bytes: u64) -> String {
     format!("{:.1} GB", bytes as f64 / 1e9)
 }
 
+/// Weights larger than the memory the process may still take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoesNotFit {
+    pub needed: u64,
+    pub precision: Precision,
+    pub headroom: Headroom,
+    /// Their size in bfloat16 when that would fit a float32 model.
+    pub would_fit_in_bfloat16: Option<u64>,
+}
+
+impl std::fmt::Display for DoesNotFit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "its weights need {} in {} but this process may take {} more ({})",
+            gigabytes(self.needed),
+            self.precision,
+            gigabytes(self.headroom.bytes),
+            self.headroom.source
+        )?;
+        if let Some(bfloat16) = self.would_fit_in_bfloat16 {
+            write!(
+                f,
+                "; in bfloat16 they need {}: use --dtype bfloat16 (or dtype=bfloat16 on the model's line)",
+                gigabytes(bfloat16)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DoesNotFit {}
+
 /// Refuses weights that cannot fit, in one line.
-pub fn check(size: WeightsSize, precision: Precision, headroom: Headroom) -> Result<(), String> {
+pub fn check(size: WeightsSize, precision: Precision, headroom: Headroom) -> Result<(), DoesNotFit> {
     let needed = size.in_format(precision);
     if needed <= headroom.bytes {
         return Ok(());
     }
-    let mut message = format!(
-        "its weights need {} in {precision} but this process may take {} more ({})",
-        gigabytes(needed),
-        gigabytes(headroom.bytes),
-        headroom.source
-    );
-    if precision == Precision::Float32 && size.bfloat16 <= headroom.bytes {
-        message.push_str(&format!(
-            "; in bfloat16 they need {}: use --dtype bfloat16 (or dtype=bfloat16 on the model's line)",
-            gigabytes(size.bfloat16)
-        ));
-    }
-    Err(message)
+    let would_fit_in_bfloat16 =
+        (precision == Precision::Float32 && size.bfloat16 <= headroom.bytes).then_some(size.bfloat16);
+    Err(DoesNotFit {
+        needed,
+        precision,
+        headroom,
+        would_fit_in_bfloat16,
+    })
 }
 
 #[cfg(test)]
@@ -162,7 +190,7 @@ mod tests {
             bytes: 20_000_000_000,
             source: "MemAvailable",
         };
-        let refused = check(size, Precision::Float32, headroom).unwrap_err();
+        let refused = check(size, Precision::Float32, headroom).unwrap_err().to_string();
         assert!(refused.contains("28.0 GB") && refused.contains("20.0 GB"), "{refused}");
         assert!(
             refused.contains("--dtype bfloat16") && refused.contains("14.5 GB"),
@@ -173,7 +201,7 @@ mod tests {
             bytes: 1_000_000_000,
             ..headroom
         };
-        let refused = check(size, Precision::BFloat16, small).unwrap_err();
+        let refused = check(size, Precision::BFloat16, small).unwrap_err().to_string();
         assert!(!refused.contains("--dtype"), "{refused}");
         assert_eq!(
             mem_available("MemTotal: 10 kB\nMemAvailable:    2048 kB\n"),

@@ -29,9 +29,8 @@ pub enum ErrorKind {
 pub struct ApiError {
     /// The status on OpenAI's routes; other dialects may map [`ErrorKind`] differently.
     pub status: StatusCode,
-    pub error_kind: ErrorKind,
+    pub kind: ErrorKind,
     pub message: String,
-    pub kind: &'static str,
     pub param: Option<&'static str>,
     pub code: Option<&'static str>,
     retry_after_seconds: Option<u32>,
@@ -81,17 +80,16 @@ impl IntoResponse for PlainError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        let error_kind = if status == StatusCode::BAD_REQUEST {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let kind = if status == StatusCode::BAD_REQUEST {
             ErrorKind::Invalid
         } else {
             ErrorKind::Other
         };
         Self {
             status,
-            error_kind,
-            message: message.into(),
             kind,
+            message: message.into(),
             param: None,
             code: None,
             retry_after_seconds: None,
@@ -109,19 +107,18 @@ impl ApiError {
     }
 
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {
-        self.error_kind = kind;
+        self.kind = kind;
         self
     }
 
     /// 400: the request is malformed or asks for something impossible.
     pub fn invalid(message: impl Into<String>, param: &'static str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message).with_param(param)
+        Self::new(StatusCode::BAD_REQUEST, message).with_param(param)
     }
 
     pub fn bad_json(detail: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid_request_error",
             format!("We could not parse the JSON body of your request ({detail}). The body must be a JSON object."),
         )
         .with_kind(ErrorKind::Syntax)
@@ -130,7 +127,6 @@ impl ApiError {
     pub fn model_not_found(requested: &str, available: &[&str]) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "invalid_request_error",
             format!(
                 "The model `{}` does not exist or is not served here. Available models: {}.",
                 super::input::excerpt(requested),
@@ -144,7 +140,6 @@ impl ApiError {
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request_error",
             format!("Unsupported Content-Type `{content_type}`; send the body as JSON with `Content-Type: application/json`."),
         )
     }
@@ -152,7 +147,6 @@ impl ApiError {
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
             format!("The request body is larger than this server's limit of {limit} bytes; send fewer or shorter inputs per request."),
         )
         .with_code("request_too_large")
@@ -162,7 +156,6 @@ impl ApiError {
     pub fn not_found_route(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "invalid_request_error",
             format!(
                 "Unknown request URL: {method} {}. This server serves POST /v1/embeddings, GET /v1/models, GET /health and the TEI, Hugging Face Inference and Ollama routes listed in its README.",
                 super::input::excerpt(path)
@@ -174,7 +167,6 @@ impl ApiError {
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request_error",
             format!("Method {method} is not allowed for {}.", super::input::excerpt(path)),
         )
         .with_code("method_not_allowed")
@@ -184,7 +176,6 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
             "Missing or incorrect API key. Send it as `Authorization: Bearer YOUR_KEY`.",
         )
         .with_code("invalid_api_key")
@@ -194,7 +185,6 @@ impl ApiError {
     pub fn slow_body(received: usize, elapsed: std::time::Duration) -> Self {
         Self::new(
             StatusCode::REQUEST_TIMEOUT,
-            "invalid_request_error",
             format!(
                 "The request body arrived too slowly ({received} bytes in {:.1} s); send it at full speed.",
                 elapsed.as_secs_f64()
@@ -207,7 +197,6 @@ impl ApiError {
     pub fn deadline(limit: std::time::Duration) -> Self {
         let mut error = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
             format!(
                 "The request did not finish within the server's deadline of {} s and was cancelled; retry, or send less per request.",
                 limit.as_secs_f64()
@@ -221,7 +210,6 @@ impl ApiError {
     pub fn overloaded() -> Self {
         let mut error = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "requests",
             "The server is at capacity: too many requests are waiting. Retry after a short pause.",
         )
         .with_code("rate_limit_exceeded");
@@ -230,20 +218,31 @@ impl ApiError {
     }
 
     pub fn server(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message);
+        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, message);
         error.retry_after_seconds = Some(5);
         error
+    }
+
+    /// OpenAI's `type`, which follows from the status.
+    pub fn openai_type(&self) -> &'static str {
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            "requests"
+        } else if self.status.is_server_error() {
+            "server_error"
+        } else {
+            "invalid_request_error"
+        }
     }
 
     pub fn to_json(&self) -> String {
         let body = OpenAiErrorBody {
             error: OpenAiErrorDetail {
                 message: self.message.clone(),
-                kind: self.kind.to_owned(),
+                kind: self.openai_type().to_owned(),
                 param: self.param.map(str::to_owned),
                 code: self.code.map(str::to_owned),
             },

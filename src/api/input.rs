@@ -268,9 +268,9 @@ mod tests {
             Input::Texts(vec!["a".into(), "b".into()])
         );
         let error = parse_input(json!([]), "inputs").unwrap_err();
-        assert_eq!((error.param, error.error_kind), (Some("inputs"), ErrorKind::Empty));
+        assert_eq!((error.param, error.kind), (Some("inputs"), ErrorKind::Empty));
         let error = parse_input(json!(vec!["x"; MAX_INPUTS + 1]), "input").unwrap_err();
-        assert_eq!(error.error_kind, ErrorKind::TooLarge);
+        assert_eq!(error.kind, ErrorKind::TooLarge);
     }
 
     #[test]

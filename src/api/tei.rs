@@ -42,7 +42,7 @@ impl From<ApiError> for TeiError {
 impl IntoResponse for TeiError {
     fn into_response(self) -> Response {
         let error = self.0;
-        let (status, error_type) = match error.error_kind {
+        let (status, error_type) = match error.kind {
             ErrorKind::Empty => (StatusCode::BAD_REQUEST, "empty"),
             ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "validation"),
             ErrorKind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),

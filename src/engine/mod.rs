@@ -47,8 +47,10 @@ pub enum EngineError {
     QueueFull,
     #[error("the model worker has stopped")]
     Stopped,
-    #[error("the model failed: {0}")]
-    Model(String),
+    /// The forward pass of the batch this request was in failed; the cause is shared by every
+    /// request of the batch.
+    #[error("the model failed: {0:#}")]
+    Model(Arc<anyhow::Error>),
 }
 
 /// A request's vectors, in order, and how long it waited before its first forward pass.
@@ -334,9 +336,13 @@ fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize, name:
         crate::metrics::forward(name, sequences.len(), tokens, started.elapsed());
         let outcome = match outcome {
             Ok(Ok(vectors)) if vectors.len() == members.len() => Ok(vectors),
-            Ok(Ok(vectors)) => Err(format!("expected {} vectors, got {}", members.len(), vectors.len())),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("the forward pass panicked".to_owned()),
+            Ok(Ok(vectors)) => Err(anyhow::anyhow!(
+                "expected {} vectors, got {}",
+                members.len(),
+                vectors.len()
+            )),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(anyhow::anyhow!("the forward pass panicked")),
         };
         match outcome {
             Ok(vectors) => {
@@ -344,10 +350,11 @@ fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize, name:
                     job.complete(*sequence, vector);
                 }
             }
-            Err(message) => {
-                tracing::error!(error = %message, "batch failed");
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "batch failed");
+                let error = Arc::new(error);
                 for (job, _) in members {
-                    job.fail(EngineError::Model(message.clone()));
+                    job.fail(EngineError::Model(Arc::clone(&error)));
                 }
             }
         }

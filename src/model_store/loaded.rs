@@ -12,7 +12,7 @@ use crate::memory_guard::{self, Headroom, WeightsSize};
 use crate::registry::ModelSpec;
 use crate::runner::{self, EmbeddingModel, Precision};
 use crate::snapshot::{ModelDescription, WeightFiles};
-use crate::tokenize::{TextTokenizer, TokenPiece, TokenizeError, Truncation};
+use crate::tokenize::{ForeignIds, TextTokenizer, TokenPiece, TokenizeError, Truncation};
 
 /// A model ready to serve: its pipeline, its tokenizer and the engine that runs its forward
 /// passes.
@@ -57,7 +57,7 @@ impl LoadedModel {
     }
 
     /// Checks client-supplied ids are a tokenization by this model's tokenizer.
-    pub fn check_ids(&self, ids: &[u32]) -> Result<(), String> {
+    pub fn check_ids(&self, ids: &[u32]) -> Result<(), ForeignIds> {
         self.tokenizer.check_ids(ids, self.vocab_size)
     }
 
@@ -110,7 +110,7 @@ impl FetchedModel {
         } = self;
         let fail = |e: anyhow::Error| anyhow::anyhow!("model {id}: {e}");
         if let Some(headroom) = Headroom::now() {
-            memory_guard::check(size, precision, headroom).map_err(|e| fail(anyhow::anyhow!(e)))?;
+            memory_guard::check(size, precision, headroom).map_err(|e| fail(e.into()))?;
         }
         let model = EmbeddingModel::load(
             description.architecture.as_ref(),

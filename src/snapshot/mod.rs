@@ -174,19 +174,18 @@ impl ModelDescription {
     }
 
     /// Checks an entry's options against the model and settles how the entry serves it.
-    pub fn serving(&self, options: &EntryOptions) -> Result<EntryServing, String> {
+    pub fn serving(&self, options: &EntryOptions) -> Result<EntryServing, ServingError> {
         let pooling = match options.pooling {
             Some(mode) => {
                 let modes = PoolingModes::single(mode);
                 if let Some(HeadStep::Dense(first)) = self.head.iter().find(|s| matches!(s, HeadStep::Dense(_))) {
                     if first.in_features != self.shape().hidden_size {
-                        return Err(format!(
-                            "pooling={} gives {} features but {} takes {}",
-                            mode.name(),
-                            self.shape().hidden_size,
-                            first.folder,
-                            first.in_features
-                        ));
+                        return Err(ServingError::PoolingWidth {
+                            pooling: mode.name(),
+                            gives: self.shape().hidden_size,
+                            dense: first.folder.clone(),
+                            takes: first.in_features,
+                        });
                     }
                 }
                 modes
@@ -208,20 +207,51 @@ impl ModelDescription {
     }
 
     /// The text of the prompt called `name`.
-    pub fn prompt(&self, name: &str) -> Result<&str, String> {
-        self.prompts.get(name).map(String::as_str).ok_or_else(|| {
-            // The name may come from a client: quote a short prefix only.
-            let name: String = name.chars().take(64).collect();
-            if self.prompts.is_empty() {
-                format!("prompt {name:?} is unknown: this model defines no prompts")
-            } else {
-                format!(
-                    "prompt {name:?} is unknown: this model's prompts are {}",
-                    self.prompts.keys().cloned().collect::<Vec<_>>().join(", ")
-                )
-            }
+    pub fn prompt(&self, name: &str) -> Result<&str, UnknownPrompt> {
+        self.prompts.get(name).map(String::as_str).ok_or_else(|| UnknownPrompt {
+            // The name may come from a client: keep a short prefix only.
+            name: name.chars().take(64).collect(),
+            known: self.prompts.keys().cloned().collect(),
         })
     }
+}
+
+/// A prompt name the model does not define (from the models file or a client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownPrompt {
+    pub name: String,
+    pub known: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.known.is_empty() {
+            write!(f, "prompt {:?} is unknown: this model defines no prompts", self.name)
+        } else {
+            write!(
+                f,
+                "prompt {:?} is unknown: this model's prompts are {}",
+                self.name,
+                self.known.join(", ")
+            )
+        }
+    }
+}
+
+impl std::error::Error for UnknownPrompt {}
+
+/// An entry's options that its model cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServingError {
+    #[error("pooling={pooling} gives {gives} features but {dense} takes {takes}")]
+    PoolingWidth {
+        pooling: &'static str,
+        gives: usize,
+        dense: String,
+        takes: usize,
+    },
+    #[error(transparent)]
+    Prompt(#[from] UnknownPrompt),
 }
 
 /// The truncation length: sentence-transformers' `max_seq_length` when the model has one,

@@ -192,7 +192,7 @@ impl TextTokenizer {
 
     /// Checks that `ids` could be this tokenizer's output for some text: framed by its special
     /// tokens, inside its vocabulary, with no padding or reserved token inside.
-    pub fn check_ids(&self, ids: &[u32], model_vocab: usize) -> Result<(), String> {
+    pub fn check_ids(&self, ids: &[u32], model_vocab: usize) -> Result<(), ForeignIds> {
         let describe = |id: u32| match self.inner.id_to_token(id) {
             Some(token) => format!("{id} ({token})"),
             None => id.to_string(),
@@ -201,25 +201,27 @@ impl TextTokenizer {
             .iter()
             .find(|&&id| id as usize >= model_vocab.min(self.reserved.len()) || self.inner.id_to_token(id).is_none())
         {
-            return Err(format!("token id {bad} is outside the vocabulary (0..{model_vocab})"));
+            return Err(ForeignIds(format!(
+                "token id {bad} is outside the vocabulary (0..{model_vocab})"
+            )));
         }
         let framed = ids.len() >= self.leading.len() + self.trailing.len()
             && ids.starts_with(&self.leading)
             && ids.ends_with(&self.trailing);
         if !framed {
             let frame = |ids: &[u32]| ids.iter().map(|&id| describe(id)).collect::<Vec<_>>().join(" ");
-            return Err(format!(
+            return Err(ForeignIds(format!(
                 "it does not start with {} and end with {} as this model's tokenizer frames every text",
                 frame(&self.leading),
                 frame(&self.trailing)
-            ));
+            )));
         }
         let inside = &ids[self.leading.len()..ids.len() - self.trailing.len()];
         if let Some(&bad) = inside.iter().find(|&&id| self.reserved[id as usize]) {
-            return Err(format!(
+            return Err(ForeignIds(format!(
                 "it contains token {}, which no text tokenizes to",
                 describe(bad)
-            ));
+            )));
         }
         Ok(())
     }
@@ -271,14 +273,25 @@ fn is_reserved(token: &str) -> bool {
         || numbered("<madeupword", ">")
 }
 
+/// Client token ids that are not a tokenization by this tokenizer, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ForeignIds(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("token id {token} is not in OpenAI's cl100k_base vocabulary")]
+pub struct NotCl100k {
+    pub token: u32,
+}
+
 /// Decodes OpenAI `cl100k_base` token ids (what OpenAI's embedding models take, and what
 /// LangChain's `OpenAIEmbeddings` sends by default) back to their text. Bytes that are not
 /// UTF-8 on their own (a character split between chunks) become U+FFFD, as tiktoken's decode
 /// does.
-pub fn decode_cl100k(ids: &[u32]) -> Result<String, String> {
+pub fn decode_cl100k(ids: &[u32]) -> Result<String, NotCl100k> {
     let bytes = tiktoken_rs::cl100k_base_singleton()
         .decode_bytes(ids)
-        .map_err(|e| format!("token id {} is not in OpenAI's cl100k_base vocabulary", e.token))?;
+        .map_err(|e| NotCl100k { token: e.token })?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -77,7 +77,7 @@ pub(super) fn token_sequences(
     for (i, ids) in sequences.iter().enumerate() {
         model
             .check_ids(ids)
-            .map_err(|reason| foreign_tokens_error(name, i, &reason))?;
+            .map_err(|reason| foreign_tokens_error(name, i, &reason.to_string()))?;
     }
     Ok(Work::uncached(
         sequences
