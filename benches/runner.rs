@@ -19,11 +19,11 @@ use candle_core::DType;
 use candle_core::Device;
 use candle_nn::VarBuilder;
 use embeddings::hub::{Access, HubSettings, Snapshot};
+use embeddings::model_files::{ModelDescription, WeightFiles};
 use embeddings::registry::{ModelSource as ModelSourceOfSpec, ModelSpec};
 use embeddings::runner::architecture::{self, Architecture};
-use embeddings::runner::pipeline::HeadStep;
+use embeddings::runner::head::HeadStep;
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, PoolingMode, PoolingModes, Precision, SequenceInput};
-use embeddings::snapshot::{ModelDescription, WeightFiles};
 use roof::{bf16_matmul, matmul, parallel_gflops, ROOF_SHAPE};
 
 #[path = "support/random_weights.rs"]

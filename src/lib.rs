@@ -4,7 +4,7 @@
 //! Layers, from the wire inwards: [`api`] (HTTP, JSON, errors) → [`model_store`] (loaded models and
 //! tokenization) → [`engine`] (request queue and batching) → [`runner`] (the backbone forward
 //! pass, pooling and the rest of the pipeline on a candle device). [`registry`] and [`hub`]
-//! decide which models exist and where their files come from, [`snapshot`] what those files
+//! decide which models exist and where their files come from, [`model_files`] what those files
 //! say; [`config`] is the command line.
 
 // candle's `mkl` backend calls MKL but does not name the crate that links it; without this
@@ -21,12 +21,12 @@ pub mod engine;
 pub mod hub;
 pub mod memory_guard;
 pub mod metrics;
+pub mod model_files;
 pub mod model_store;
 pub mod quantize;
 pub mod registry;
 pub mod runner;
 pub mod server;
-pub mod snapshot;
 #[cfg(test)]
 mod test_fixtures;
 pub mod tokenize;

@@ -10,10 +10,10 @@ use embeddings::api::{create_embeddings, AppState, Limits};
 use embeddings::config::{Cli, Command, DownloadArgs, EmbedArgs, LogFormat};
 use embeddings::engine::EngineConfig;
 use embeddings::hub::{Access, HubSettings, Snapshot};
+use embeddings::model_files::{ModelDescription, WeightFiles};
 use embeddings::model_store::{MemorySettings, ModelStore};
 use embeddings::registry::Registry;
 use embeddings::runner::select_device;
-use embeddings::snapshot::{ModelDescription, WeightFiles};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

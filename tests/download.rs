@@ -15,8 +15,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use common::{max_abs_diff, pipeline_dir, pipeline_references, scratch_dir, vectors, Options, TestServer};
 use embeddings::hub::{Access, HubSettings, Snapshot};
+use embeddings::model_files::WeightFiles;
 use embeddings::registry::Registry;
-use embeddings::snapshot::WeightFiles;
 use serde_json::json;
 
 const REPO: &str = "org/tiny";

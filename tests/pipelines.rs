@@ -14,9 +14,9 @@ use common::{
     start_error, vectors, Options, Reference, TestServer, TINY_PIPELINES,
 };
 use embeddings::hub::{Access, Snapshot};
+use embeddings::model_files::{ModelDescription, WeightFiles};
 use embeddings::registry::Registry;
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, Precision, SequenceInput};
-use embeddings::snapshot::{ModelDescription, WeightFiles};
 use serde_json::{json, Value};
 
 /// Serves the models file `lines`, where `{NAME}` stands for the tiny model NAME's directory.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::model_store::EntryInfo;
-use crate::runner::pipeline::HeadStep;
+use crate::runner::head::HeadStep;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PipelineSummary {

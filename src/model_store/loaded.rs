@@ -9,9 +9,9 @@ use candle_core::Device;
 use crate::engine::{Engine, EngineConfig};
 use crate::hub::{Access, HubSettings, Snapshot};
 use crate::memory_guard::{self, Headroom, WeightsSize};
+use crate::model_files::{ModelDescription, WeightFiles};
 use crate::registry::ModelSpec;
 use crate::runner::{self, EmbeddingModel, Precision};
-use crate::snapshot::{ModelDescription, WeightFiles};
 use crate::tokenize::{ForeignIds, TextTokenizer, TokenPiece, TokenizeError, Truncation};
 
 /// A model ready to serve: its pipeline, its tokenizer and the engine that runs its forward

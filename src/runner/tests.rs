@@ -18,7 +18,7 @@ fn tiny() -> EmbeddingModel {
     EmbeddingModel::load(
         architecture.as_ref(),
         &[dir.join("model.safetensors")],
-        &[pipeline::HeadStep::Normalize],
+        &[head::HeadStep::Normalize],
         &Device::Cpu,
         Precision::Float32,
     )

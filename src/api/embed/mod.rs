@@ -11,10 +11,10 @@ use crate::engine::EngineError;
 use inputs::{decode_openai_ids, texts_through_cache, token_sequences, Slot, Work};
 
 mod inputs;
+use crate::model_files::EntryServing;
 use crate::model_store::{KeepAlive, ModelLease};
 use crate::registry::{ModelSpec, TokenIds};
 use crate::runner::Pooling;
-use crate::snapshot::EntryServing;
 use crate::tokenize::Truncation;
 
 /// A request to embed, whichever dialect it came in.

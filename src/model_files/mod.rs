@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::hub::{Snapshot, CONFIG, WEIGHTS};
 use crate::registry::EntryOptions;
 use crate::runner::architecture::{self, Architecture};
-use crate::runner::pipeline::{DenseActivation, DenseSpec, HeadStep};
+use crate::runner::head::{DenseActivation, DenseSpec, HeadStep};
 use crate::runner::shape::ModelShape;
 use crate::runner::{PoolingMode, PoolingModes};
 pub use weight_files::WeightFiles;
