@@ -98,31 +98,11 @@ pub async fn embed_resolved(
     check_dimensions(resolved, options.dimensions)?;
     let prompt = resolved.prompt(options.prompt_name.as_deref())?;
     // Rejected by counting, before any tokenizing: every input costs at least its framing tokens.
-    let fewest = input.len() * resolved.model.frame_tokens().max(1);
-    if fewest > state.limits.max_request_tokens {
-        return Err(too_many_tokens(fewest, state.limits.max_request_tokens));
-    }
-    let pooling = Pooling::new(resolved.serving.pooling);
-    let work = match input {
-        Input::Tokens(sequences) if resolved.spec.token_ids_under(&name) == TokenIds::Model => token_sequences(
-            resolved,
-            &name,
-            prompt.as_deref(),
-            sequences,
-            options.truncation,
-            pooling,
-        )?,
-        Input::Tokens(sequences) => {
-            let texts = decode_openai_ids(&sequences)?;
-            texts_through_cache(state, resolved, texts, prompt, options.truncation, pooling).await?
-        }
-        Input::Texts(texts) => texts_through_cache(state, resolved, texts, prompt, options.truncation, pooling).await?,
-    };
+    check_request_tokens(state, input.len() * resolved.model.frame_tokens().max(1))?;
+    let work = token_work(state, resolved, &name, input, prompt, options.truncation).await?;
     check_truncation_off(resolved, &work, options.truncation)?;
     let prompt_tokens = work.prompt_tokens();
-    if prompt_tokens > state.limits.max_request_tokens {
-        return Err(too_many_tokens(prompt_tokens, state.limits.max_request_tokens));
-    }
+    check_request_tokens(state, prompt_tokens)?;
     note(|record| {
         record.inputs = work.slots.len();
         record.tokens = prompt_tokens;
@@ -133,6 +113,36 @@ pub async fn embed_resolved(
         .map(|v| finish(v, options.dimensions, options.normalize))
         .collect();
     Ok(Embedded { vectors, prompt_tokens })
+}
+
+/// The input as token sequences: the model's own ids checked and truncated; texts (and
+/// cl100k ids decoded to text) looked up in the cache and the rest tokenized.
+async fn token_work(
+    state: &AppState,
+    resolved: &Resolved<'_>,
+    name: &str,
+    input: Input,
+    prompt: Option<String>,
+    truncation: Truncation,
+) -> Result<Work, ApiError> {
+    let pooling = Pooling::new(resolved.serving.pooling);
+    match input {
+        Input::Tokens(sequences) if resolved.spec.token_ids_under(name) == TokenIds::Model => {
+            token_sequences(resolved, name, prompt.as_deref(), sequences, truncation, pooling)
+        }
+        Input::Tokens(sequences) => {
+            let texts = decode_openai_ids(&sequences)?;
+            texts_through_cache(state, resolved, texts, prompt, truncation, pooling).await
+        }
+        Input::Texts(texts) => texts_through_cache(state, resolved, texts, prompt, truncation, pooling).await,
+    }
+}
+
+fn check_request_tokens(state: &AppState, tokens: usize) -> Result<(), ApiError> {
+    if tokens > state.limits.max_request_tokens {
+        return Err(too_many_tokens(tokens, state.limits.max_request_tokens));
+    }
+    Ok(())
 }
 
 fn check_dimensions(resolved: &Resolved<'_>, dimensions: Option<usize>) -> Result<(), ApiError> {
