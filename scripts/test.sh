@@ -25,6 +25,14 @@ if ! cmp -s tests/requirements.txt "$venv/requirements.installed"; then
     cp tests/requirements.txt "$venv/requirements.installed"
 fi
 export EMBEDDINGS_TEST_PYTHON="$PWD/$venv/bin/python"
+# langchain-cohere needs the cohere SDK below 6, tests/requirements.txt pins 7: its own venv.
+venv=target/test-python-langchain-cohere
+if ! cmp -s tests/requirements-langchain-cohere.txt "$venv/requirements.installed"; then
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements-langchain-cohere.txt
+    cp tests/requirements-langchain-cohere.txt "$venv/requirements.installed"
+fi
+export EMBEDDINGS_TEST_PYTHON_LANGCHAIN_COHERE="$PWD/$venv/bin/python"
 
 cargo fmt --check
 cargo clippy --locked --all-targets "${features[@]}" -- -D warnings

@@ -1,9 +1,11 @@
 //! The real client libraries, with their default settings, against the running server: the
 //! official OpenAI Python SDK, huggingface_hub's InferenceClient, the ollama Python client,
-//! LlamaIndex's TextEmbeddingsInference and the official cohere SDK.
+//! LlamaIndex's TextEmbeddingsInference, the official cohere SDK and LangChain's CohereEmbeddings.
 //!
 //! Needs a Python with those packages: `EMBEDDINGS_TEST_PYTHON` names it (scripts/test.sh
-//! prepares one in target/ from tests/requirements.txt). Set `EMBEDDINGS_SKIP_CLIENT_LIBRARIES=1`
+//! prepares one in target/ from tests/requirements.txt), and
+//! `EMBEDDINGS_TEST_PYTHON_LANGCHAIN_COHERE` one for langchain-cohere, which needs an older
+//! cohere SDK (tests/requirements-langchain-cohere.txt). Set `EMBEDDINGS_SKIP_CLIENT_LIBRARIES=1`
 //! to skip on a machine without it; otherwise a missing package fails the test rather than
 //! passing silently.
 
@@ -15,11 +17,16 @@ use std::process::Command;
 use common::{offline_hub, test_hf_cache, Options, TestServer, MINILM};
 
 async fn run_client(script: &str, route: &str) {
+    run_client_in("EMBEDDINGS_TEST_PYTHON", script, route).await;
+}
+
+/// Runs `script` with the Python that the variable `python_var` names.
+async fn run_client_in(python_var: &str, script: &str, route: &str) {
     if std::env::var_os("EMBEDDINGS_SKIP_CLIENT_LIBRARIES").is_some() {
         eprintln!("skipped: EMBEDDINGS_SKIP_CLIENT_LIBRARIES is set");
         return;
     }
-    let python = std::env::var("EMBEDDINGS_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let python = std::env::var(python_var).unwrap_or_else(|_| "python3".to_owned());
     let server = TestServer::start(
         &format!("{MINILM} minilm all-minilm\n"),
         offline_hub(&test_hf_cache()),
@@ -45,7 +52,7 @@ async fn run_client(script: &str, route: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "the client script failed (are tests/requirements.txt installed for EMBEDDINGS_TEST_PYTHON?):\n{stdout}\n{stderr}"
+        "the client script failed (are its requirements installed for {python_var}?):\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
@@ -63,4 +70,14 @@ async fn hugging_face_ollama_and_llama_index_clients_get_the_reference_vectors()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_cohere_sdk_gets_the_reference_vectors_and_compact_forms() {
     run_client("cohere_client.py", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langchains_cohere_embeddings_get_the_reference_vectors() {
+    run_client_in(
+        "EMBEDDINGS_TEST_PYTHON_LANGCHAIN_COHERE",
+        "langchain_cohere_client.py",
+        "",
+    )
+    .await;
 }
