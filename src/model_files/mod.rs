@@ -29,8 +29,10 @@ use crate::runner::architecture::{self, Architecture};
 use crate::runner::head::{DenseActivation, DenseSpec, HeadStep};
 use crate::runner::shape::ModelShape;
 use crate::runner::{PoolingMode, PoolingModes};
+pub use errors::{ServingError, UnknownPrompt};
 pub use weight_files::WeightFiles;
 
+mod errors;
 mod weight_files;
 
 /// A model's pipeline as its files describe it.
@@ -214,44 +216,6 @@ impl ModelDescription {
             known: self.prompts.keys().cloned().collect(),
         })
     }
-}
-
-/// A prompt name the model does not define (from the models file or a client).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownPrompt {
-    pub name: String,
-    pub known: Vec<String>,
-}
-
-impl std::fmt::Display for UnknownPrompt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.known.is_empty() {
-            write!(f, "prompt {:?} is unknown: this model defines no prompts", self.name)
-        } else {
-            write!(
-                f,
-                "prompt {:?} is unknown: this model's prompts are {}",
-                self.name,
-                self.known.join(", ")
-            )
-        }
-    }
-}
-
-impl std::error::Error for UnknownPrompt {}
-
-/// An entry's options that its model cannot serve.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ServingError {
-    #[error("pooling={pooling} gives {gives} features but {dense} takes {takes}")]
-    PoolingWidth {
-        pooling: &'static str,
-        gives: usize,
-        dense: String,
-        takes: usize,
-    },
-    #[error(transparent)]
-    Prompt(#[from] UnknownPrompt),
 }
 
 /// The truncation length: sentence-transformers' `max_seq_length` when the model has one,

@@ -163,27 +163,35 @@ impl<T: Send + Sync + 'static> Residency<T> {
         }
     }
 
-    /// Takes idle models out until `bytes` fit; reserves them when they do.
+    /// Takes idle models out, least recently used first, until `bytes` fit, and reserves them.
+    /// Takes none out when even all the idle ones would not make room: the load waits for a
+    /// busy model, and the idle ones stay for the requests that may come meanwhile.
     fn evict_for(&self, bytes: u64) -> (bool, Vec<(String, Resident<T>)>) {
         let mut table = self.table();
-        let mut evicted = Vec::new();
-        loop {
-            let fits = self.budget.is_none_or(|budget| table.used() + bytes <= budget);
-            if fits {
-                table.reserved += bytes;
-                return (true, evicted);
-            }
-            let least_recent = table
-                .resident
-                .iter()
-                .filter(|(_, r)| r.leases == 0)
-                .min_by_key(|(_, r)| r.last_used)
-                .map(|(key, _)| key.clone());
-            match least_recent.and_then(|key| table.resident.remove_entry(&key)) {
-                Some(entry) => evicted.push(entry),
-                None => return (false, evicted),
-            }
+        let Some(budget) = self.budget else {
+            table.reserved += bytes;
+            return (true, Vec::new());
+        };
+        let mut idle: Vec<(String, Instant, u64)> = table
+            .resident
+            .iter()
+            .filter(|(_, r)| r.leases == 0)
+            .map(|(key, r)| (key.clone(), r.last_used, r.bytes))
+            .collect();
+        let idle_bytes: u64 = idle.iter().map(|(_, _, bytes)| bytes).sum();
+        if table.used() - idle_bytes + bytes > budget {
+            return (false, Vec::new());
         }
+        idle.sort_by_key(|(_, last_used, _)| *last_used);
+        let mut evicted = Vec::new();
+        for (key, _, _) in idle {
+            if table.used() + bytes <= budget {
+                break;
+            }
+            evicted.extend(table.resident.remove_entry(&key));
+        }
+        table.reserved += bytes;
+        (true, evicted)
     }
 
     /// Drops unloaded models outside the lock and tells the observer.

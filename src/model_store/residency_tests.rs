@@ -135,3 +135,27 @@ async fn a_new_request_stops_the_expiry() {
     assert_eq!(residency.peek("a").map(|(_, s)| s.expires), Some(None));
     drop(held);
 }
+
+#[tokio::test]
+async fn idle_models_stay_while_a_load_must_wait_for_a_busy_one_anyway() {
+    let (residency, log) = residency(Some(100), KeepAlive::Forever);
+    let busy = load(&residency, "a", 60).await;
+    drop(load(&residency, "b", 30).await);
+    let waiting = tokio::spawn({
+        let residency = Arc::clone(&residency);
+        async move { load(&residency, "c", 50).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        residency.peek("b").is_some(),
+        "unloading b alone would not have made room"
+    );
+    assert!(log.lock().unwrap().is_empty());
+    drop(busy);
+    let c = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("c loads once a is idle")
+        .expect("task");
+    assert_eq!(&*c, "model c");
+    assert!(residency.used_bytes() <= 100);
+}
