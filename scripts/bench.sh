@@ -11,7 +11,9 @@
 #      each request repeated from before) with the cache off and on,
 #   3. the same loads against the FastAPI + sentence-transformers baseline
 #      (benches/baseline_server.py) on the same model snapshot, when --baseline is given
-#      (it installs the baseline's Python packages into target/baseline-python).
+#      (it installs the baseline's Python packages into target/baseline-python), then torch's
+#      float32 / bfloat16 GEMM roofs and sentence-transformers in-process on load C's texts,
+#      float32 and under bfloat16 autocast (benches/torch_reference.py).
 # Usage: scripts/bench.sh [--quick] [--baseline] [--model minilm|mpnet]
 #   --quick: a tenth of the requests; --model mpnet: all-mpnet-base-v2, loads C and I only, at a
 #   quarter of the requests (its forward pass is 8x MiniLM's).
@@ -115,4 +117,7 @@ if grep -qw avx512_bf16 /proc/cpuinfo; then
 fi
 if [ -n "$baseline" ]; then
     measure baseline
+    echo
+    # torch's GEMM roofs and sentence-transformers in-process on load C's texts, same run.
+    HF_HUB_OFFLINE=1 target/baseline-python/bin/python benches/torch_reference.py "$snapshot" --scale "$scale"
 fi
