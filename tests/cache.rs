@@ -22,16 +22,9 @@ async fn minilm_with_cache(bytes: usize, entry: &str) -> TestServer {
     .await
 }
 
-/// The counter `name` of the entry `model` (each test uses entries of its own: the metrics
-/// registry is the process's, shared by the tests running beside it).
+/// The counter `name` of the entry `model` (each test uses entries of its own).
 async fn counter(server: &TestServer, name: &str, model: &str) -> f64 {
-    server
-        .metrics_text()
-        .await
-        .lines()
-        .filter(|l| l.starts_with(name) && l.contains(&format!("model=\"{model}\"")))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    server.metric_sum(name, &[("model", model)]).await
 }
 
 #[tokio::test]

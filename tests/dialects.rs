@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    fixtures_dir, max_abs_diff, offline_hub, read_references, reference_fixtures, test_hf_cache, Options, Reference,
-    TestServer, MINILM,
+    assert_near_references, fixtures_dir, max_abs_diff, offline_hub, read_references, reference_fixtures,
+    test_hf_cache, Options, Reference, TestServer, MINILM,
 };
 use serde_json::{json, Value};
 
@@ -56,13 +56,7 @@ async fn tei_routes_embed_tokenize_and_describe() {
     for path in ["/embed", "/"] {
         let (status, body) = server.post(path, &json!({"inputs": texts})).await;
         assert_eq!(status, 200, "{path}: {body}");
-        for (got, reference) in matrix(&body).iter().zip(&references) {
-            assert!(
-                max_abs_diff(got, &reference.embedding) <= 2e-5,
-                "{path} {:?}",
-                reference.text
-            );
-        }
+        assert_near_references(&matrix(&body), &references, path);
     }
     // One string still answers a list of one vector, as TEI does.
     let (_, one) = server.post("/embed", &json!({"inputs": texts[0]})).await;
@@ -155,9 +149,7 @@ async fn hugging_face_inference_paths_answer_the_hosted_shape() {
         let (_, many) = server
             .post(&path, &json!({"inputs": texts, "options": {"wait_for_model": true}}))
             .await;
-        for (got, reference) in matrix(&many).iter().zip(&references[1..3]) {
-            assert!(max_abs_diff(got, &reference.embedding) <= 2e-5, "{path}");
-        }
+        assert_near_references(&matrix(&many), &references[1..3], &path);
     }
     // Options at the top level and inside `parameters`.
     let dense = dense_reference();
@@ -195,9 +187,7 @@ async fn ollama_routes_embed_list_and_show() {
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["model"], model);
-        for (got, reference) in matrix(&body["embeddings"]).iter().zip(&references) {
-            assert!(max_abs_diff(got, &reference.embedding) <= 2e-5, "{:?}", reference.text);
-        }
+        assert_near_references(&matrix(&body["embeddings"]), &references, model);
         let tokens: usize = references.iter().map(|r| r.tokens).sum();
         assert_eq!(body["prompt_eval_count"], tokens);
         assert!(body["total_duration"].as_u64().is_some() && body["load_duration"].as_u64().is_some());

@@ -93,15 +93,10 @@ async fn ps_row(server: &TestServer, name: &str) -> Value {
 }
 
 async fn unloads(server: &TestServer, name: &str, reason: &str) -> f64 {
-    let id = format!("model=\"{}\"", pipeline_dir(name).display());
+    let id = pipeline_dir(name).display().to_string();
     server
-        .metrics_text()
+        .metric_sum("embeddings_model_unloads_total", &[("model", &id), ("reason", reason)])
         .await
-        .lines()
-        .filter(|l| l.starts_with("embeddings_model_unloads_total") && l.contains(&id))
-        .filter(|l| l.contains(&format!("reason=\"{reason}\"")))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// Polls `/api/ps` (at most `limit`) until `name` is gone; whether it went.

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    assert_openai_error, fixtures_dir, max_abs_diff, offline_hub, read_references, reference_fixtures, test_hf_cache,
-    vectors, Options, Reference, TestServer, MINILM,
+    assert_near_references, assert_openai_error, fixtures_dir, max_abs_diff, offline_hub, read_references,
+    reference_fixtures, test_hf_cache, vectors, Options, Reference, TestServer, MINILM,
 };
 use serde_json::json;
 
@@ -46,9 +46,7 @@ async fn token_ids_give_the_same_vectors_as_text() {
     assert_eq!(status, 200, "{body}");
     let total: usize = references.iter().map(|r| r.tokens).sum();
     assert_eq!(body["usage"]["prompt_tokens"], total);
-    for (got, reference) in vectors(&body).iter().zip(&references) {
-        assert!(max_abs_diff(got, &reference.embedding) <= 2e-5, "{:?}", reference.text);
-    }
+    assert_near_references(&vectors(&body), &references, "token ids");
 }
 
 #[tokio::test]
@@ -150,9 +148,7 @@ async fn openai_token_arrays_under_an_openai_name_embed_their_text() {
     for name in ["text-embedding-3-small", "text-embedding-ada-002"] {
         let (status, body) = server.embed(json!({"model": name, "input": ids})).await;
         assert_eq!(status, 200, "{body}");
-        for (got, reference) in vectors(&body).iter().zip(&references) {
-            assert!(max_abs_diff(got, &reference.embedding) <= 2e-5, "{:?}", reference.text);
-        }
+        assert_near_references(&vectors(&body), &references, name);
         let total: usize = references.iter().map(|r| r.tokens).sum();
         assert_eq!(
             body["usage"]["prompt_tokens"], total,
@@ -219,12 +215,6 @@ async fn an_entrys_token_ids_option_chooses_the_vocabulary() {
     for (name, ids) in [("langchain-minilm", cl100k_ids), ("text-embedding-3-small", own_ids)] {
         let (status, body) = server.embed(json!({"model": name, "input": ids})).await;
         assert_eq!(status, 200, "{name}: {body}");
-        for (got, reference) in vectors(&body).iter().zip(&references) {
-            assert!(
-                max_abs_diff(got, &reference.embedding) <= 2e-5,
-                "{name}: {:?}",
-                reference.text
-            );
-        }
+        assert_near_references(&vectors(&body), &references, name);
     }
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use common::fidelity::check_reference;
 use common::{
-    altered_copy, assert_openai_error, max_abs_diff, offline_hub, pipeline_dir, pipeline_references, scratch_dir,
-    start_error, vectors, Options, Reference, TestServer, TINY_PIPELINES,
+    altered_copy, assert_near_references, assert_openai_error, max_abs_diff, offline_hub, pipeline_dir,
+    pipeline_references, scratch_dir, start_error, vectors, Options, Reference, TestServer, TINY_PIPELINES,
 };
 use embeddings::hub::{Access, Snapshot};
 use embeddings::model_files::{ModelDescription, WeightFiles};
@@ -53,13 +53,7 @@ async fn token_ids_give_the_texts_vectors_for_every_architecture() {
         // The prompted rows' ids hold the prompt's tokens already: no prompt is added to ids.
         let (status, body) = server.embed(json!({"model": name, "input": ids})).await;
         assert_eq!(status, 200, "{name}: {body}");
-        for (got, reference) in vectors(&body).iter().zip(&references) {
-            assert!(
-                max_abs_diff(got, &reference.embedding) <= 2e-5,
-                "{name}: {:?}",
-                reference.text
-            );
-        }
+        assert_near_references(&vectors(&body), &references, name);
     }
 }
 

@@ -240,7 +240,6 @@ impl TestServer {
         (status, json)
     }
 
-    /// GETs `path` and returns the status and parsed body.
     /// `/metrics` as text (the server has no keys, or public metrics).
     pub async fn metrics_text(&self) -> String {
         self.client
@@ -253,6 +252,24 @@ impl TestServer {
             .expect("text")
     }
 
+    /// The sum of the series of metric `name` that carry every label of `labels` (the metrics
+    /// registry is the process's, shared by the tests running beside it: give each test
+    /// entries of its own).
+    pub async fn metric_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.metrics_text()
+            .await
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(key, value)| l.contains(&format!("{key}=\"{value}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// GETs `path` and returns the status and parsed body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.client.get(self.url(path)).send().await.expect("request sent");
         let status = response.status().as_u16();
@@ -280,6 +297,18 @@ pub fn vectors(body: &Value) -> Vec<Vec<f32>> {
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "vector lengths differ");
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Asserts each vector is within 2e-5 (float32 parity) of its reference, pairing them in order.
+pub fn assert_near_references<'a>(
+    vectors: &[Vec<f32>],
+    references: impl IntoIterator<Item = &'a Reference>,
+    what: &str,
+) {
+    for (got, reference) in vectors.iter().zip(references) {
+        let diff = max_abs_diff(got, &reference.embedding);
+        assert!(diff <= 2e-5, "{what} {:?}: max abs diff {diff}", reference.text);
+    }
 }
 
 /// Asserts an OpenAI-shaped error with the given status.
