@@ -20,7 +20,8 @@ use crate::model_files::{EntryServing, ModelDescription, WeightFiles};
 use crate::registry::{ModelSpec, Registry};
 use crate::runner;
 pub use keep_alive::KeepAlive;
-pub use loaded::{FetchedModel, LoadedModel};
+use loaded::FetchedModel;
+pub use loaded::LoadedModel;
 pub use residency::{LargerThanBudget, ResidentState, UnloadReason};
 use residency::{Lease, Residency};
 
@@ -96,6 +97,10 @@ impl ModelStore {
             let description = ModelDescription::read(&snapshot).map_err(|e| fail(e.to_string()))?;
             let serving = description.serving(&spec.options).map_err(|e| fail(e.to_string()))?;
             described.insert(spec.id.clone(), EntryInfo { description, serving });
+            // Entries sharing weights (a model's query / document lines) share one measurement.
+            if sizes.contains_key(&spec.weights_key()) {
+                continue;
+            }
             let measured = WeightFiles::fetch(&snapshot).and_then(|files| WeightsSize::of(&files.weights));
             if let Ok(size) = measured {
                 let bytes = size.in_format(spec.precision());

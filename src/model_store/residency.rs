@@ -118,12 +118,19 @@ impl<T: Send + Sync + 'static> Residency<T> {
         let resident = table.resident.get_mut(key)?;
         resident.leases += 1;
         resident.expires = None;
-        Some(Lease {
-            value: Arc::clone(&resident.value),
+        let value = Arc::clone(&resident.value);
+        drop(table);
+        Some(self.lease_of(key, value, keep_alive))
+    }
+
+    /// The lease of a lease count already taken.
+    fn lease_of(self: &Arc<Self>, key: &str, value: Arc<T>, keep_alive: Option<KeepAlive>) -> Lease<T> {
+        Lease {
+            value,
             key: key.to_owned(),
             keep_alive: keep_alive.unwrap_or(self.default_keep_alive),
             residency: Arc::clone(self),
-        })
+        }
     }
 
     /// The model under `key` and its state, without leasing it.
@@ -337,12 +344,7 @@ impl<T: Send + Sync + 'static> Reservation<T> {
             );
         }
         self.installed = true;
-        Lease {
-            value,
-            key: key.to_owned(),
-            keep_alive: keep_alive.unwrap_or(self.residency.default_keep_alive),
-            residency: Arc::clone(&self.residency),
-        }
+        self.residency.lease_of(key, value, keep_alive)
     }
 }
 
