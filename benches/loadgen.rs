@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use embeddings::runner::architecture;
+use embeddings::runner::architectures;
 use serde_json::{json, Value};
 
 #[path = "support/roof.rs"]
@@ -214,7 +214,7 @@ async fn main() {
         .await;
 
     let model_config = match arg(&args, "--config") {
-        Some(path) => match architecture::from_file(std::path::Path::new(&path)) {
+        Some(path) => match architectures::from_file(std::path::Path::new(&path)) {
             Ok(config) => Some(config),
             Err(e) => {
                 eprintln!("loadgen: --config {path}: {e:#}");
@@ -225,7 +225,7 @@ async fn main() {
     };
     let roof = match &model_config {
         Some(_) => {
-            let cores = embeddings::runner::compute_threads();
+            let cores = embeddings::runner::kernels::compute_threads();
             let measured = tokio::task::spawn_blocking(move || roof::float32_roof(cores, Duration::from_secs(2))).await;
             match measured {
                 Ok(Ok(gflops)) => Some(gflops),

@@ -21,7 +21,8 @@ use candle_nn::VarBuilder;
 use embeddings::hub::{Access, HubSettings, Snapshot};
 use embeddings::model_files::{ModelDescription, WeightFiles};
 use embeddings::registry::{ModelSource as ModelSourceOfSpec, ModelSpec};
-use embeddings::runner::architecture::{self, Architecture};
+use embeddings::runner::architectures;
+use embeddings::runner::backbone::Architecture;
 use embeddings::runner::head::HeadStep;
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, PoolingMode, PoolingModes, Precision, SequenceInput};
 use roof::{bf16_matmul, matmul, parallel_gflops, ROOF_SHAPE};
@@ -78,7 +79,9 @@ fn main() -> anyhow::Result<()> {
     // Both number formats where the CPU can run bfloat16, else float32 alone.
     let precisions: Vec<Precision> = match args.windows(2).find(|w| w[0] == "--dtype") {
         Some(w) => vec![Precision::parse(&w[1]).ok_or_else(|| anyhow::anyhow!("--dtype is float32 or bfloat16"))?],
-        None if embeddings::runner::packed::cpu_supports_bf16() => vec![Precision::Float32, Precision::BFloat16],
+        None if embeddings::runner::kernels::packed::cpu_supports_bf16() => {
+            vec![Precision::Float32, Precision::BFloat16]
+        }
         None => vec![Precision::Float32],
     };
     let model_name = args
@@ -103,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         Source::Snapshot { repo_id, .. } => repo_id.to_string(),
         Source::Shape { .. } => format!("{model_name} (its config, random weights)"),
     };
-    let cores = embeddings::runner::compute_threads();
+    let cores = embeddings::runner::kernels::compute_threads();
     // Two ways to use the cores: one forward pass spread over all of them, or one
     // single-threaded forward pass per core running side by side (the engine's default).
     let layouts = [(1, cores), (cores, 1)];
@@ -111,7 +114,7 @@ fn main() -> anyhow::Result<()> {
         println!(
             "# runner benchmark: {title}, CPU {} ({})",
             cpu_name(),
-            embeddings::runner::cpu_backend()
+            embeddings::runner::kernels::cpu_backend()
         );
         // candle sizes its elementwise thread pool once per process, so each layout runs in a
         // child process of its own, configured as the server would be.
@@ -130,7 +133,7 @@ fn main() -> anyhow::Result<()> {
     let (model_source, cls, sep, shapes_default): (ModelSource, u32, u32, &[(usize, usize)]) = match &source {
         Source::Snapshot { repo_id, cls, sep } => (load_snapshot(repo_id)?, *cls, *sep, &SHAPES),
         Source::Shape { config } => (
-            ModelSource::Random(architecture::from_file(config)?),
+            ModelSource::Random(architectures::from_file(config)?),
             1,
             2,
             &LARGE_SHAPES,

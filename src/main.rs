@@ -20,12 +20,12 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let outcome = match cli.command {
         Command::Serve(args) => {
-            embeddings::runner::configure_cpu_threads(args.tuning.threads_per_worker());
+            embeddings::runner::kernels::configure_cpu_threads(args.tuning.threads_per_worker());
             runtime().and_then(|rt| rt.block_on(embeddings::server::serve(*args)))
         }
         Command::Download(args) => download(args),
         Command::Embed(args) => {
-            embeddings::runner::configure_cpu_threads(1);
+            embeddings::runner::kernels::configure_cpu_threads(1);
             runtime().and_then(|rt| rt.block_on(embed(args)))
         }
     };
@@ -96,7 +96,7 @@ async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
     let registry = args.precision.registry(&args.models)?;
     let device = select_device(args.device)?;
     let engine = EngineConfig {
-        workers: embeddings::runner::default_workers(&device),
+        workers: embeddings::runner::kernels::default_workers(&device),
         ..EngineConfig::default()
     };
     let store = ModelStore::new(

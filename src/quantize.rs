@@ -8,6 +8,19 @@
 //!   A unit vector's components spread like `1/sqrt(d)`, so the scale puts one such spread at
 //!   32 steps and clips only beyond four of them; the same scale for every vector keeps dot
 //!   products comparable, so int8 ranking follows float ranking. `uint8` is that plus 128.
+//! - `base64`: not compact, but the float32 bits themselves, little-endian, in standard base64
+//!   (OpenAI's `encoding_format: "base64"`, Cohere's `base64` type).
+
+use base64::Engine as _;
+
+/// Standard base64 of the little-endian float32 bytes, as OpenAI's SDKs decode it.
+pub fn base64_f32(vector: &[f32]) -> String {
+    let mut bytes = Vec::with_capacity(vector.len() * 4);
+    for value in vector {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
 
 /// Steps per `1/sqrt(d)` in the int8 form.
 pub const INT8_STEPS_PER_SPREAD: f32 = 32.0;
@@ -45,6 +58,12 @@ pub fn binary(vector: &[f32]) -> Vec<i8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_is_little_endian_float32() {
+        assert_eq!(base64_f32(&[1.0]), "AACAPw==");
+        assert_eq!(base64_f32(&[]), "");
+    }
 
     #[test]
     fn bits_are_packed_as_numpy_packbits_does() {

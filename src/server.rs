@@ -16,11 +16,6 @@ use crate::runner::select_device;
 /// Runs `embeddings serve` until SIGINT/SIGTERM, or until a model loaded at start fails.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let registry = args.precision.registry(&args.models)?;
-    anyhow::ensure!(
-        !registry.specs().is_empty(),
-        "{} lists no models",
-        args.models.models_file.display()
-    );
     let preload = preload_selection(&args.preload, &registry)?;
     let device = select_device(args.device)?;
     let hub = HubSettings::from_env();
@@ -28,7 +23,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let engine = args.tuning.engine(&device);
     tracing::info!(
         device = crate::runner::device::describe(&device),
-        cpu_backend = crate::runner::cpu_backend(),
+        cpu_backend = crate::runner::kernels::cpu_backend(),
         workers = engine.workers,
         threads_per_worker = engine.threads_per_worker,
         max_batch_tokens = engine.max_batch_tokens,
@@ -36,7 +31,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let precisions: std::collections::BTreeSet<_> = registry.specs().iter().map(|s| s.precision()).collect();
     for precision in precisions {
-        tracing::info!(dtype = precision.name(), kernels = %crate::runner::kernels(&device, precision), "kernels");
+        tracing::info!(dtype = precision.name(), kernels = %crate::runner::kernels::describe(&device, precision), "kernels");
     }
     let memory = args.memory.settings();
     tracing::info!(

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
-use embeddings::runner::packed::PackedLinear;
+use embeddings::runner::kernels::packed::PackedLinear;
 use embeddings::runner::Precision;
 
 /// The yardstick's shape: MiniLM's feed-forward expansion on a large batch.
@@ -34,7 +34,7 @@ pub fn parallel_gflops(
             std::thread::spawn(move || -> anyhow::Result<(f64, Duration)> {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
                 pool.install(|| {
-                    embeddings::runner::limit_matmul_threads(threads);
+                    embeddings::runner::kernels::limit_matmul_threads(threads);
                     for _ in 0..2 {
                         work()?;
                     }

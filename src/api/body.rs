@@ -13,8 +13,8 @@ use axum::http::{header, HeaderMap};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
+use super::error::excerpt;
 use super::error::ApiError;
-use super::input::excerpt;
 use super::AppState;
 
 /// A request's body as read, or why it could not be.

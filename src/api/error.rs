@@ -1,9 +1,12 @@
 //! The one error type of the HTTP layer, and its OpenAI shape:
 //! `{"error": {"message", "type", "param", "code"}}`. Other dialects shape the same error their
-//! own way (see their modules), from its status and [`ErrorKind`].
+//! own way (an [`ErrorShape`] in their modules), from its status and [`ErrorKind`]; their
+//! handlers return it as [`Shaped`] in that shape.
 //!
 //! Anything a client caused is a 4xx; 5xx (which clients retry) is kept for the server's own
 //! failures, and 429 for a full queue, with `Retry-After`.
+
+use std::marker::PhantomData;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -59,23 +62,57 @@ pub struct SimpleError {
     pub error: String,
 }
 
-/// An error answered as `{"error": "..."}` with the OpenAI routes' status (the Inference API's
-/// and Ollama's shape).
-pub struct PlainError(pub ApiError);
+/// How a dialect answers an [`ApiError`].
+pub trait ErrorShape {
+    fn respond(error: ApiError) -> Response;
+}
 
-impl From<ApiError> for PlainError {
+/// An [`ApiError`] answered in the shape `S`: the error type of a dialect's handlers, into
+/// which `?` converts any `ApiError`.
+pub struct Shaped<S>(ApiError, PhantomData<fn() -> S>);
+
+impl<S> From<ApiError> for Shaped<S> {
     fn from(error: ApiError) -> Self {
-        Self(error)
+        Self(error, PhantomData)
     }
 }
 
-impl IntoResponse for PlainError {
+impl<S: ErrorShape> IntoResponse for Shaped<S> {
     fn into_response(self) -> Response {
+        S::respond(self.0)
+    }
+}
+
+/// OpenAI's shape, which operations routes and unknown paths answer in too.
+pub enum OpenAiShape {}
+
+impl ErrorShape for OpenAiShape {
+    fn respond(error: ApiError) -> Response {
+        error.respond(error.status, error.to_json())
+    }
+}
+
+/// `{"error": "..."}` with the OpenAI routes' status: the Inference API's and Ollama's shape.
+pub enum PlainShape {}
+
+impl ErrorShape for PlainShape {
+    fn respond(error: ApiError) -> Response {
         let body = serde_json::to_string(&SimpleError {
-            error: self.0.message.clone(),
+            error: error.message.clone(),
         })
         .unwrap_or_default();
-        self.0.respond(self.0.status, body)
+        error.respond(error.status, body)
+    }
+}
+
+pub type PlainError = Shaped<PlainShape>;
+
+/// At most the first 64 characters of something a client sent, for error messages.
+pub fn excerpt(text: &str) -> String {
+    const LIMIT: usize = 64;
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}... ({} bytes)", &text[..cut], text.len()),
+        None => text.to_owned(),
     }
 }
 
@@ -129,7 +166,7 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             format!(
                 "The model `{}` does not exist or is not served here. Available models: {}.",
-                super::input::excerpt(requested),
+                excerpt(requested),
                 available.join(", ")
             ),
         )
@@ -157,8 +194,8 @@ impl ApiError {
         Self::new(
             StatusCode::NOT_FOUND,
             format!(
-                "Unknown request URL: {method} {}. This server serves POST /v1/embeddings, GET /v1/models, GET /health and the TEI, Hugging Face Inference and Ollama routes listed in its README.",
-                super::input::excerpt(path)
+                "Unknown request URL: {method} {}. This server serves POST /v1/embeddings, GET /v1/models, GET /health and the TEI, Hugging Face Inference, Ollama and Cohere routes listed in its README (all of them in GET /openapi.json).",
+                excerpt(path)
             ),
         )
         .with_code("unknown_url")
@@ -167,7 +204,7 @@ impl ApiError {
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            format!("Method {method} is not allowed for {}.", super::input::excerpt(path)),
+            format!("Method {method} is not allowed for {}.", excerpt(path)),
         )
         .with_code("method_not_allowed")
     }
@@ -272,7 +309,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        self.respond(self.status, self.to_json())
+        OpenAiShape::respond(self)
     }
 }
 
@@ -289,6 +326,13 @@ mod tests {
         );
         let json: serde_json::Value = serde_json::from_str(&ApiError::server("x").to_json()).unwrap();
         assert_eq!(json["error"]["param"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn excerpts_are_short() {
+        let long = "x".repeat(1_000_000);
+        assert!(excerpt(&long).len() < 100);
+        assert_eq!(excerpt("short"), "short");
     }
 
     #[test]

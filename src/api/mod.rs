@@ -34,7 +34,7 @@ use crate::auth::ApiKeys;
 use crate::cache::EmbeddingCache;
 use crate::model_store::ModelStore;
 pub use crate::registry::OPENAI_MODEL_NAMES;
-use error::ApiError;
+use error::{ApiError, ErrorShape};
 pub use openai::create_embeddings;
 use routes::Dialect;
 
@@ -248,10 +248,10 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
 /// a handler runs (keys, deadlines).
 fn in_dialect(method: &Method, matched: Option<&MatchedPath>, error: ApiError) -> Response {
     match routes::dialect_of(method, matched.map(MatchedPath::as_str)) {
-        Dialect::Plain => error::PlainError::from(error).into_response(),
-        Dialect::Cohere => cohere::CohereError::from(error).into_response(),
-        Dialect::Tei => tei::TeiError::from(error).into_response(),
-        Dialect::OpenAi => error.into_response(),
+        Dialect::Plain => error::PlainShape::respond(error),
+        Dialect::Cohere => cohere::CohereShape::respond(error),
+        Dialect::Tei => tei::TeiShape::respond(error),
+        Dialect::OpenAi => error::OpenAiShape::respond(error),
     }
 }
 

@@ -17,13 +17,15 @@ use utoipa::ToSchema;
 
 use super::body::{read_json, RawBody};
 use super::embed::{embed, resolve, EmbedRequest};
-use super::error::{ApiError, ErrorKind};
+use super::error::{ApiError, ErrorKind, ErrorShape, Shaped};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input, MAX_INPUTS};
 use super::pipeline::PipelineSummary;
 use super::AppState;
 
-/// An error in TEI's shape.
-pub struct TeiError(ApiError);
+/// TEI's error shape: its statuses (422 for a validation error) and `error_type`.
+pub enum TeiShape {}
+
+pub type TeiError = Shaped<TeiShape>;
 
 /// TEI's error body.
 #[derive(Serialize, ToSchema)]
@@ -33,15 +35,8 @@ pub struct TeiErrorBody {
     pub error_type: String,
 }
 
-impl From<ApiError> for TeiError {
-    fn from(error: ApiError) -> Self {
-        Self(error)
-    }
-}
-
-impl IntoResponse for TeiError {
-    fn into_response(self) -> Response {
-        let error = self.0;
+impl ErrorShape for TeiShape {
+    fn respond(error: ApiError) -> Response {
         let (status, error_type) = match error.kind {
             ErrorKind::Empty => (StatusCode::BAD_REQUEST, "empty"),
             ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "validation"),
@@ -71,7 +66,7 @@ impl IntoResponse for TeiError {
 fn model_or_default(state: &AppState, fields: &mut serde_json::Map<String, Value>) -> Result<String, ApiError> {
     Ok(match model_name(fields.remove("model"), "model")? {
         Some(name) => name,
-        None => state.store.registry().specs()[0].id.clone(),
+        None => state.store.registry().default_spec().id.clone(),
     })
 }
 
@@ -194,7 +189,7 @@ pub struct TeiPooling {
 
 /// `GET /info`: TEI's description of the (first) model and the server's limits.
 pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
-    let spec = &state.store.registry().specs()[0];
+    let spec = state.store.registry().default_spec();
     let info = state.store.info(spec);
     let engine = state.store.engine_config();
     Json(TeiInfo {
@@ -212,7 +207,7 @@ pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
         max_batch_requests: None,
         max_client_batch_size: MAX_INPUTS,
         auto_truncate: true,
-        tokenization_workers: crate::runner::compute_threads(),
+        tokenization_workers: crate::runner::kernels::compute_threads(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         sha: None,
         docker_label: None,

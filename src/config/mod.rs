@@ -115,7 +115,7 @@ impl PrecisionArgs {
     /// Loads the models file with these settings applied to it and to the process.
     pub fn registry(&self, models: &ModelsFileArg) -> anyhow::Result<Registry> {
         if self.simulate_cpu_without_bf16 {
-            crate::runner::packed::disable_cpu_bf16();
+            crate::runner::kernels::packed::disable_cpu_bf16();
         }
         Ok(Registry::load(&models.models_file)?.with_default_precision(self.dtype))
     }
@@ -248,7 +248,7 @@ impl TuningArgs {
             queue_capacity: self.max_queue.max(1),
             workers: self
                 .workers
-                .unwrap_or_else(|| crate::runner::default_workers(device))
+                .unwrap_or_else(|| crate::runner::kernels::default_workers(device))
                 .max(1),
             threads_per_worker: self.threads_per_worker(),
         }

@@ -304,7 +304,7 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
         };
         // MKL's thread cap is per OS thread, and the pool may run this on any of its threads.
         pool.install(|| {
-            crate::runner::limit_matmul_threads(threads);
+            crate::runner::kernels::limit_matmul_threads(threads);
             run_wave(&*shared.model, wave, shared.config.max_batch_tokens, &shared.name)
         });
     }

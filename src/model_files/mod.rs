@@ -25,7 +25,8 @@ use serde_json::Value;
 
 use crate::hub::{Snapshot, CONFIG, WEIGHTS};
 use crate::registry::EntryOptions;
-use crate::runner::architecture::{self, Architecture};
+use crate::runner::architectures;
+use crate::runner::backbone::Architecture;
 use crate::runner::head::{DenseActivation, DenseSpec, HeadStep};
 use crate::runner::shape::ModelShape;
 use crate::runner::{PoolingMode, PoolingModes};
@@ -62,7 +63,7 @@ pub struct EntryServing {
 impl ModelDescription {
     /// Reads every file the pipeline needs (downloading them if `snapshot` may). Blocking.
     pub fn read(snapshot: &Snapshot) -> anyhow::Result<Self> {
-        let architecture = architecture::from_file(&snapshot.required(CONFIG)?)?;
+        let architecture = architectures::from_file(&snapshot.required(CONFIG)?)?;
         let sentence: SentenceConfig = read_optional(snapshot, "sentence_bert_config.json")?.unwrap_or_default();
         let tokenizer: TokenizerConfig = read_optional(snapshot, "tokenizer_config.json")?.unwrap_or_default();
         let prompts: PromptConfig = read_optional(snapshot, "config_sentence_transformers.json")?.unwrap_or_default();

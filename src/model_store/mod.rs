@@ -78,7 +78,7 @@ impl ModelStore {
         engine_config: EngineConfig,
         memory: MemorySettings,
     ) -> anyhow::Result<Self> {
-        let cpu_bf16 = runner::packed::cpu_supports_bf16();
+        let cpu_bf16 = runner::kernels::packed::cpu_supports_bf16();
         for spec in registry.specs() {
             if let Some(reason) = spec.precision().unsupported_on(&device, cpu_bf16) {
                 anyhow::bail!("model {}: {reason}", spec.id);
@@ -134,7 +134,7 @@ impl ModelStore {
 
     /// The kernels `precision` runs on this store's device ([`runner::kernels`]).
     pub fn kernels(&self, precision: runner::Precision) -> String {
-        runner::kernels(&self.device, precision)
+        runner::kernels::describe(&self.device, precision)
     }
 
     pub fn engine_config(&self) -> EngineConfig {

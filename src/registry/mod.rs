@@ -186,7 +186,11 @@ impl Registry {
         Self::from_specs(specs).map_err(|m| (0, m))
     }
 
+    /// The registry of `specs`, which must name at least one model (the default).
     pub fn from_specs(specs: Vec<ModelSpec>) -> Result<Self, String> {
+        if specs.is_empty() {
+            return Err("the models file lists no models".to_owned());
+        }
         let mut names = HashMap::new();
         // Ids and aliases are explicit, so a clash between them is a mistake in the file.
         for (index, spec) in specs.iter().enumerate() {
@@ -229,6 +233,12 @@ impl Registry {
 
     pub fn specs(&self) -> &[ModelSpec] {
         &self.specs
+    }
+
+    /// The first listed entry: what a request that names no model gets, and what TEI's `/info`
+    /// describes. A registry always has one.
+    pub fn default_spec(&self) -> &ModelSpec {
+        &self.specs[0]
     }
 
     /// Finds the entry a client means by `name`: its id, an alias, or its unambiguous short name.

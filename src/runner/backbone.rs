@@ -1,19 +1,38 @@
-//! The seam between the pipeline and the architectures: a [`Backbone`] turns a packed batch
-//! into the last hidden state of every token. Each architecture's module builds a
-//! [`Transformer`] from the shared parts (embeddings, blocks, a final norm, rotary tables).
+//! The seam between the pipeline and the architectures. An [`Architecture`] is a checkpoint's
+//! config read (its [`ModelShape`], known before any weight loads); it builds a [`Backbone`],
+//! which turns a packed batch into the last hidden state of every token. Every architecture's
+//! backbone is a [`Transformer`] assembled from the shared layers.
+
+use std::fmt;
 
 use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+use serde_json::Value;
 
-use super::attention::AttentionContext;
 use super::batch::PackedBatch;
-use super::block::Block;
-use super::embeddings::Embeddings;
+use super::config::ConfigResult;
+use super::layers::attention::AttentionContext;
+use super::layers::block::Block;
+use super::layers::embeddings::InputEmbeddings;
+use super::layers::norm::Norm;
+use super::layers::position_bias::RelativePositionBias;
+use super::layers::rotary::Rotaries;
 use super::mask::{additive_mask, MaskKind};
-use super::mpnet;
-use super::norm::Norm;
 use super::precision::Precision;
-use super::rotary::Rotary;
 use super::shape::ModelShape;
+
+/// A checkpoint's architecture as its config describes it.
+pub trait Architecture: Send + Sync + fmt::Debug {
+    fn shape(&self) -> &ModelShape;
+    /// Builds the backbone from the checkpoint's tensors.
+    fn load(&self, weights: VarBuilder, precision: Precision) -> Result<Box<dyn Backbone>>;
+}
+
+/// One row of the architectures' table: the `model_type`s a module reads, and how.
+pub struct Registration {
+    pub model_types: &'static [&'static str],
+    pub parse: fn(&Value) -> ConfigResult<Box<dyn Architecture>>,
+}
 
 pub trait Backbone: Send + Sync {
     /// The last hidden state of every packed token, `[tokens, hidden]`.
@@ -21,21 +40,72 @@ pub trait Backbone: Send + Sync {
     fn shape(&self) -> &ModelShape;
 }
 
-/// A bias added to every layer's attention scores, computed per batch.
-pub enum ScoreBias {
-    /// MPNet's `[buckets, heads]` table, looked up by bucketed relative distance.
-    RelativeBuckets(Tensor),
+/// Checkpoints saved from a task model nest the backbone under a prefix (`bert.`, `model.`,
+/// `new.`, ...): the first of `prefixes` under which `probe` exists, else the root.
+pub fn nested<'a>(vb: VarBuilder<'a>, probe: &str, prefixes: &[&str]) -> VarBuilder<'a> {
+    match prefixes
+        .iter()
+        .find(|prefix| vb.contains_tensor(&format!("{prefix}.{probe}")))
+    {
+        Some(prefix) => vb.pp(*prefix),
+        None => vb,
+    }
+}
+
+/// Layers `0..count` under `{prefix}.{i}`, each read by `load_layer(its weights, i)`.
+pub fn load_layers(
+    vb: &VarBuilder,
+    prefix: &str,
+    count: usize,
+    load_layer: impl Fn(VarBuilder, usize) -> Result<Block>,
+) -> Result<Vec<Block>> {
+    (0..count).map(|i| load_layer(vb.pp(prefix).pp(i), i)).collect()
 }
 
 pub struct Transformer {
-    pub shape: ModelShape,
-    pub embeddings: Embeddings,
-    pub layers: Vec<Block>,
-    pub final_norm: Option<Norm>,
-    /// The rotary tables the layers refer to by index (ModernBERT and Gemma have two bases).
-    pub rotaries: Vec<Rotary>,
-    pub score_bias: Option<ScoreBias>,
-    pub precision: Precision,
+    shape: ModelShape,
+    embeddings: InputEmbeddings,
+    layers: Vec<Block>,
+    final_norm: Option<Norm>,
+    rotaries: Option<Rotaries>,
+    position_bias: Option<RelativePositionBias>,
+    precision: Precision,
+}
+
+impl Transformer {
+    /// Embeddings then blocks; no final norm, rotary positions or position bias until added.
+    pub fn new(shape: &ModelShape, embeddings: InputEmbeddings, layers: Vec<Block>, precision: Precision) -> Self {
+        Self {
+            shape: shape.clone(),
+            embeddings,
+            layers,
+            final_norm: None,
+            rotaries: None,
+            position_bias: None,
+            precision,
+        }
+    }
+
+    pub fn with_final_norm(mut self, norm: Norm) -> Self {
+        self.final_norm = Some(norm);
+        self
+    }
+
+    /// The rotary frequencies the layers' attention refers to.
+    pub fn with_rotaries(mut self, rotaries: Rotaries) -> Self {
+        self.rotaries = Some(rotaries);
+        self
+    }
+
+    /// A bias added to every layer's attention scores.
+    pub fn with_position_bias(mut self, bias: RelativePositionBias) -> Self {
+        self.position_bias = Some(bias);
+        self
+    }
+
+    pub fn boxed(self) -> Box<dyn Backbone> {
+        Box::new(self)
+    }
 }
 
 impl Backbone for Transformer {
@@ -43,13 +113,14 @@ impl Backbone for Transformer {
         let device = batch.device();
         let rotary = self
             .rotaries
-            .iter()
-            .map(|r| r.table(&batch.position_ids, device))
-            .collect::<Result<Vec<_>>>()?;
-        let bias = match &self.score_bias {
-            Some(ScoreBias::RelativeBuckets(table)) => Some(mpnet::relative_bias(table, batch.longest, device)?),
-            None => None,
-        };
+            .as_ref()
+            .map(|r| r.tables(&batch.position_ids, device))
+            .transpose()?;
+        let bias = self
+            .position_bias
+            .as_ref()
+            .map(|b| b.for_length(batch.longest, device))
+            .transpose()?;
         let mut gpu_masks: Vec<(MaskKind, Tensor)> = Vec::new();
         if !device.is_cpu() {
             for &kind in &self.shape.layer_masks {
@@ -60,7 +131,7 @@ impl Backbone for Transformer {
         }
         let context = AttentionContext {
             batch,
-            rotary: &rotary,
+            rotary: rotary.as_ref(),
             bias: bias.as_ref(),
             per_sequence: self.precision == Precision::BFloat16 && device.is_cpu(),
             gpu_masks: &gpu_masks,

@@ -2,58 +2,42 @@
 //! into sentence-transformers' pipeline output (backbone, pooling, Dense, Normalize). Nothing
 //! here knows about HTTP or JSON requests.
 //!
-//! Layout:
-//! - the seam: [`architecture`] (which `model_type`s run, and the trait each one implements)
-//!   and [`backbone`] (a forward pass over a packed [`batch`] to `[tokens, hidden]`), with the
-//!   [`shape`] the rest of the service sees;
-//! - shared parts: [`embeddings`], [`attention`] (with [`mask`] and [`rotary`]), [`norm`],
-//!   [`mlp`], [`projection`] on the [`packed`] kernels, assembled into the two [`block`]s;
-//! - one small module per architecture: [`bert`] (and [`roberta`], [`distilbert`], [`mpnet`]),
-//!   [`modernbert`], [`nomic_bert`], [`gte`], and the decoders over [`decoder`]: [`qwen3`],
-//!   [`gemma3`], [`llama`] (Llama and Mistral);
-//! - after the backbone: [`pooling`] and the [`pipeline`] head (Dense, Normalize).
+//! Four folders, one job each:
+//! - [`architectures`]: which `model_type`s run (the table in its `mod.rs`), one small file per
+//!   architecture that reads its config into a [`ModelShape`] and builds its backbone;
+//! - [`layers`]: the parts every architecture is built from (input embeddings, attention with
+//!   its mask, rotary positions and position bias, norms, MLPs, projections, the two blocks);
+//! - [`kernels`]: the CPU code under the layers (packed matmuls, fused softmax and GELU, tiled
+//!   attention) and the thread settings;
+//! - [`head`]: after the backbone, pooling and the modules that follow it (Dense, Normalize).
+//!
+//! Between them, the seam: [`backbone`] (an [`Architecture`](backbone::Architecture) and the
+//! [`Backbone`] it builds, a forward pass over a packed [`batch`] to `[tokens, hidden]`),
+//! [`config`] (what can be wrong with a `config.json`) and the [`shape`] the rest of the service
+//! sees.
 
-pub mod architecture;
-pub mod attention;
+pub mod architectures;
 pub mod backbone;
 pub mod batch;
-pub mod bert;
-pub mod block;
-pub mod decoder;
+pub mod config;
 pub mod device;
-pub mod distilbert;
-pub mod embeddings;
-pub mod gemma3;
-pub mod gte;
 pub mod head;
 pub mod kernels;
-pub mod llama;
+pub mod layers;
 pub mod mask;
-pub mod mlp;
-pub mod modernbert;
-pub mod mpnet;
-pub mod nomic_bert;
-pub mod norm;
-pub mod packed;
-pub mod pooling;
 pub mod precision;
-pub mod projection;
-pub mod qwen3;
-pub mod roberta;
-pub mod rotary;
 pub mod shape;
-pub mod tiled_attention;
 
 use std::path::PathBuf;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
-use architecture::Architecture;
-use backbone::Backbone;
+use backbone::{Architecture, Backbone};
 use batch::PackedBatch;
+pub use head::pooling::{Pooling, PoolingMode, PoolingModes};
 use head::{Head, HeadStep};
-pub use pooling::{Pooling, PoolingMode, PoolingModes};
+use kernels::packed;
 pub use precision::Precision;
 use shape::ModelShape;
 
@@ -164,7 +148,7 @@ impl Embedder for EmbeddingModel {
             let members: Vec<usize> = (first..sequences.len())
                 .filter(|&i| !done[i] && sequences[i].pooling == pooling)
                 .collect();
-            let pooled = pooling::pool(&hidden, &batch, &members, pooling)?;
+            let pooled = head::pooling::pool(&hidden, &batch, &members, pooling)?;
             let output = self.head.forward(pooled)?.to_vec2::<f32>()?;
             for (member, vector) in members.into_iter().zip(output) {
                 vectors[member] = vector;
@@ -173,89 +157,6 @@ impl Embedder for EmbeddingModel {
         }
         Ok(vectors)
     }
-}
-
-/// Which matrix-multiply library the CPU backend of this build uses.
-pub fn cpu_backend() -> &'static str {
-    if cfg!(feature = "mkl") {
-        "Intel MKL"
-    } else {
-        "gemm (pure Rust)"
-    }
-}
-
-/// The kernels a model in `precision` runs on `device` here, in one line: the linear layers'
-/// matmul, and how attention runs. Chosen at start from what the CPU reports.
-pub fn kernels(device: &Device, precision: Precision) -> String {
-    if !device.is_cpu() {
-        return format!("{} matmuls and attention on the GPU (candle)", precision.name());
-    }
-    let linear = match precision {
-        Precision::Float32 if packed::available(Precision::Float32) => {
-            "packed float32 AVX-512 (vfmadd231ps)".to_owned()
-        }
-        Precision::Float32 => format!("candle's float32 matmul ({})", cpu_backend()),
-        Precision::BFloat16 if packed::available(Precision::BFloat16) => {
-            "packed bfloat16 AVX512_BF16 (vdpbf16ps)".to_owned()
-        }
-        Precision::BFloat16 => "none: this CPU cannot run bfloat16".to_owned(),
-    };
-    format!(
-        "linear layers: {linear}; attention: float32, in tiles with an online softmax from {} tokens",
-        attention::TILED_FROM
-    )
-}
-
-/// How many threads one forward pass may use on the CPU (candle follows RAYON_NUM_THREADS,
-/// else the number of physical cores).
-pub fn compute_threads() -> usize {
-    candle_core::utils::get_num_threads()
-}
-
-/// Forward passes worth running at once on `device`: one per physical core on the CPU (each
-/// single-threaded, which keeps the non-matmul work parallel too); one on a GPU, which
-/// serialises kernels anyway.
-pub fn default_workers(device: &Device) -> usize {
-    if device.is_cpu() {
-        compute_threads()
-    } else {
-        1
-    }
-}
-
-/// Sizes candle's global pool for elementwise CPU ops to `threads_per_worker`. That pool is
-/// shared by every forward pass in the process; when each worker already has a core to itself,
-/// extra pool threads only spin against the workers. candle reads `CANDLE_NUM_THREADS` once, at
-/// its first parallel op, so call this before any tensor work; an explicit setting wins.
-pub fn configure_cpu_threads(threads_per_worker: usize) {
-    // Called from `main` before the runtime and any other thread start.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", threads_per_worker.max(1).to_string());
-    }
-    // candle asks for the core count on every matmul, and without this variable that means
-    // parsing /proc/cpuinfo each time (several per sequence per layer in bfloat16's attention).
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", compute_threads().to_string());
-    }
-}
-
-#[cfg(feature = "mkl")]
-extern "C" {
-    /// MKL's per-thread cap on its own threading; returns the previous value. (The lowercase
-    /// `mkl_set_num_threads_local` symbol is the Fortran binding, which takes a pointer.)
-    fn MKL_Set_Num_Threads_Local(threads: std::os::raw::c_int) -> std::os::raw::c_int;
-}
-
-/// Caps the matmul threads used by forward passes started from the calling thread. The pure
-/// Rust backend follows the rayon pool it runs in instead, so there is nothing to do for it.
-pub fn limit_matmul_threads(threads: usize) {
-    #[cfg(feature = "mkl")]
-    // SAFETY: a plain setter of MKL's thread-local configuration.
-    unsafe {
-        MKL_Set_Num_Threads_Local(threads.clamp(1, i32::MAX as usize) as std::os::raw::c_int);
-    }
-    #[cfg(not(feature = "mkl"))]
-    let _ = threads;
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The number format of a model's matmuls: float32 (exact, the default) or bfloat16 (weights
-//! rounded once at load, products accumulated in float32; see [`super::packed`]).
+//! rounded once at load, products accumulated in float32; see [`super::kernels::packed`]).
 
 use std::fmt;
 

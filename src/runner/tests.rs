@@ -14,7 +14,7 @@ fn tiny_bert_dir() -> PathBuf {
 
 fn tiny() -> EmbeddingModel {
     let dir = tiny_bert_dir();
-    let architecture = architecture::from_file(&dir.join("config.json")).expect("config");
+    let architecture = architectures::from_file(&dir.join("config.json")).expect("config");
     EmbeddingModel::load(
         architecture.as_ref(),
         &[dir.join("model.safetensors")],

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use embeddings::runner::packed::cpu_supports_bf16;
+use embeddings::runner::kernels::packed::cpu_supports_bf16;
 
 use super::{
     max_abs_diff, offline_hub, pipeline_dir, pipeline_references, scratch_dir, vectors, Options, Reference, TestServer,

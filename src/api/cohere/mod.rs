@@ -11,13 +11,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine as _;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::body::{read_json, RawBody};
 use super::embed::{embed_resolved, resolve, EmbedRequest};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorShape, Shaped};
 use super::input::{object, EmbedOptions, Input};
 use super::AppState;
 use crate::quantize;
@@ -25,14 +24,10 @@ use request::{prompt_candidates, CohereRequest, EmbeddingType, Version};
 
 mod request;
 
-/// An error in Cohere's shape.
-pub struct CohereError(ApiError);
+/// Cohere's error shape: `{"message"}` with the shared statuses.
+pub enum CohereShape {}
 
-impl From<ApiError> for CohereError {
-    fn from(error: ApiError) -> Self {
-        Self(error)
-    }
-}
+pub type CohereError = Shaped<CohereShape>;
 
 /// Cohere's error body.
 #[derive(Serialize, ToSchema)]
@@ -40,13 +35,13 @@ pub struct CohereErrorBody {
     pub message: String,
 }
 
-impl IntoResponse for CohereError {
-    fn into_response(self) -> Response {
+impl ErrorShape for CohereShape {
+    fn respond(error: ApiError) -> Response {
         let body = serde_json::to_string(&CohereErrorBody {
-            message: self.0.message.clone(),
+            message: error.message.clone(),
         })
         .unwrap_or_default();
-        self.0.respond(self.0.status, body)
+        error.respond(error.status, body)
     }
 }
 
@@ -78,17 +73,7 @@ impl CohereEmbeddings {
                 EmbeddingType::Uint8 => out.uint8 = Some(vectors.iter().map(|v| quantize::uint8(v)).collect()),
                 EmbeddingType::Binary => out.binary = Some(vectors.iter().map(|v| quantize::binary(v)).collect()),
                 EmbeddingType::Ubinary => out.ubinary = Some(vectors.iter().map(|v| quantize::ubinary(v)).collect()),
-                EmbeddingType::Base64 => {
-                    out.base64 = Some(
-                        vectors
-                            .iter()
-                            .map(|v| {
-                                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                                base64::engine::general_purpose::STANDARD.encode(bytes)
-                            })
-                            .collect(),
-                    )
-                }
+                EmbeddingType::Base64 => out.base64 = Some(vectors.iter().map(|v| quantize::base64_f32(v)).collect()),
             }
         }
         out
@@ -150,7 +135,7 @@ async fn embed(
     let registry = state.store.registry();
     let name = match &request.model {
         Some(name) => name.clone(),
-        None => registry.specs()[0].id.clone(),
+        None => registry.default_spec().id.clone(),
     };
     let resolved = resolve(state, &name, None).await?;
     let description = &resolved.model.description;

@@ -3,7 +3,6 @@
 //! The request is read from a `serde_json::Value` by hand rather than derived, so that every
 //! malformed field gets a message naming that field and what it accepts.
 
-use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -89,15 +88,6 @@ pub struct Usage {
     pub total_tokens: usize,
 }
 
-/// Standard base64 of the little-endian float32 bytes, as OpenAI's SDKs decode it.
-pub fn encode_base64(vector: &[f32]) -> String {
-    let mut bytes = Vec::with_capacity(vector.len() * 4);
-    for value in vector {
-        bytes.extend_from_slice(&value.to_le_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 impl EmbeddingResponse {
     pub fn new(model: String, embedded: Embedded, format: EncodingFormat) -> Self {
         let data = embedded
@@ -109,7 +99,7 @@ impl EmbeddingResponse {
                 index,
                 embedding: match format {
                     EncodingFormat::Float => EmbeddingValue::Float(vector),
-                    EncodingFormat::Base64 => EmbeddingValue::Base64(encode_base64(&vector)),
+                    EncodingFormat::Base64 => EmbeddingValue::Base64(crate::quantize::base64_f32(&vector)),
                 },
             })
             .collect();
@@ -233,11 +223,5 @@ mod tests {
         let request = parse(json!({"model": "m", "input": "x", "prompt_name": "query"})).unwrap();
         assert_eq!(request.embed.options.prompt_name.as_deref(), Some("query"));
         assert!(request.embed.options.normalize, "OpenAI vectors are unit length");
-    }
-
-    #[test]
-    fn base64_is_little_endian_float32() {
-        assert_eq!(encode_base64(&[1.0]), "AACAPw==");
-        assert_eq!(encode_base64(&[]), "");
     }
 }

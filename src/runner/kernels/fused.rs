@@ -13,7 +13,7 @@
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Result};
 
-use super::mask::MaskKind;
+use crate::runner::mask::MaskKind;
 
 const ERF_ALPHA: [f32; 7] = [
     -2.726_142_3e-10,

@@ -1,13 +1,13 @@
 //! RoBERTa, XLM-RoBERTa and CamemBERT: BERT's weights and block, but position ids start after
 //! the padding index (`padding_idx + 1`), and the single token type is row 0 as in BERT.
 
-use super::architecture::Registration;
 use super::bert::{BertLikeConfig, LAYER_NAMES};
+use crate::runner::backbone::Registration;
 
 pub const REGISTRATION: Registration = Registration {
     model_types: &["roberta", "xlm-roberta", "camembert"],
-    parse: |text| {
-        let parsed = BertLikeConfig::parse(text)?;
+    parse: |config| {
+        let parsed = BertLikeConfig::read(config)?;
         let pad = parsed.pad_token_id.unwrap_or(1);
         Ok(Box::new(
             parsed.family("roberta", LAYER_NAMES)?.with_positions_after_padding(pad),

@@ -7,8 +7,13 @@
 //! Inputs are one sequence's packed rows: queries `[length, heads * d]` (pre-scaled), keys and
 //! values `[length, kv_heads * d]`; query head `h` reads key/value head `h / (heads / kv_heads)`.
 
-use super::kernels::exp_nonpositive;
-use super::mask::MaskKind;
+use super::fused::exp_nonpositive;
+use crate::runner::mask::MaskKind;
+
+/// From this many tokens in a batch's longest sequence, the CPU attends in tiles
+/// (this module): below it the scores of a whole sequence are small (16 heads x 1,024^2
+/// floats = 64 MB), and the materialised path keeps its exact, long-tested results.
+pub const TILED_FROM: usize = 1024;
 
 /// Queries per tile.
 const QUERY_BLOCK: usize = 128;

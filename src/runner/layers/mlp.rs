@@ -3,10 +3,12 @@
 
 use candle_core::{Result, Tensor};
 
-use super::kernels::BiasGelu;
 use super::projection::Projection;
+use crate::runner::kernels::fused::BiasGelu;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An MLP's activation, read from transformers' `hidden_act` / `hidden_activation` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub enum Activation {
     /// The exact erf form, which BERT's `gelu` means and the weights were trained with.
     GeluErf,
@@ -16,10 +18,11 @@ pub enum Activation {
     Silu,
 }
 
-impl Activation {
-    /// transformers' `hidden_act` / `hidden_activation` names.
-    pub fn from_hidden_act(name: &str) -> std::result::Result<Self, String> {
-        match name {
+impl TryFrom<String> for Activation {
+    type Error = String;
+
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        match name.as_str() {
             "gelu" => Ok(Self::GeluErf),
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Ok(Self::GeluTanh),
             "relu" => Ok(Self::Relu),
@@ -27,7 +30,9 @@ impl Activation {
             other => Err(format!("unsupported hidden activation {other:?}")),
         }
     }
+}
 
+impl Activation {
     pub fn apply(self, x: &Tensor) -> Result<Tensor> {
         match self {
             Self::GeluErf => x.gelu_erf(),

@@ -7,23 +7,19 @@
 //! Four ways to run it: over the padded batch with the CPU's fused masked softmax, one sequence
 //! at a time (bfloat16 on the CPU, so that a result never depends on the rest of the batch),
 //! in tiles with an online softmax for long sequences on the CPU ([`TILED_FROM`]), or with
-//! candle's softmax and an additive mask (GPUs).
+//! candle's softmax and an additive mask (GPUs). A score bias (a position layer's, see
+//! [`super::position_bias`]) is added to the materialised scores; the tiled path takes none.
 
 use candle_core::{Result, Tensor};
 
-use super::batch::PackedBatch;
-use super::kernels::MaskedSoftmax;
-use super::mask::MaskKind;
 use super::norm::Norm;
-use super::precision::Precision;
 use super::projection::{stack_rows, Projection};
-use super::rotary::RotaryTable;
-use super::tiled_attention;
-
-/// From this many tokens in a batch's longest sequence, the CPU attends in tiles
-/// ([`tiled_attention`]): below it the scores of a whole sequence are small (16 heads x 1,024^2
-/// floats = 64 MB), and the materialised path keeps its exact, long-tested results.
-pub const TILED_FROM: usize = 1024;
+use super::rotary::{RotaryBase, RotaryTables};
+use crate::runner::batch::PackedBatch;
+use crate::runner::kernels::fused::MaskedSoftmax;
+use crate::runner::kernels::tiled_attention::{self, TILED_FROM};
+use crate::runner::mask::{additive_mask, MaskKind};
+use crate::runner::precision::Precision;
 
 /// What one layer's attention is made of, as the architecture's module reads it.
 pub struct AttentionParts {
@@ -37,8 +33,8 @@ pub struct AttentionParts {
     pub scale: f64,
     pub query_norm: Option<Norm>,
     pub key_norm: Option<Norm>,
-    /// Which of the model's rotary tables this layer uses, if any.
-    pub rotary: Option<usize>,
+    /// Which of the model's rotary bases this layer's queries and keys turn by, if any.
+    pub rotary: Option<RotaryBase>,
     pub mask: MaskKind,
     pub output_weight: Tensor,
     pub output_bias: Option<Tensor>,
@@ -52,7 +48,7 @@ impl AttentionParts {
         (output_weight, output_bias): (Tensor, Option<Tensor>),
         heads: usize,
         head_dim: usize,
-        rotary: Option<usize>,
+        rotary: Option<RotaryBase>,
         mask: MaskKind,
     ) -> Self {
         Self {
@@ -88,7 +84,7 @@ pub struct Attention {
     head_dim: usize,
     query_norm: Option<Norm>,
     key_norm: Option<Norm>,
-    rotary: Option<usize>,
+    rotary: Option<RotaryBase>,
     mask: MaskKind,
     output: Projection,
 }
@@ -96,9 +92,9 @@ pub struct Attention {
 /// Per-forward settings every layer shares.
 pub struct AttentionContext<'a> {
     pub batch: &'a PackedBatch,
-    /// The model's rotary tables for this batch's positions.
-    pub rotary: &'a [RotaryTable],
-    /// `[1, heads, longest, longest]`, added to every sequence's scores (MPNet).
+    /// The model's rotary tables for this batch's positions, if it has rotary positions.
+    pub rotary: Option<&'a RotaryTables>,
+    /// `[1, heads, longest, longest]`, added to every sequence's scores.
     pub bias: Option<&'a Tensor>,
     /// Attend one sequence at a time instead of over the padded batch, so that every result is
     /// bit-for-bit the same whatever else is in the batch. bfloat16 needs it: there a last-bit
@@ -128,13 +124,6 @@ impl Attention {
                 parts.heads,
                 parts.kv_heads,
                 parts.head_dim
-            );
-        }
-        if parts.kv_heads == 0 || !parts.heads.is_multiple_of(parts.kv_heads) {
-            candle_core::bail!(
-                "{} query heads cannot share {} key/value heads",
-                parts.heads,
-                parts.kv_heads
             );
         }
         let scale_queries = |x: &Tensor| -> Result<Tensor> {
@@ -242,11 +231,11 @@ impl Attention {
             if let Some(norm) = &self.key_norm {
                 k3 = norm.forward(&k3)?;
             }
-            if let Some(index) = self.rotary {
+            if let Some(base) = self.rotary {
                 let table = context
                     .rotary
-                    .get(index)
-                    .ok_or_else(|| candle_core::Error::Msg("no rotary table for this layer".into()))?;
+                    .ok_or_else(|| candle_core::Error::Msg("no rotary tables for this layer".into()))?
+                    .get(base)?;
                 q3 = table.apply(&q3)?;
                 k3 = table.apply(&k3)?;
             }
@@ -290,7 +279,7 @@ impl Attention {
         } else {
             let mask = match context.gpu_masks.iter().find(|(kind, _)| *kind == self.mask) {
                 Some((_, mask)) if b == context.batch.sequences => mask.clone(),
-                _ => super::mask::additive_mask(self.mask, group.lengths, l, scores.device())?,
+                _ => additive_mask(self.mask, group.lengths, l, scores.device())?,
             };
             candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?
         };
@@ -356,7 +345,7 @@ mod tests {
             .expect("attention");
             let context = AttentionContext {
                 batch: &batch,
-                rotary: &[],
+                rotary: None,
                 bias: None,
                 per_sequence: false,
                 gpu_masks: &[],

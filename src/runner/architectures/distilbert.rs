@@ -1,16 +1,17 @@
 //! DistilBERT: BERT's block under other names, no token types, positions from zero.
 
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::architecture::Registration;
 use super::bert::{BertFamily, LayerNames};
-use super::mask::MaskKind;
-use super::mlp::Activation;
-use super::shape::{ModelShape, Positions};
+use crate::runner::backbone::Registration;
+use crate::runner::config::{self, ConfigResult};
+use crate::runner::layers::mlp::Activation;
+use crate::runner::shape::{ModelShape, Sizes};
 
 pub const REGISTRATION: Registration = Registration {
     model_types: &["distilbert"],
-    parse: |text| Ok(Box::new(config(text)?)),
+    parse: |config| Ok(Box::new(read(config)?)),
 };
 
 const LAYER_NAMES: LayerNames = LayerNames {
@@ -32,47 +33,39 @@ struct DistilBertConfig {
     n_heads: usize,
     hidden_dim: usize,
     #[serde(default = "default_activation")]
-    activation: String,
+    activation: Activation,
     max_position_embeddings: usize,
     #[serde(default)]
     sinusoidal_pos_embds: bool,
 }
 
-fn default_activation() -> String {
-    "gelu".to_owned()
+fn default_activation() -> Activation {
+    Activation::GeluErf
 }
 
-fn config(text: &str) -> Result<BertFamily, String> {
-    let parsed: DistilBertConfig = serde_json::from_str(text).map_err(|e| format!("not a DistilBERT config: {e}"))?;
+fn read(config: &Value) -> ConfigResult<BertFamily> {
+    let parsed: DistilBertConfig = config::read(config, "DistilBERT")?;
     // Sinusoidal tables are written into the checkpoint as ordinary weights by transformers, so
     // they load like learned ones; nothing else changes.
     let _ = parsed.sinusoidal_pos_embds;
-    if parsed.n_heads == 0 || !parsed.dim.is_multiple_of(parsed.n_heads) {
-        return Err("dim is not a multiple of n_heads".to_owned());
-    }
+    let sizes = Sizes {
+        vocab_size: parsed.vocab_size,
+        hidden_size: parsed.dim,
+        layers: parsed.n_layers,
+        heads: parsed.n_heads,
+        kv_heads: None,
+        head_dim: None,
+        intermediate_size: parsed.hidden_dim,
+        max_positions: parsed.max_position_embeddings,
+    };
     Ok(BertFamily {
-        shape: ModelShape {
-            architecture: "distilbert",
-            model_type: "distilbert".to_owned(),
-            vocab_size: parsed.vocab_size,
-            hidden_size: parsed.dim,
-            layers: parsed.n_layers,
-            heads: parsed.n_heads,
-            kv_heads: parsed.n_heads,
-            head_dim: parsed.dim / parsed.n_heads,
-            intermediate_size: parsed.hidden_dim,
-            gated_mlp: false,
-            max_positions: parsed.max_position_embeddings,
-            positions: Positions::FromZero,
-            layer_masks: vec![MaskKind::Full; parsed.n_layers],
-        },
-        activation: Activation::from_hidden_act(&parsed.activation)?,
+        shape: ModelShape::new("distilbert", "distilbert", sizes)?,
+        activation: parsed.activation,
         position_table: parsed.max_position_embeddings,
         type_vocab_size: 0,
         // transformers builds DistilBERT's layer norms with a fixed eps of 1e-12.
         layer_norm_eps: 1e-12,
         layer_prefix: "transformer.layer",
         layer_names: LAYER_NAMES,
-        relative_attention_buckets: None,
     })
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::pooling::l2_normalize;
+pub mod pooling;
+
+use pooling::l2_normalize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DenseActivation {

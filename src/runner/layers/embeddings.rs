@@ -5,10 +5,10 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
-use super::batch::PackedBatch;
 use super::norm::Norm;
+use crate::runner::batch::PackedBatch;
 
-pub struct Embeddings {
+pub struct InputEmbeddings {
     words: Embedding,
     positions: Option<Embedding>,
     /// Row 0 of the token-type table: every input is a single segment.
@@ -17,7 +17,7 @@ pub struct Embeddings {
     norm: Option<Norm>,
 }
 
-impl Embeddings {
+impl InputEmbeddings {
     /// The `[vocab, hidden]` table named `name` under `vb`.
     pub fn new(vb: &VarBuilder, name: &str, vocab: usize, hidden: usize) -> Result<Self> {
         Ok(Self {

@@ -4,6 +4,66 @@
 
 use candle_core::{Device, Result, Tensor};
 
+use crate::runner::config::LayerType;
+
+/// Which of a model's rotary bases a layer uses. Most rotary models have one (`Global`);
+/// ModernBERT and Gemma3 give their local (sliding-window) layers a base of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotaryBase {
+    Global,
+    Local,
+}
+
+impl From<LayerType> for RotaryBase {
+    fn from(layer: LayerType) -> Self {
+        match layer {
+            LayerType::FullAttention => Self::Global,
+            LayerType::SlidingAttention => Self::Local,
+        }
+    }
+}
+
+/// A model's rotary frequencies: the global base, and the local one where there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotaries {
+    pub global: Rotary,
+    pub local: Option<Rotary>,
+}
+
+/// [`Rotaries`]' cos/sin tables for one forward pass's positions.
+pub struct RotaryTables {
+    global: RotaryTable,
+    local: Option<RotaryTable>,
+}
+
+impl Rotaries {
+    pub fn one(rotary: Rotary) -> Self {
+        Self {
+            global: rotary,
+            local: None,
+        }
+    }
+
+    pub fn tables(&self, positions: &[u32], device: &Device) -> Result<RotaryTables> {
+        Ok(RotaryTables {
+            global: self.global.table(positions, device)?,
+            local: self.local.as_ref().map(|r| r.table(positions, device)).transpose()?,
+        })
+    }
+}
+
+impl RotaryTables {
+    pub fn get(&self, base: RotaryBase) -> Result<&RotaryTable> {
+        match base {
+            RotaryBase::Global => Ok(&self.global),
+            RotaryBase::Local => self
+                .local
+                .as_ref()
+                .ok_or_else(|| candle_core::Error::Msg("this model has no local rotary base".into())),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rotary {
     /// `head_dim / 2` inverse frequencies.

@@ -1,27 +1,28 @@
 //! BERT, and the family built on its post-norm block with learned positions (RoBERTa,
-//! DistilBERT, MPNet): they differ in weight names, position ids, token types and an attention
-//! bias, which [`BertFamily`] records. BERT's config keys are shared by RoBERTa and MPNet, so
-//! their parsing lives here too.
+//! DistilBERT, MPNet): they differ in weight names, position ids and token types, which
+//! [`BertFamily`] records. BERT's config keys are shared by RoBERTa and MPNet, so their parsing
+//! lives here too.
 
-use candle_core::Result;
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::architecture::{nested, Architecture, Registration};
-use super::attention::{Attention, AttentionParts};
-use super::backbone::{Backbone, ScoreBias, Transformer};
-use super::block::Block;
-use super::embeddings::Embeddings;
-use super::mask::MaskKind;
-use super::mlp::{Activation, Mlp};
-use super::norm::Norm;
-use super::precision::Precision;
-use super::projection::{Bias, Projection};
-use super::shape::{ModelShape, Positions};
+use super::encoder::{EncoderInput, EncoderLayout};
+use crate::runner::backbone::{Architecture, Backbone, Registration, Transformer};
+use crate::runner::config::{self, ConfigError, ConfigResult};
+use crate::runner::layers::attention::{Attention, AttentionParts};
+use crate::runner::layers::block::Block;
+use crate::runner::layers::mlp::{Activation, Mlp};
+use crate::runner::layers::norm::Norm;
+use crate::runner::layers::projection::{Bias, Projection};
+use crate::runner::mask::MaskKind;
+use crate::runner::precision::Precision;
+use crate::runner::shape::{ModelShape, Positions, Sizes};
 
 pub const REGISTRATION: Registration = Registration {
     model_types: &["bert"],
-    parse: |text| Ok(Box::new(BertLikeConfig::parse(text)?.family("bert", LAYER_NAMES)?)),
+    parse: |config| Ok(Box::new(BertLikeConfig::read(config)?.family("bert", LAYER_NAMES)?)),
 };
 
 /// The weight names of one layer, relative to the layer's prefix.
@@ -49,7 +50,7 @@ pub const LAYER_NAMES: LayerNames = LayerNames {
 };
 
 /// Checkpoints saved from a task model (BertForMaskedLM, ...) nest the encoder under a prefix.
-const NESTED_PREFIXES: [&str; 6] = ["bert", "roberta", "distilbert", "mpnet", "model", "encoder"];
+const NESTED_PREFIXES: &[&str] = &["bert", "roberta", "distilbert", "mpnet", "model", "encoder"];
 
 /// A member of the BERT family, ready to load.
 #[derive(Debug, Clone)]
@@ -64,8 +65,6 @@ pub struct BertFamily {
     /// Where layer `i` lives: `{layer_prefix}.{i}`.
     pub layer_prefix: &'static str,
     pub layer_names: LayerNames,
-    /// MPNet's bucketed relative-position attention bias (number of buckets).
-    pub relative_attention_buckets: Option<usize>,
 }
 
 /// The `config.json` keys of BERT and the architectures derived from it.
@@ -79,7 +78,7 @@ pub struct BertLikeConfig {
     pub num_attention_heads: usize,
     pub intermediate_size: usize,
     #[serde(default = "default_hidden_act")]
-    pub hidden_act: String,
+    pub hidden_act: Activation,
     pub max_position_embeddings: usize,
     #[serde(default = "default_type_vocab_size")]
     pub type_vocab_size: usize,
@@ -91,8 +90,8 @@ pub struct BertLikeConfig {
     pub pad_token_id: Option<u32>,
 }
 
-fn default_hidden_act() -> String {
-    "gelu".to_owned()
+fn default_hidden_act() -> Activation {
+    Activation::GeluErf
 }
 fn default_type_vocab_size() -> usize {
     2
@@ -102,52 +101,41 @@ fn default_layer_norm_eps() -> f64 {
 }
 
 impl BertLikeConfig {
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let config: Self = serde_json::from_str(text).map_err(|e| format!("not a BERT-style config: {e}"))?;
+    pub fn read(config: &Value) -> ConfigResult<Self> {
+        let config: Self = config::read(config, "BERT-style")?;
         if let Some(kind) = config.position_embedding_type.as_deref() {
             if kind != "absolute" {
-                return Err(format!("unsupported position_embedding_type {kind:?}"));
+                return Err(ConfigError::unsupported("position_embedding_type", kind));
             }
-        }
-        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
-            return Err("hidden_size is not a multiple of num_attention_heads".to_owned());
         }
         Ok(config)
     }
 
     /// The family settings, with BERT's own position and token-type scheme.
-    pub fn family(
-        &self,
-        architecture: &'static str,
-        layer_names: LayerNames,
-    ) -> std::result::Result<BertFamily, String> {
+    pub fn family(&self, architecture: &'static str, layer_names: LayerNames) -> ConfigResult<BertFamily> {
+        let model_type = if self.model_type.is_empty() {
+            architecture
+        } else {
+            &self.model_type
+        };
+        let sizes = Sizes {
+            vocab_size: self.vocab_size,
+            hidden_size: self.hidden_size,
+            layers: self.num_hidden_layers,
+            heads: self.num_attention_heads,
+            kv_heads: None,
+            head_dim: None,
+            intermediate_size: self.intermediate_size,
+            max_positions: self.max_position_embeddings,
+        };
         Ok(BertFamily {
-            shape: ModelShape {
-                architecture,
-                model_type: if self.model_type.is_empty() {
-                    architecture.to_owned()
-                } else {
-                    self.model_type.clone()
-                },
-                vocab_size: self.vocab_size,
-                hidden_size: self.hidden_size,
-                layers: self.num_hidden_layers,
-                heads: self.num_attention_heads,
-                kv_heads: self.num_attention_heads,
-                head_dim: self.hidden_size / self.num_attention_heads,
-                intermediate_size: self.intermediate_size,
-                gated_mlp: false,
-                max_positions: self.max_position_embeddings,
-                positions: Positions::FromZero,
-                layer_masks: vec![MaskKind::Full; self.num_hidden_layers],
-            },
-            activation: Activation::from_hidden_act(&self.hidden_act)?,
+            shape: ModelShape::new(architecture, model_type, sizes)?,
+            activation: self.hidden_act,
             position_table: self.max_position_embeddings,
             type_vocab_size: self.type_vocab_size,
             layer_norm_eps: self.layer_norm_eps,
             layer_prefix: "encoder.layer",
             layer_names,
-            relative_attention_buckets: None,
         })
     }
 }
@@ -164,11 +152,10 @@ impl BertFamily {
     fn load_layer(&self, vb: VarBuilder, precision: Precision) -> Result<Block> {
         let names = self.layer_names;
         let (h, eps) = (self.shape.hidden_size, self.layer_norm_eps);
-        let linear =
-            |name: &str, input: usize, output: usize| -> Result<(candle_core::Tensor, Option<candle_core::Tensor>)> {
-                let vb = vb.pp(name);
-                Ok((vb.get((output, input), "weight")?, Some(vb.get(output, "bias")?)))
-            };
+        let linear = |name: &str, input: usize, output: usize| -> Result<(Tensor, Option<Tensor>)> {
+            let vb = vb.pp(name);
+            Ok((vb.get((output, input), "weight")?, Some(vb.get(output, "bias")?)))
+        };
         let qkv = AttentionParts::stack(
             linear(names.query, h, h)?,
             linear(names.key, h, h)?,
@@ -200,36 +187,39 @@ impl BertFamily {
     }
 }
 
+impl BertFamily {
+    fn layout(&self) -> EncoderLayout {
+        EncoderLayout {
+            prefixes: NESTED_PREFIXES,
+            input_norm: "embeddings.LayerNorm",
+            layers: self.layer_prefix,
+        }
+    }
+
+    /// The backbone's weights inside the checkpoint.
+    pub fn root<'a>(&self, vb: VarBuilder<'a>) -> VarBuilder<'a> {
+        self.layout().root(vb)
+    }
+
+    /// The encoder under `root`.
+    pub fn transformer(&self, root: &VarBuilder, precision: Precision) -> Result<Transformer> {
+        let input = EncoderInput {
+            token_types: self.type_vocab_size,
+            learned_positions: Some(self.position_table),
+            norm_eps: self.layer_norm_eps,
+        };
+        self.layout().load(root, &self.shape, input, precision, |layer| {
+            self.load_layer(layer, precision)
+        })
+    }
+}
+
 impl Architecture for BertFamily {
     fn shape(&self) -> &ModelShape {
         &self.shape
     }
 
     fn load(&self, vb: VarBuilder, precision: Precision) -> Result<Box<dyn Backbone>> {
-        let vb = nested(vb, "embeddings.word_embeddings.weight", &NESTED_PREFIXES);
-        let (h, vocab) = (self.shape.hidden_size, self.shape.vocab_size);
-        let table = vb.pp("embeddings");
-        // The forward adds positions, then the token type, whatever the order here.
-        let embeddings = Embeddings::bert_style(&table, vocab, h, self.type_vocab_size)?
-            .with_positions(&table, "position_embeddings.weight", self.position_table)?
-            .with_norm(Norm::layer(table.pp("LayerNorm"), h, self.layer_norm_eps)?);
-        let score_bias = match self.relative_attention_buckets {
-            Some(buckets) => Some(ScoreBias::RelativeBuckets(
-                vb.get((buckets, self.shape.heads), super::mpnet::RELATIVE_BIAS_WEIGHT)?,
-            )),
-            None => None,
-        };
-        let layers = (0..self.shape.layers)
-            .map(|i| self.load_layer(vb.pp(self.layer_prefix).pp(i), precision))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Box::new(Transformer {
-            shape: self.shape.clone(),
-            embeddings,
-            layers,
-            final_norm: None,
-            rotaries: Vec::new(),
-            score_bias,
-            precision,
-        }))
+        Ok(self.transformer(&self.root(vb), precision)?.boxed())
     }
 }

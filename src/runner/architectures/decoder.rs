@@ -8,18 +8,18 @@ use candle_nn::VarBuilder;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::architecture::{nested, refuse};
-use super::attention::{Attention, AttentionParts};
-use super::backbone::{Backbone, Transformer};
-use super::block::Block;
-use super::embeddings::Embeddings;
-use super::mask::MaskKind;
-use super::mlp::{Activation, Mlp};
-use super::norm::Norm;
-use super::precision::Precision;
-use super::projection::{read_linear, Bias, Projection};
-use super::rotary::Rotary;
-use super::shape::{ModelShape, Positions};
+use crate::runner::backbone::{load_layers, nested, Architecture, Backbone, Transformer};
+use crate::runner::config::{self, refuse_if_set, rope_theta, ConfigResult, LayerType};
+use crate::runner::layers::attention::{Attention, AttentionParts};
+use crate::runner::layers::block::Block;
+use crate::runner::layers::embeddings::InputEmbeddings;
+use crate::runner::layers::mlp::{Activation, Mlp};
+use crate::runner::layers::norm::Norm;
+use crate::runner::layers::projection::{read_linear, stack_rows, Bias, Projection};
+use crate::runner::layers::rotary::{Rotaries, Rotary, RotaryBase};
+use crate::runner::mask::MaskKind;
+use crate::runner::precision::Precision;
+use crate::runner::shape::{ModelShape, Sizes};
 
 /// The config keys the decoders share.
 #[derive(Debug, Deserialize)]
@@ -35,7 +35,7 @@ pub struct DecoderConfig {
     pub head_dim: Option<usize>,
     pub intermediate_size: usize,
     #[serde(default, alias = "hidden_activation")]
-    pub hidden_act: Option<String>,
+    pub hidden_act: Option<Activation>,
     pub max_position_embeddings: usize,
     #[serde(default = "default_eps")]
     pub rms_norm_eps: f64,
@@ -58,81 +58,71 @@ fn default_eps() -> f64 {
 }
 
 impl DecoderConfig {
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let config: Self = serde_json::from_str(text).map_err(|e| format!("not a decoder config: {e}"))?;
-        if let Some(scaling) = config.rope_scaling.as_ref().filter(|v| !v.is_null()) {
-            return Err(refuse("rope_scaling", scaling));
-        }
-        Ok(config)
+    pub fn read(config: &Value) -> ConfigResult<Self> {
+        let parsed: Self = config::read(config, "decoder")?;
+        refuse_if_set("rope_scaling", parsed.rope_scaling.as_ref())?;
+        Ok(parsed)
     }
 
-    pub fn kv_heads(&self) -> usize {
-        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    /// The activation the config names, else the architecture's `default`.
+    pub fn activation(&self, default: Activation) -> Activation {
+        self.hidden_act.unwrap_or(default)
     }
 
-    pub fn head_dim(&self) -> usize {
-        self.head_dim
-            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
-    }
-
-    pub fn activation(&self, default: &str) -> std::result::Result<Activation, String> {
-        Activation::from_hidden_act(self.hidden_act.as_deref().unwrap_or(default))
-    }
-
-    /// The rotary base for layers of `layer_type` (`full_attention`, `sliding_attention`), from
-    /// transformers 5's `rope_parameters` when present, else `fallback`.
-    pub fn rope_theta_for(&self, layer_type: &str, fallback: f64) -> std::result::Result<f64, String> {
-        let Some(parameters) = &self.rope_parameters else {
-            return Ok(fallback);
-        };
-        let entry = parameters.get(layer_type).unwrap_or(parameters);
-        match entry.get("rope_type").and_then(Value::as_str) {
-            None | Some("default") => Ok(entry.get("rope_theta").and_then(Value::as_f64).unwrap_or(fallback)),
-            Some(other) => Err(refuse("rope_parameters.rope_type", other)),
-        }
+    /// The rotary base for layers of `layer_type`, from transformers 5's `rope_parameters` when
+    /// present, else `fallback`.
+    pub fn rope_theta_for(&self, layer_type: LayerType, fallback: f64) -> ConfigResult<f64> {
+        rope_theta(self.rope_parameters.as_ref(), layer_type, fallback)
     }
 
     /// The shape, with each layer's mask.
-    pub fn shape(
-        &self,
-        architecture: &'static str,
-        layer_masks: Vec<MaskKind>,
-    ) -> std::result::Result<ModelShape, String> {
-        // architecture::from_json checks that the heads can share their key/value heads.
-        Ok(ModelShape {
-            architecture,
-            model_type: self.model_type.clone(),
+    pub fn shape(&self, architecture: &'static str, layer_masks: Vec<MaskKind>) -> ConfigResult<ModelShape> {
+        let heads = self.num_attention_heads;
+        let sizes = Sizes {
             vocab_size: self.vocab_size,
             hidden_size: self.hidden_size,
             layers: self.num_hidden_layers,
-            heads: self.num_attention_heads,
-            kv_heads: self.kv_heads(),
-            head_dim: self.head_dim(),
+            heads,
+            kv_heads: self.num_key_value_heads,
+            // transformers' default, which need not divide evenly.
+            head_dim: Some(self.head_dim.unwrap_or(self.hidden_size / heads.max(1))),
             intermediate_size: self.intermediate_size,
-            gated_mlp: true,
             max_positions: self.max_position_embeddings,
-            positions: Positions::FromZero,
-            layer_masks,
-        })
+        };
+        Ok(ModelShape::new(architecture, self.model_type.clone(), sizes)?
+            .with_gated_mlp()
+            .with_layer_masks(layer_masks))
     }
 }
 
 impl DecoderOptions {
     /// Llama's: SiLU unless the config says otherwise, the config's biases, no query/key norms,
-    /// scores scaled by 1/sqrt(head_dim), one rotary base for every layer.
-    pub fn llama(config: &DecoderConfig, shape: &ModelShape, theta: f64) -> std::result::Result<Self, String> {
-        Ok(Self {
-            activation: config.activation("silu")?,
+    /// plain RMSNorms, scores scaled by 1/sqrt(head_dim), one rotary base for every layer.
+    pub fn llama(config: &DecoderConfig, shape: &ModelShape, theta: f64) -> Self {
+        Self {
+            activation: config.activation(Activation::Silu),
             eps: config.rms_norm_eps,
             attention_bias: Bias::when(config.attention_bias),
             mlp_bias: Bias::when(config.mlp_bias),
             query_key_norms: false,
-            gemma: false,
+            norm_weight: NormWeight::Plain,
+            branch_output_norms: false,
+            embedding_scale: None,
             scale: 1.0 / (shape.head_dim as f64).sqrt(),
-            rotary_thetas: vec![theta],
-            layer_rotary: vec![0; shape.layers],
-        })
+            rotary_global_theta: theta,
+            rotary_local_theta: None,
+            layer_rotary: vec![RotaryBase::Global; shape.layers],
+        }
     }
+}
+
+/// How an RMSNorm's stored weight is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormWeight {
+    /// `x / rms(x) * w`.
+    Plain,
+    /// Gemma's: the checkpoint stores `w - 1`, so `x / rms(x) * (1 + w)`.
+    OnePlus,
 }
 
 /// Where one decoder differs from Llama.
@@ -144,14 +134,18 @@ pub struct DecoderOptions {
     pub mlp_bias: Bias,
     /// Per-head RMSNorm of queries and keys (Qwen3, Gemma3).
     pub query_key_norms: bool,
-    /// Gemma: norms hold `w - 1`, each branch's output is normed again, and the embeddings
-    /// are scaled by sqrt(hidden).
-    pub gemma: bool,
+    pub norm_weight: NormWeight,
+    /// Each branch's output normed again before the residual add (Gemma).
+    pub branch_output_norms: bool,
+    /// What the embeddings are multiplied by (Gemma: sqrt(hidden)).
+    pub embedding_scale: Option<f64>,
     /// What the scores are multiplied by.
     pub scale: f64,
-    /// Rotary bases; each layer names one by index.
-    pub rotary_thetas: Vec<f64>,
-    pub layer_rotary: Vec<usize>,
+    pub rotary_global_theta: f64,
+    /// The local layers' own rotary base, where they have one (Gemma3).
+    pub rotary_local_theta: Option<f64>,
+    /// Each layer's rotary base.
+    pub layer_rotary: Vec<RotaryBase>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,10 +156,9 @@ pub struct Decoder {
 
 impl Decoder {
     fn norm(&self, vb: VarBuilder, size: usize) -> Result<Norm> {
-        if self.options.gemma {
-            Norm::rms_one_plus(vb, size, self.options.eps)
-        } else {
-            Norm::rms(vb, size, self.options.eps)
+        match self.options.norm_weight {
+            NormWeight::Plain => Norm::rms(vb, size, self.options.eps),
+            NormWeight::OnePlus => Norm::rms_one_plus(vb, size, self.options.eps),
         }
     }
 
@@ -208,7 +201,7 @@ impl Decoder {
         )?;
         let i = shape.intermediate_size;
         let mlp = vb.pp("mlp");
-        let (gate_up, gate_up_bias) = super::projection::stack_rows(
+        let (gate_up, gate_up_bias) = stack_rows(
             &[
                 mlp.pp("gate_proj").get((i, h), "weight")?,
                 mlp.pp("up_proj").get((i, h), "weight")?,
@@ -227,7 +220,7 @@ impl Decoder {
             activation: options.activation,
             down: Projection::load(mlp.pp("down_proj"), i, h, options.mlp_bias, precision)?,
         };
-        Ok(if options.gemma {
+        Ok(if options.branch_output_norms {
             Block::PreNorm {
                 attention_norm: Some(self.norm(vb.pp("input_layernorm"), h)?),
                 attention,
@@ -251,32 +244,26 @@ impl Decoder {
     pub fn load(&self, vb: VarBuilder, precision: Precision) -> Result<Box<dyn Backbone>> {
         // Saved from a *ForCausalLM, the backbone sits under `model.`; the LM head is unused.
         let vb = nested(vb, "embed_tokens.weight", &["model"]);
-        let h = self.shape.hidden_size;
-        let mut embeddings = Embeddings::new(&vb, "embed_tokens.weight", self.shape.vocab_size, h)?;
-        if self.options.gemma {
-            embeddings = embeddings.with_scale((h as f64).sqrt());
+        let (h, d) = (self.shape.hidden_size, self.shape.head_dim);
+        let mut embeddings = InputEmbeddings::new(&vb, "embed_tokens.weight", self.shape.vocab_size, h)?;
+        if let Some(scale) = self.options.embedding_scale {
+            embeddings = embeddings.with_scale(scale);
         }
-        let layers = (0..self.shape.layers)
-            .map(|i| self.load_layer(vb.pp("layers").pp(i), i, precision))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Box::new(Transformer {
-            shape: self.shape.clone(),
-            embeddings,
-            layers,
-            final_norm: Some(self.norm(vb.pp("norm"), h)?),
-            rotaries: self
-                .options
-                .rotary_thetas
-                .iter()
-                .map(|&theta| Rotary::new(self.shape.head_dim, theta))
-                .collect(),
-            score_bias: None,
-            precision,
-        }))
+        let layers = load_layers(&vb, "layers", self.shape.layers, |layer, i| {
+            self.load_layer(layer, i, precision)
+        })?;
+        let rotaries = Rotaries {
+            global: Rotary::new(d, self.options.rotary_global_theta),
+            local: self.options.rotary_local_theta.map(|theta| Rotary::new(d, theta)),
+        };
+        Ok(Transformer::new(&self.shape, embeddings, layers, precision)
+            .with_final_norm(self.norm(vb.pp("norm"), h)?)
+            .with_rotaries(rotaries)
+            .boxed())
     }
 }
 
-impl super::architecture::Architecture for Decoder {
+impl Architecture for Decoder {
     fn shape(&self) -> &ModelShape {
         &self.shape
     }

@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Result, Tensor, D};
 
-use super::batch::PackedBatch;
+use crate::runner::batch::PackedBatch;
 
 /// One pooling mode. The declaration order is the order sentence-transformers concatenates them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

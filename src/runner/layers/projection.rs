@@ -5,8 +5,8 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use super::packed::{self, PackedLinear};
-use super::precision::Precision;
+use crate::runner::kernels::packed::{self, PackedLinear};
+use crate::runner::precision::Precision;
 
 pub enum Projection {
     Candle(Linear),

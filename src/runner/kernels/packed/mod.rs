@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 
-use super::precision::Precision;
+use crate::runner::precision::Precision;
 
 /// Output columns per vector register.
 const LANES: usize = 16;
@@ -66,7 +66,7 @@ impl Drop for ForwardPass {
 fn kernel_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     POOL.get_or_init(|| {
-        let threads = super::compute_threads();
+        let threads = super::threads::compute_threads();
         if threads <= 1 {
             return None;
         }
