@@ -6,6 +6,8 @@
 //! | `embeddings_http_requests_total` | counter | `route`, `model`, `status` |
 //! | `embeddings_http_request_duration_seconds` | histogram | `route` |
 //! | `embeddings_queue_depth` | gauge | `model` |
+//! | `embeddings_tokenize_seconds` | histogram | `model` |
+//! | `embeddings_queue_seconds` | histogram | `model` |
 //! | `embeddings_queue_wait_seconds` | histogram | `model` |
 //! | `embeddings_batch_sequences` | histogram | `model` |
 //! | `embeddings_batch_tokens` | histogram | `model` |
@@ -89,8 +91,16 @@ pub fn queued(model: &str, change: f64) {
     gauge!("embeddings_queue_depth", "model" => model.to_owned()).increment(change);
 }
 
+/// A request's time from submission to its first forward pass; `embeddings_queue_wait_seconds`
+/// is the same figure under its earlier name, kept for existing dashboards.
 pub fn queue_wait(model: &str, waited: Duration) {
+    histogram!("embeddings_queue_seconds", "model" => model.to_owned()).record(waited.as_secs_f64());
     histogram!("embeddings_queue_wait_seconds", "model" => model.to_owned()).record(waited.as_secs_f64());
+}
+
+/// A request's time turning its texts into token sequences.
+pub fn tokenize(model: &str, elapsed: Duration) {
+    histogram!("embeddings_tokenize_seconds", "model" => model.to_owned()).record(elapsed.as_secs_f64());
 }
 
 pub fn forward(model: &str, sequences: usize, tokens: usize, elapsed: Duration) {

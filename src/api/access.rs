@@ -1,17 +1,32 @@
-//! Request ids and the access log: every request gets an `X-Request-Id` (the client's, when it
-//! sent a sensible one, else a new UUID), echoed on the response, and one structured log line
-//! at info level when it is answered, with what the handler noted along the way (model, inputs,
-//! tokens, queue wait). The same figures feed the request metrics.
+//! Request ids, timings and the access log: every request gets an `X-Request-Id` (the client's,
+//! when it sent a sensible one, else a new UUID), echoed on the response, and one structured log
+//! line at info level when it is answered, with what the handler noted along the way (model,
+//! inputs, tokens, where the time went). The same figures feed the request metrics. A request
+//! that computed embeddings answers, whichever dialect it spoke, with text-embeddings-inference's
+//! timing headers (milliseconds): `x-compute-time`, `x-compute-tokens`, `x-compute-characters`,
+//! `x-compute-type`, `x-tokenization-time`, `x-queue-time`, `x-inference-time`, `x-total-time`.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// The timing headers an embedding answer carries, which browsers may read too (CORS).
+pub const TIMING_HEADERS: [&str; 8] = [
+    "x-compute-type",
+    "x-compute-time",
+    "x-compute-characters",
+    "x-compute-tokens",
+    "x-tokenization-time",
+    "x-queue-time",
+    "x-inference-time",
+    "x-total-time",
+];
 
 /// What a handler learned about a request, for its access-log line.
 #[derive(Debug, Clone, Default)]
@@ -19,7 +34,41 @@ pub struct AccessRecord {
     pub model: Option<String>,
     pub inputs: usize,
     pub tokens: usize,
-    pub queue_wait: Option<Duration>,
+    pub compute: Option<ComputeRecord>,
+}
+
+/// Where an embedding request's time went. Its stages follow one another within the request,
+/// so they add up to at most its total time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ComputeRecord {
+    pub characters: usize,
+    /// Turning texts into token sequences (cache lookups included).
+    pub tokenization: Duration,
+    /// Waiting for the first forward pass holding one of its sequences.
+    pub queue: Duration,
+    /// From then until its last vector.
+    pub inference: Duration,
+    /// `cpu` or `cuda`.
+    pub device: &'static str,
+}
+
+impl ComputeRecord {
+    fn add_headers(&self, headers: &mut HeaderMap, tokens: usize, total: Duration) {
+        let millis = |d: Duration| HeaderValue::from(d.as_millis() as u64);
+        let values = [
+            HeaderValue::from_static(self.device),
+            millis(self.tokenization + self.queue + self.inference),
+            HeaderValue::from(self.characters as u64),
+            HeaderValue::from(tokens as u64),
+            millis(self.tokenization),
+            millis(self.queue),
+            millis(self.inference),
+            millis(total),
+        ];
+        for (name, value) in TIMING_HEADERS.into_iter().zip(values) {
+            headers.insert(name, value);
+        }
+    }
 }
 
 tokio::task_local! {
@@ -63,6 +112,10 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     response.headers_mut().insert(REQUEST_ID, id.clone());
+    let compute = record.compute.filter(|_| response.status().is_success());
+    if let Some(compute) = &compute {
+        compute.add_headers(response.headers_mut(), record.tokens, elapsed);
+    }
     let model = record.model.as_deref().unwrap_or("");
     tracing::info!(
         target: "embeddings::access",
@@ -73,7 +126,9 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         status,
         inputs = record.inputs,
         tokens = record.tokens,
-        queue_wait_ms = record.queue_wait.map(|d| d.as_secs_f64() * 1e3),
+        tokenization_ms = compute.map(|c| c.tokenization.as_secs_f64() * 1e3),
+        queue_wait_ms = compute.map(|c| c.queue.as_secs_f64() * 1e3),
+        inference_ms = compute.map(|c| c.inference.as_secs_f64() * 1e3),
         latency_ms = elapsed.as_secs_f64() * 1e3,
         "request"
     );

@@ -19,6 +19,14 @@ pub enum Input {
 }
 
 impl Input {
+    /// The characters of its texts (none for token ids).
+    pub fn characters(&self) -> usize {
+        match self {
+            Input::Texts(texts) => texts.iter().map(|t| t.chars().count()).sum(),
+            Input::Tokens(_) => 0,
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Input::Texts(texts) => texts.len(),

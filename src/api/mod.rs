@@ -200,7 +200,12 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderName::from_static(access::REQUEST_ID),
         ])
-        .expose_headers([axum::http::HeaderName::from_static(access::REQUEST_ID)])
+        .expose_headers(
+            std::iter::once(access::REQUEST_ID)
+                .chain(access::TIMING_HEADERS)
+                .map(axum::http::HeaderName::from_static)
+                .collect::<Vec<_>>(),
+        )
 }
 
 /// Prometheus' text exposition of the process's metrics.

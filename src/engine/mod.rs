@@ -53,19 +53,24 @@ pub enum EngineError {
     Model(Arc<anyhow::Error>),
 }
 
-/// A request's vectors, in order, and how long it waited before its first forward pass.
+/// A request's vectors, in order, and where its time went.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Embeddings {
+pub struct Completion {
     pub vectors: Vec<Vec<f32>>,
-    pub queue_wait: Duration,
+    /// From submission to the start of the first forward pass holding one of its sequences.
+    pub queue: Duration,
+    /// From then until its last vector was computed.
+    pub inference: Duration,
 }
 
-type Reply = Result<Embeddings, EngineError>;
+type Reply = Result<Completion, EngineError>;
 
 struct Job {
     sequences: Vec<Vec<u32>>,
     pooling: Pooling,
     submitted: Instant,
+    /// The submitter's span, which the request's `queue` and `forward` spans belong to.
+    span: tracing::Span,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -109,9 +114,10 @@ impl Engine {
     /// `QueueFull` when the queue is full.
     pub async fn embed(&self, sequences: Vec<Vec<u32>>, pooling: Pooling) -> Reply {
         if sequences.is_empty() {
-            return Ok(Embeddings {
+            return Ok(Completion {
                 vectors: Vec::new(),
-                queue_wait: Duration::ZERO,
+                queue: Duration::ZERO,
+                inference: Duration::ZERO,
             });
         }
         let (reply, answer) = oneshot::channel();
@@ -119,6 +125,7 @@ impl Engine {
             sequences,
             pooling,
             submitted: Instant::now(),
+            span: tracing::Span::current(),
             reply,
         };
         self.sender.try_send(job).map_err(|e| match e {
@@ -151,14 +158,17 @@ struct JobState {
     sequences: Vec<Vec<u32>>,
     pooling: Pooling,
     submitted: Instant,
+    span: tracing::Span,
     progress: Mutex<Progress>,
 }
 
 struct Progress {
     results: Vec<Vec<f32>>,
     done: usize,
-    /// Set when the first of the request's sequences went to a worker.
-    queue_wait: Option<Duration>,
+    /// When the first forward pass holding one of the request's sequences started.
+    started: Option<Instant>,
+    /// The request's current stage, `queue` then `forward`: a span lives as long as its stage.
+    stage: tracing::Span,
     /// Taken when the answer is sent (or the request failed), so it is sent once.
     reply: Option<oneshot::Sender<Reply>>,
 }
@@ -183,11 +193,28 @@ impl JobState {
         progress.done += 1;
         if progress.done == self.sequences.len() {
             let vectors = std::mem::take(&mut progress.results);
-            let queue_wait = progress.queue_wait.unwrap_or_default();
+            let started = progress.started.unwrap_or(self.submitted);
+            progress.stage = tracing::Span::none();
             if let Some(reply) = progress.reply.take() {
                 // The requester may have gone away meanwhile; nothing else to do then.
-                let _ = reply.send(Ok(Embeddings { vectors, queue_wait }));
+                let _ = reply.send(Ok(Completion {
+                    vectors,
+                    queue: started.duration_since(self.submitted),
+                    inference: started.elapsed(),
+                }));
             }
+        }
+    }
+
+    /// A forward pass holding one of the request's sequences starts at `at`: the first ends its
+    /// time in the queue.
+    fn forward_started(&self, at: Instant, name: &str) {
+        let mut progress = self.progress();
+        if progress.started.is_none() {
+            progress.started = Some(at);
+            let waited = at.duration_since(self.submitted);
+            crate::metrics::queue_wait(name, waited);
+            progress.stage = tracing::debug_span!(parent: &self.span, "forward");
         }
     }
 
@@ -213,7 +240,8 @@ impl Pending {
         let progress = Mutex::new(Progress {
             results,
             done: 0,
-            queue_wait: None,
+            started: None,
+            stage: tracing::debug_span!(parent: &job.span, "queue", sequences = job.sequences.len()),
             reply: Some(job.reply),
         });
         Self {
@@ -221,6 +249,7 @@ impl Pending {
                 sequences: job.sequences,
                 pooling: job.pooling,
                 submitted: job.submitted,
+                span: job.span,
                 progress,
             }),
             order,
@@ -278,10 +307,7 @@ impl Queue {
                 }
                 left = left.saturating_sub(len);
                 if pending.next == 0 {
-                    let waited = pending.job.submitted.elapsed();
-                    pending.job.progress().queue_wait = Some(waited);
                     crate::metrics::queued(name, -1.0);
-                    crate::metrics::queue_wait(name, waited);
                 }
                 wave.push((Arc::clone(&pending.job), sequence));
                 pending.next += 1;
@@ -329,10 +355,14 @@ fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize, name:
                 pooling: job.pooling,
             })
             .collect();
-        // A panic inside the model must cost only this batch, never the worker.
         let started = Instant::now();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| model.embed_batch(&sequences)));
-        let tokens = sequences.iter().map(|s| s.tokens.len()).sum();
+        for (job, _) in &members {
+            job.forward_started(started, name);
+        }
+        let tokens = sequences.iter().map(|s| s.tokens.len()).sum::<usize>();
+        let batch = tracing::debug_span!("batch", sequences = sequences.len(), tokens);
+        // A panic inside the model must cost only this batch, never the worker.
+        let outcome = batch.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| model.embed_batch(&sequences))));
         crate::metrics::forward(name, sequences.len(), tokens, started.elapsed());
         let outcome = match outcome {
             Ok(Ok(vectors)) if vectors.len() == members.len() => Ok(vectors),

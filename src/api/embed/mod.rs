@@ -2,7 +2,11 @@
 //! request type in, vectors out. Resolve the model, apply the prompt, turn the input into token
 //! sequences, run the engine, shorten and normalise.
 
-use super::access::note;
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use super::access::{note, ComputeRecord};
 use super::error::{ApiError, ErrorKind};
 use super::input::{EmbedOptions, Input};
 use super::AppState;
@@ -95,11 +99,24 @@ pub async fn embed_resolved(
         input,
         options,
     } = request;
-    check_dimensions(resolved, options.dimensions)?;
-    let prompt = resolved.prompt(options.prompt_name.as_deref())?;
-    // Rejected by counting, before any tokenizing: every input costs at least its framing tokens.
-    check_request_tokens(state, input.len() * resolved.model.frame_tokens().max(1))?;
-    let work = token_work(state, resolved, &name, input, prompt, options.truncation).await?;
+    let prompt = tracing::debug_span!("validate").in_scope(|| {
+        check_dimensions(resolved, options.dimensions)?;
+        let prompt = resolved.prompt(options.prompt_name.as_deref())?;
+        // Rejected by counting, before any tokenizing: every input costs at least its framing tokens.
+        check_request_tokens(state, input.len() * resolved.model.frame_tokens().max(1))?;
+        Ok::<_, ApiError>(prompt)
+    })?;
+    let mut compute = ComputeRecord {
+        characters: input.characters(),
+        device: resolved.model.device,
+        ..ComputeRecord::default()
+    };
+    let tokenizing = Instant::now();
+    let work = token_work(state, resolved, &name, input, prompt, options.truncation)
+        .instrument(tracing::debug_span!("tokenize"))
+        .await?;
+    compute.tokenization = tokenizing.elapsed();
+    crate::metrics::tokenize(&resolved.spec.id, compute.tokenization);
     check_truncation_off(resolved, &work, options.truncation)?;
     let prompt_tokens = work.prompt_tokens();
     check_request_tokens(state, prompt_tokens)?;
@@ -107,11 +124,14 @@ pub async fn embed_resolved(
         record.inputs = work.slots.len();
         record.tokens = prompt_tokens;
     });
-    let vectors = run(state, resolved, work).await?;
-    let vectors = vectors
-        .into_iter()
-        .map(|v| finish(v, options.dimensions, options.normalize))
-        .collect();
+    let vectors = run(state, resolved, work, &mut compute).await?;
+    note(|record| record.compute = Some(compute));
+    let vectors = tracing::debug_span!("encode").in_scope(|| {
+        vectors
+            .into_iter()
+            .map(|v| finish(v, options.dimensions, options.normalize))
+            .collect()
+    });
     Ok(Embedded { vectors, prompt_tokens })
 }
 
@@ -184,7 +204,12 @@ fn check_truncation_off(resolved: &Resolved<'_>, work: &Work, truncation: Trunca
 }
 
 /// The engine computes what the cache did not have; every input gets its pipeline vector.
-async fn run(state: &AppState, resolved: &Resolved<'_>, work: Work) -> Result<Vec<Vec<f32>>, ApiError> {
+async fn run(
+    state: &AppState,
+    resolved: &Resolved<'_>,
+    work: Work,
+    compute: &mut ComputeRecord,
+) -> Result<Vec<Vec<f32>>, ApiError> {
     let Work {
         slots,
         sequences,
@@ -204,7 +229,7 @@ async fn run(state: &AppState, resolved: &Resolved<'_>, work: Work) -> Result<Ve
                 EngineError::QueueFull => ApiError::overloaded(),
                 EngineError::Stopped | EngineError::Model(_) => ApiError::server(e.to_string()),
             })?;
-        note(|record| record.queue_wait = Some(output.queue_wait));
+        (compute.queue, compute.inference) = (output.queue, output.inference);
         output.vectors
     };
     for ((key, vector), &tokens) in keys.iter().zip(&computed).zip(&tokens) {
