@@ -13,6 +13,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -103,9 +104,11 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    // The parent of the request's stage spans, so a collector sees them as one request.
+    let span = tracing::debug_span!("request", request_id = id.to_str().unwrap_or(""), %method, %route);
     let (mut response, record) = RECORD
         .scope(RefCell::new(AccessRecord::default()), async {
-            let response = next.run(request).await;
+            let response = next.run(request).instrument(span).await;
             (response, RECORD.with(|record| record.borrow().clone()))
         })
         .await;
