@@ -11,12 +11,15 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::runner::{Embedder, Pooling, SequenceInput};
+use job::{Job, JobState, Reply};
+
+mod job;
 
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
@@ -61,17 +64,6 @@ pub struct Completion {
     pub queue: Duration,
     /// From then until its last vector was computed.
     pub inference: Duration,
-}
-
-type Reply = Result<Completion, EngineError>;
-
-struct Job {
-    sequences: Vec<Vec<u32>>,
-    pooling: Pooling,
-    submitted: Instant,
-    /// The submitter's span, which the request's `queue` and `forward` spans belong to.
-    span: tracing::Span,
-    reply: oneshot::Sender<Reply>,
 }
 
 #[derive(Clone)]
@@ -153,78 +145,6 @@ struct Queue {
     pending: VecDeque<Pending>,
 }
 
-/// A request in progress. Workers write results here without holding the queue's lock.
-struct JobState {
-    sequences: Vec<Vec<u32>>,
-    pooling: Pooling,
-    submitted: Instant,
-    span: tracing::Span,
-    progress: Mutex<Progress>,
-}
-
-struct Progress {
-    results: Vec<Vec<f32>>,
-    done: usize,
-    /// When the first forward pass holding one of the request's sequences started.
-    started: Option<Instant>,
-    /// The request's current stage, `queue` then `forward`: a span lives as long as its stage.
-    stage: tracing::Span,
-    /// Taken when the answer is sent (or the request failed), so it is sent once.
-    reply: Option<oneshot::Sender<Reply>>,
-}
-
-impl JobState {
-    fn progress(&self) -> MutexGuard<'_, Progress> {
-        // A worker that panicked while holding this lock left consistent data behind (results
-        // are only written whole), so the poison flag carries no meaning here.
-        self.progress.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn is_abandoned(&self) -> bool {
-        self.progress().reply.as_ref().is_none_or(|reply| reply.is_closed())
-    }
-
-    fn complete(&self, sequence: usize, vector: Vec<f32>) {
-        let mut progress = self.progress();
-        if progress.reply.is_none() {
-            return;
-        }
-        progress.results[sequence] = vector;
-        progress.done += 1;
-        if progress.done == self.sequences.len() {
-            let vectors = std::mem::take(&mut progress.results);
-            let started = progress.started.unwrap_or(self.submitted);
-            progress.stage = tracing::Span::none();
-            if let Some(reply) = progress.reply.take() {
-                // The requester may have gone away meanwhile; nothing else to do then.
-                let _ = reply.send(Ok(Completion {
-                    vectors,
-                    queue: started.duration_since(self.submitted),
-                    inference: started.elapsed(),
-                }));
-            }
-        }
-    }
-
-    /// A forward pass holding one of the request's sequences starts at `at`: the first ends its
-    /// time in the queue.
-    fn forward_started(&self, at: Instant, name: &str) {
-        let mut progress = self.progress();
-        if progress.started.is_none() {
-            progress.started = Some(at);
-            let waited = at.duration_since(self.submitted);
-            crate::metrics::queue_wait(name, waited);
-            progress.stage = tracing::debug_span!(parent: &self.span, "forward");
-        }
-    }
-
-    fn fail(&self, error: EngineError) {
-        if let Some(reply) = self.progress().reply.take() {
-            let _ = reply.send(Err(error));
-        }
-    }
-}
-
 /// A request's sequences in ascending length order, and how many have gone to workers.
 struct Pending {
     job: Arc<JobState>,
@@ -236,22 +156,8 @@ impl Pending {
     fn new(job: Job) -> Self {
         let mut order: Vec<usize> = (0..job.sequences.len()).collect();
         order.sort_by_key(|&i| job.sequences[i].len());
-        let results = vec![Vec::new(); job.sequences.len()];
-        let progress = Mutex::new(Progress {
-            results,
-            done: 0,
-            started: None,
-            stage: tracing::debug_span!(parent: &job.span, "queue", sequences = job.sequences.len()),
-            reply: Some(job.reply),
-        });
         Self {
-            job: Arc::new(JobState {
-                sequences: job.sequences,
-                pooling: job.pooling,
-                submitted: job.submitted,
-                span: job.span,
-                progress,
-            }),
+            job: Arc::new(JobState::new(job)),
             order,
             next: 0,
         }
