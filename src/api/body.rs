@@ -13,8 +13,7 @@ use axum::http::{header, HeaderMap};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-use super::error::excerpt;
-use super::error::ApiError;
+use super::error::{excerpt, ApiError};
 use super::AppState;
 
 /// A request's body as read, or why it could not be.

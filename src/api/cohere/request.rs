@@ -4,8 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::api::error::excerpt;
-use crate::api::error::{ApiError, ErrorKind};
+use crate::api::error::{excerpt, ApiError, ErrorKind};
 use crate::api::input::{model_name, take, MAX_INPUTS};
 use crate::tokenize::Truncation;
 

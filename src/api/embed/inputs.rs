@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Resolved;
-use crate::api::error::excerpt;
-use crate::api::error::ApiError;
+use crate::api::error::{excerpt, ApiError};
 use crate::api::AppState;
 use crate::cache::{self, Cached};
 use crate::registry::OPENAI_MODEL_NAMES;
