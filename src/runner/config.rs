@@ -107,6 +107,15 @@ impl LayerType {
             .collect()
     }
 
+    /// `full` for a full-attention layer, `sliding` for a sliding one: the mask, rotary base, ...
+    /// each kind of layer gets.
+    pub fn pick<T>(self, full: T, sliding: T) -> T {
+        match self {
+            Self::FullAttention => full,
+            Self::SlidingAttention => sliding,
+        }
+    }
+
     /// The key of this layer type's entry in `rope_parameters`.
     pub fn key(self) -> &'static str {
         match self {

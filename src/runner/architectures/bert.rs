@@ -185,9 +185,7 @@ impl BertFamily {
             mlp_norm: Norm::layer(vb.pp(names.output_norm), h, eps)?,
         })
     }
-}
 
-impl BertFamily {
     fn layout(&self) -> EncoderLayout {
         EncoderLayout {
             prefixes: NESTED_PREFIXES,

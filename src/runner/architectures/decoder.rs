@@ -201,19 +201,9 @@ impl Decoder {
         )?;
         let i = shape.intermediate_size;
         let mlp = vb.pp("mlp");
-        let (gate_up, gate_up_bias) = stack_rows(
-            &[
-                mlp.pp("gate_proj").get((i, h), "weight")?,
-                mlp.pp("up_proj").get((i, h), "weight")?,
-            ],
-            &match options.mlp_bias {
-                Bias::With => vec![
-                    Some(mlp.pp("gate_proj").get(i, "bias")?),
-                    Some(mlp.pp("up_proj").get(i, "bias")?),
-                ],
-                Bias::Without => vec![None, None],
-            },
-        )?;
+        let gate = read_linear(&mlp.pp("gate_proj"), h, i, options.mlp_bias)?;
+        let up = read_linear(&mlp.pp("up_proj"), h, i, options.mlp_bias)?;
+        let (gate_up, gate_up_bias) = stack_rows(&[gate.0, up.0], &[gate.1, up.1])?;
         let mlp = Mlp::Gated {
             gate_up: Projection::new(gate_up, gate_up_bias, precision)?,
             intermediate: i,
@@ -240,8 +230,14 @@ impl Decoder {
             }
         })
     }
+}
 
-    pub fn load(&self, vb: VarBuilder, precision: Precision) -> Result<Box<dyn Backbone>> {
+impl Architecture for Decoder {
+    fn shape(&self) -> &ModelShape {
+        &self.shape
+    }
+
+    fn load(&self, vb: VarBuilder, precision: Precision) -> Result<Box<dyn Backbone>> {
         // Saved from a *ForCausalLM, the backbone sits under `model.`; the LM head is unused.
         let vb = nested(vb, "embed_tokens.weight", &["model"]);
         let (h, d) = (self.shape.hidden_size, self.shape.head_dim);
@@ -260,15 +256,5 @@ impl Decoder {
             .with_final_norm(self.norm(vb.pp("norm"), h)?)
             .with_rotaries(rotaries)
             .boxed())
-    }
-}
-
-impl Architecture for Decoder {
-    fn shape(&self) -> &ModelShape {
-        &self.shape
-    }
-
-    fn load(&self, vb: VarBuilder, precision: Precision) -> Result<Box<dyn Backbone>> {
-        Decoder::load(self, vb, precision)
     }
 }

@@ -67,13 +67,7 @@ fn read(config: &Value) -> ConfigResult<Decoder> {
     } else {
         (MaskKind::Causal, MaskKind::CausalWindow(window))
     };
-    let masks = layer_types
-        .iter()
-        .map(|&t| match t {
-            LayerType::SlidingAttention => local,
-            LayerType::FullAttention => full,
-        })
-        .collect();
+    let masks = layer_types.iter().map(|t| t.pick(full, local)).collect();
     let shape = decoder.shape("gemma3", masks)?;
     let global = decoder.rope_theta_for(LayerType::FullAttention, decoder.rope_theta.unwrap_or(1_000_000.0))?;
     let local_theta = decoder.rope_theta_for(

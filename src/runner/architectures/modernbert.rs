@@ -126,10 +126,7 @@ impl ModernBert {
         let radius = config.local_attention / 2;
         let masks = layer_types
             .iter()
-            .map(|&t| match t {
-                LayerType::SlidingAttention => MaskKind::Local(radius),
-                LayerType::FullAttention => MaskKind::Full,
-            })
+            .map(|t| t.pick(MaskKind::Full, MaskKind::Local(radius)))
             .collect();
         Ok(Self {
             shape: ModelShape::new("modernbert", "modernbert", sizes)?

@@ -16,10 +16,7 @@ pub enum RotaryBase {
 
 impl From<LayerType> for RotaryBase {
     fn from(layer: LayerType) -> Self {
-        match layer {
-            LayerType::FullAttention => Self::Global,
-            LayerType::SlidingAttention => Self::Local,
-        }
+        layer.pick(Self::Global, Self::Local)
     }
 }
 
