@@ -174,7 +174,7 @@ fn main() -> anyhow::Result<()> {
                 let gflops = parallel_gflops(forwards, threads, budget, move || {
                     let inputs: Vec<SequenceInput> = sequences
                         .iter()
-                        .map(|tokens| SequenceInput { tokens, pooling })
+                        .map(|tokens| SequenceInput::single(tokens, pooling))
                         .collect();
                     black_box(model.embed_batch(&inputs)?);
                     Ok(flops)

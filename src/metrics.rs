@@ -13,6 +13,7 @@
 //! | `embeddings_batch_tokens` | histogram | `model` |
 //! | `embeddings_forward_seconds` | histogram | `model` |
 //! | `embeddings_tokens_total` | counter | `model` |
+//! | `embeddings_rerank_pairs_total` | counter | `model`, `task` (`rerank`, `predict`) |
 //! | `embeddings_rejected_total` | counter | `model`, `reason` (`queue_full`) |
 //! | `embeddings_model_load_seconds` | gauge | `model` |
 //! | `embeddings_model_ready` | gauge (0 or 1) | `model` |
@@ -142,4 +143,10 @@ pub fn cache_lookups(model: &str, hits: u64, misses: u64) {
 pub fn cache_size(bytes: usize, entries: usize) {
     gauge!("embeddings_cache_bytes").set(bytes as f64);
     gauge!("embeddings_cache_entries").set(entries as f64);
+}
+
+/// Inputs a scoring model scored: `task` is `rerank` (query-document pairs, every rerank and
+/// score route) or `predict` (texts or pairs classified).
+pub fn scored(model: &str, task: &'static str, inputs: usize) {
+    counter!("embeddings_rerank_pairs_total", "model" => model.to_owned(), "task" => task).increment(inputs as u64);
 }

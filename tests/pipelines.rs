@@ -94,10 +94,7 @@ async fn the_runner_gives_the_pipelines_unnormalised_output() {
         let pooling = Pooling::new(description.pooling);
         let inputs: Vec<SequenceInput> = references
             .iter()
-            .map(|r| SequenceInput {
-                tokens: &r.ids,
-                pooling,
-            })
+            .map(|r| SequenceInput::single(&r.ids, pooling))
             .collect();
         for (got, reference) in model.embed_batch(&inputs).expect("embeds").iter().zip(&references) {
             let want = reference.unnormalized.as_ref().expect("unnormalized in the fixture");

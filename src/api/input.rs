@@ -167,29 +167,35 @@ impl EmbedOptions {
         if let Some(value) = take(fields, "normalize") {
             self.normalize = boolean(value, "normalize")?;
         }
-        let truncate = take(fields, "truncate").map(|v| boolean(v, "truncate")).transpose()?;
-        let direction = match take(fields, "truncation_direction") {
-            None => None,
-            Some(Value::String(d)) if d.eq_ignore_ascii_case("right") => Some(Truncation::Right),
-            Some(Value::String(d)) if d.eq_ignore_ascii_case("left") => Some(Truncation::Left),
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    format!(
-                        "`truncation_direction` must be \"right\" or \"left\", not {}.",
-                        excerpt(&other.to_string())
-                    ),
-                    "truncation_direction",
-                ))
-            }
-        };
-        match (truncate, direction) {
-            (Some(false), _) => self.truncation = Truncation::Off,
-            (_, Some(direction)) => self.truncation = direction,
-            (Some(true), None) if self.truncation == Truncation::Off => self.truncation = Truncation::Right,
-            _ => {}
-        }
+        self.truncation = truncation(fields, self.truncation)?;
         Ok(self)
     }
+}
+
+/// Takes TEI's `truncate` (`false`: never truncate) and `truncation_direction` (`right` or
+/// `left`, any case) out of `fields`, over `current`.
+pub fn truncation(fields: &mut Map<String, Value>, current: Truncation) -> Result<Truncation, ApiError> {
+    let truncate = take(fields, "truncate").map(|v| boolean(v, "truncate")).transpose()?;
+    let direction = match take(fields, "truncation_direction") {
+        None => None,
+        Some(Value::String(d)) if d.eq_ignore_ascii_case("right") => Some(Truncation::Right),
+        Some(Value::String(d)) if d.eq_ignore_ascii_case("left") => Some(Truncation::Left),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                format!(
+                    "`truncation_direction` must be \"right\" or \"left\", not {}.",
+                    excerpt(&other.to_string())
+                ),
+                "truncation_direction",
+            ))
+        }
+    };
+    Ok(match (truncate, direction) {
+        (Some(false), _) => Truncation::Off,
+        (_, Some(direction)) => direction,
+        (Some(true), None) if current == Truncation::Off => Truncation::Right,
+        _ => current,
+    })
 }
 
 /// Removes `key`, treating an explicit `null` as absent.
@@ -197,7 +203,7 @@ pub fn take(fields: &mut Map<String, Value>, key: &str) -> Option<Value> {
     fields.remove(key).filter(|v| !v.is_null())
 }
 
-fn boolean(value: Value, field: &'static str) -> Result<bool, ApiError> {
+pub fn boolean(value: Value, field: &'static str) -> Result<bool, ApiError> {
     value
         .as_bool()
         .ok_or_else(|| ApiError::invalid(format!("`{field}` must be true or false."), field))

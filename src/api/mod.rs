@@ -16,7 +16,9 @@ pub mod openai;
 pub mod openapi;
 pub mod pipeline;
 pub mod routes;
+pub mod score;
 mod tei;
+mod vllm;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,6 +51,8 @@ pub struct Limits {
     pub body_min_bytes_per_second: u64,
     /// Whole-request deadline; queued work of a request past it is cancelled (503).
     pub request_timeout: Duration,
+    /// Most documents (or pairs, or texts to classify) in one scoring request (400 beyond).
+    pub max_rerank_documents: usize,
 }
 
 impl Default for Limits {
@@ -59,6 +63,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(10),
             body_min_bytes_per_second: 64 * 1024,
             request_timeout: Duration::from_secs(60),
+            max_rerank_documents: 1000,
         }
     }
 }

@@ -10,7 +10,7 @@ use axum::routing::{get, post, MethodRouter};
 use utoipa::Path;
 
 use super::openapi::paths;
-use super::{cohere, health, hf, live, metrics, ollama, openai, openapi, ready, tei, AppState};
+use super::{cohere, health, hf, live, metrics, ollama, openai, openapi, ready, tei, vllm, AppState};
 
 /// Whose error body a route answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +97,8 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/", Tei, tei::embed_handler, tei_root),
     route!(Post "/tokenize", Tei, tei::tokenize_handler, tei_tokenize),
     route!(Get "/info", Tei, tei::info_handler, tei_info),
+    route!(Post "/rerank", Tei, tei::scoring::rerank_handler, tei_rerank),
+    route!(Post "/predict", Tei, tei::scoring::predict_handler, tei_predict),
     // Ollama
     route!(Post "/api/embed", Plain, ollama::embed_handler, ollama_embed),
     route!(Post "/api/embeddings", Plain, ollama::embeddings_handler, ollama_embeddings),
@@ -107,6 +109,12 @@ pub static ROUTES: &[Route] = &[
     // Cohere
     route!(Post "/v2/embed", Cohere, cohere::embed_v2, cohere_embed_v2),
     route!(Post "/v1/embed", Cohere, cohere::embed_v1, cohere_embed_v1),
+    // Rerank: Cohere's paths, which Jina, llama.cpp and vLLM clients post to as well
+    route!(Post "/v2/rerank", Cohere, cohere::rerank::rerank_v2, cohere_rerank_v2),
+    route!(Post "/v1/rerank", Cohere, cohere::rerank::rerank_v1, cohere_rerank_v1),
+    // vLLM
+    route!(Post "/score", OpenAi, vllm::score_handler, vllm_score),
+    route!(Post "/v1/score", OpenAi, vllm::score_handler, vllm_score_v1),
     // Operations
     route!(Get "/health", OpenAi, health, health),
     route!(Get "/healthz", OpenAi, health, healthz),

@@ -230,6 +230,11 @@ pub struct TuningArgs {
     #[arg(long, env = "EMBEDDINGS_MAX_REQUEST_TOKENS", default_value_t = Limits::default().max_request_tokens)]
     pub max_request_tokens: usize,
 
+    /// Most documents one rerank request may hold (texts or pairs for /predict and /score);
+    /// 400 beyond.
+    #[arg(long, env = "EMBEDDINGS_MAX_RERANK_DOCUMENTS", default_value_t = Limits::default().max_rerank_documents)]
+    pub max_rerank_documents: usize,
+
     /// Largest request body in bytes (413 beyond).
     #[arg(long, env = "EMBEDDINGS_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
     pub max_body_bytes: usize,
@@ -266,6 +271,7 @@ impl TuningArgs {
             body_read_timeout: protection.body_read_timeout,
             body_min_bytes_per_second: protection.body_min_rate.max(1),
             request_timeout: protection.request_timeout,
+            max_rerank_documents: self.max_rerank_documents.max(1),
         }
     }
 }

@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::{Completion, EngineError};
+use super::{Completion, EngineError, Sequence};
 use crate::runner::Pooling;
 
 pub(super) type Reply = Result<Completion, EngineError>;
 
 pub(super) struct Job {
-    pub(super) sequences: Vec<Vec<u32>>,
+    pub(super) sequences: Vec<Sequence>,
     pub(super) pooling: Pooling,
     pub(super) submitted: Instant,
     /// The submitter's span, which the request's `queue` and `forward` spans belong to.
@@ -22,7 +22,7 @@ pub(super) struct Job {
 
 /// A request in progress. Workers write results here without holding the queue's lock.
 pub(super) struct JobState {
-    pub(super) sequences: Vec<Vec<u32>>,
+    pub(super) sequences: Vec<Sequence>,
     pub(super) pooling: Pooling,
     pub(super) submitted: Instant,
     span: tracing::Span,

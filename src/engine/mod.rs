@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runner::{Embedder, Pooling, SequenceInput};
+use crate::runner::{Embedder, Pooling, PoolingModes, SequenceInput};
 use job::{Job, JobState, Reply};
 
 mod job;
@@ -54,6 +54,19 @@ pub enum EngineError {
     /// request of the batch.
     #[error("the model failed: {0:#}")]
     Model(Arc<anyhow::Error>),
+}
+
+/// One sequence of a request: a text's tokens, or a pair's with where its second text starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    pub tokens: Vec<u32>,
+    pub second_segment: Option<usize>,
+}
+
+impl Sequence {
+    fn len(&self) -> usize {
+        self.tokens.len()
+    }
 }
 
 /// A request's vectors, in order, and where its time went.
@@ -105,6 +118,23 @@ impl Engine {
     /// Embeds the sequences, each pooled by `pooling`, in order. Returns at once with
     /// `QueueFull` when the queue is full.
     pub async fn embed(&self, sequences: Vec<Vec<u32>>, pooling: Pooling) -> Reply {
+        let sequences = sequences
+            .into_iter()
+            .map(|tokens| Sequence {
+                tokens,
+                second_segment: None,
+            })
+            .collect();
+        self.submit(sequences, pooling).await
+    }
+
+    /// A scoring model's logits for each sequence (texts or pairs), in order.
+    pub async fn score(&self, sequences: Vec<Sequence>) -> Reply {
+        // Its head pools as it must; the job's pooling is not read.
+        self.submit(sequences, Pooling::new(PoolingModes::default())).await
+    }
+
+    async fn submit(&self, sequences: Vec<Sequence>, pooling: Pooling) -> Reply {
         if sequences.is_empty() {
             return Ok(Completion {
                 vectors: Vec::new(),
@@ -163,6 +193,26 @@ impl Pending {
         }
     }
 
+    /// Moves this request's next sequences into `wave` while they fit in `allowance` tokens (of
+    /// the wave's `left`); the wave's first sequence goes in whatever its length.
+    fn take(&mut self, allowance: usize, left: &mut usize, wave: &mut Wave, name: &str) {
+        let mut allowance = allowance;
+        while self.next < self.order.len() {
+            let sequence = self.order[self.next];
+            let len = self.job.sequences[sequence].len();
+            if !wave.is_empty() && len > allowance {
+                return;
+            }
+            allowance = allowance.saturating_sub(len);
+            *left = left.saturating_sub(len);
+            if self.next == 0 {
+                crate::metrics::queued(name, -1.0);
+            }
+            wave.push((Arc::clone(&self.job), sequence));
+            self.next += 1;
+        }
+    }
+
     fn remaining_tokens(&self) -> usize {
         self.order[self.next..]
             .iter()
@@ -202,22 +252,17 @@ impl Queue {
             }
             keep
         });
+        // Every waiting request gets its share of the wave first, then the oldest take what is
+        // left: a thousand-document request is spread over many waves, and a small request that
+        // arrives meanwhile rides in the next one instead of waiting for all of it.
         let mut left = budget;
         let mut wave = Vec::new();
-        'requests: for pending in self.pending.iter_mut() {
-            while pending.next < pending.order.len() {
-                let sequence = pending.order[pending.next];
-                let len = pending.job.sequences[sequence].len();
-                if !wave.is_empty() && len > left {
-                    break 'requests;
-                }
-                left = left.saturating_sub(len);
-                if pending.next == 0 {
-                    crate::metrics::queued(name, -1.0);
-                }
-                wave.push((Arc::clone(&pending.job), sequence));
-                pending.next += 1;
-            }
+        let share = (budget / self.pending.len().max(1)).max(1);
+        for pending in self.pending.iter_mut() {
+            pending.take(share.min(left), &mut left, &mut wave, name);
+        }
+        for pending in self.pending.iter_mut() {
+            pending.take(left, &mut left, &mut wave, name);
         }
         self.pending.retain(|p| p.next < p.order.len());
         Some(wave)
@@ -257,8 +302,9 @@ fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize, name:
         let sequences: Vec<SequenceInput> = members
             .iter()
             .map(|(job, seq)| SequenceInput {
-                tokens: job.sequences[*seq].as_slice(),
+                tokens: job.sequences[*seq].tokens.as_slice(),
                 pooling: job.pooling,
+                second_segment: job.sequences[*seq].second_segment,
             })
             .collect();
         let started = Instant::now();

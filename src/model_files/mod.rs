@@ -31,9 +31,11 @@ use crate::runner::head::{DenseActivation, DenseSpec, HeadStep};
 use crate::runner::shape::ModelShape;
 use crate::runner::{PoolingMode, PoolingModes};
 pub use errors::{ServingError, UnknownPrompt};
+pub use scoring::{ChatTemplate, ModelKind, PairFormat, Scoring};
 pub use weight_files::WeightFiles;
 
 mod errors;
+mod scoring;
 mod weight_files;
 
 /// A model's pipeline as its files describe it.
@@ -50,6 +52,8 @@ pub struct ModelDescription {
     pub max_tokens: usize,
     /// sentence-transformers lowercases the text first (`do_lower_case`).
     pub lowercase: bool,
+    /// A cross-encoder's, classifier's or LLM reranker's head; `None` for an embedding model.
+    pub scoring: Option<Scoring>,
 }
 
 /// How one entry of the models file serves its model.
@@ -80,8 +84,14 @@ impl ModelDescription {
             prompts: prompts.prompts,
             default_prompt_name: prompts.default_prompt_name,
             lowercase: sentence.do_lower_case,
+            scoring: None,
         };
-        if let Some(modules) = read_optional::<Vec<ModuleEntry>>(snapshot, "modules.json")? {
+        let modules = read_optional::<Vec<ModuleEntry>>(snapshot, "modules.json")?;
+        description.scoring = scoring::read(snapshot, modules.as_deref(), description.shape())?;
+        if description.scoring.is_some() {
+            return Ok(description);
+        }
+        if let Some(modules) = modules {
             description.read_modules(snapshot, &modules)?;
         }
         if let Some(name) = &description.default_prompt_name {
@@ -163,12 +173,19 @@ impl ModelDescription {
         self.architecture.shape()
     }
 
+    pub fn kind(&self) -> ModelKind {
+        self.scoring.as_ref().map_or(ModelKind::Embedding, Scoring::kind)
+    }
+
     /// The pipeline's output size with its own pooling.
     pub fn dimension(&self) -> usize {
         self.dimension_with(self.pooling)
     }
 
     pub fn dimension_with(&self, pooling: PoolingModes) -> usize {
+        if let Some(scoring) = &self.scoring {
+            return scoring.head.outputs();
+        }
         let dense_out = self.head.iter().rev().find_map(|step| match step {
             HeadStep::Dense(spec) => Some(spec.out_features),
             HeadStep::Normalize => None,
@@ -278,11 +295,11 @@ struct PromptConfig {
 }
 
 #[derive(Debug, Deserialize)]
-struct ModuleEntry {
+pub(crate) struct ModuleEntry {
     #[serde(default)]
-    path: String,
+    pub(crate) path: String,
     #[serde(rename = "type")]
-    kind_name: String,
+    pub(crate) kind_name: String,
 }
 
 enum ModuleKind {

@@ -9,10 +9,12 @@ use candle_core::Device;
 use crate::engine::{Engine, EngineConfig};
 use crate::hub::{Access, HubSettings, Snapshot};
 use crate::memory_guard::{self, Headroom, WeightsSize};
+use crate::model_files::PairFormat;
 use crate::model_files::{ModelDescription, WeightFiles};
 use crate::registry::ModelSpec;
-use crate::runner::{self, EmbeddingModel, Precision};
-use crate::tokenize::{ForeignIds, TextTokenizer, TokenPiece, TokenizeError, Truncation};
+use crate::runner::scoring::ScoringModel;
+use crate::runner::{self, Embedder, EmbeddingModel, Precision};
+use crate::tokenize::{ChatTokenizer, ForeignIds, ScoringTokens, TextTokenizer, TokenPiece, TokenizeError, Truncation};
 
 /// A model ready to serve: its pipeline, its tokenizer and the engine that runs its forward
 /// passes.
@@ -21,6 +23,8 @@ pub struct LoadedModel {
     pub vocab_size: usize,
     pub device: &'static str,
     tokenizer: TextTokenizer,
+    /// An LLM reranker's chat template.
+    chat: Option<ChatTokenizer>,
     pub engine: Engine,
 }
 
@@ -59,6 +63,29 @@ impl LoadedModel {
     /// Checks client-supplied ids are a tokenization by this model's tokenizer.
     pub fn check_ids(&self, ids: &[u32]) -> Result<(), ForeignIds> {
         self.tokenizer.check_ids(ids, self.vocab_size)
+    }
+
+    /// A scoring model's inputs for query-document pairs: the tokenizer's pair framing, or the
+    /// model's chat template. Blocking.
+    pub fn encode_pairs(
+        &self,
+        pairs: &[(String, String)],
+        truncation: Truncation,
+    ) -> Result<Vec<ScoringTokens>, TokenizeError> {
+        match &self.chat {
+            Some(chat) => chat.encode_pairs(&self.tokenizer, pairs, truncation),
+            None => self.tokenizer.encode_pairs(pairs, truncation),
+        }
+    }
+
+    /// An LLM reranker: pairs go through a chat template, and a single text has no form.
+    pub fn has_chat_template(&self) -> bool {
+        self.chat.is_some()
+    }
+
+    /// A document cut after its first `limit` tokens. Blocking.
+    pub fn first_tokens(&self, document: &str, limit: usize) -> Result<String, TokenizeError> {
+        self.tokenizer.first_tokens(document.to_owned(), limit)
     }
 
     /// Truncates client-supplied token ids the way text is truncated.
@@ -112,14 +139,6 @@ impl FetchedModel {
         if let Some(headroom) = Headroom::now() {
             memory_guard::check(size, precision, headroom).map_err(|e| fail(e.into()))?;
         }
-        let model = EmbeddingModel::load(
-            description.architecture.as_ref(),
-            &files.weights,
-            &description.head,
-            device,
-            precision,
-        )
-        .map_err(fail)?;
         let tokenizer = TextTokenizer::from_file(&files.tokenizer, description.max_tokens, description.lowercase)
             .map_err(|e| fail(e.into()))?;
         let vocab_size = description.shape().vocab_size;
@@ -129,11 +148,29 @@ impl FetchedModel {
                 tokenizer.vocab_size(),
             )));
         }
-        let device_name = runner::device::describe(model.device());
-        let engine = Engine::start(Arc::new(model), engine_config, &id).map_err(|e| fail(e.into()))?;
+        let architecture = description.architecture.as_ref();
+        let (model, chat): (Arc<dyn Embedder>, _) = match &description.scoring {
+            Some(scoring) => {
+                let model = ScoringModel::load(architecture, &files.weights, &scoring.head, device, precision);
+                let chat = match &scoring.input {
+                    PairFormat::Chat(template) => {
+                        Some(ChatTokenizer::new(template, &tokenizer).map_err(|e| fail(e.into()))?)
+                    }
+                    PairFormat::Encoder => None,
+                };
+                (Arc::new(model.map_err(fail)?), chat)
+            }
+            None => {
+                let model = EmbeddingModel::load(architecture, &files.weights, &description.head, device, precision);
+                (Arc::new(model.map_err(fail)?), None)
+            }
+        };
+        let device_name = runner::device::describe(device);
+        let engine = Engine::start(model, engine_config, &id).map_err(|e| fail(e.into()))?;
         tracing::info!(
             model = %id,
             architecture = %description.shape().model_type,
+            kind = description.kind().name(),
             pooling = %description.pooling.describe(),
             dimension = description.dimension(),
             max_tokens = description.max_tokens,
@@ -147,6 +184,7 @@ impl FetchedModel {
             vocab_size,
             device: device_name,
             tokenizer,
+            chat,
             engine,
         })
     }

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::batch::PackedBatch;
 use super::config::ConfigResult;
+use super::head::score::ScoreHeadSpec;
 use super::layers::attention::AttentionContext;
 use super::layers::block::Block;
 use super::layers::embeddings::InputEmbeddings;
@@ -32,7 +33,14 @@ pub trait Architecture: Send + Sync + fmt::Debug {
 pub struct Registration {
     pub model_types: &'static [&'static str],
     pub parse: fn(&Value) -> ConfigResult<Box<dyn Architecture>>,
+    /// The head of its `*ForSequenceClassification` checkpoints (cross-encoders, classifiers),
+    /// read from the config for the backbone's shape and a number of labels; `None` where the
+    /// service runs none.
+    pub classification_head: Option<ClassificationHead>,
 }
+
+/// Reads a `*ForSequenceClassification` head from the config, for a shape and a label count.
+pub type ClassificationHead = fn(&Value, &ModelShape, usize) -> ConfigResult<ScoreHeadSpec>;
 
 pub trait Backbone: Send + Sync {
     /// The last hidden state of every packed token, `[tokens, hidden]`.

@@ -21,6 +21,9 @@ pub struct PackedBatch {
     pub starts: Vec<usize>,
     /// Present when sequence lengths differ; equal lengths need no gather at all.
     pub padding: Option<Padding>,
+    /// `[tokens]` token-type ids, present when some sequence is a pair (see
+    /// [`PackedBatch::with_second_segments`]).
+    pub token_types: Option<Tensor>,
 }
 
 pub struct Padding {
@@ -88,7 +91,25 @@ impl PackedBatch {
             lengths: sequences.iter().map(|s| s.len()).collect(),
             starts,
             padding,
+            token_types: None,
         })
+    }
+
+    /// Marks where each sequence's second segment starts (type 1 from there to its end, as a
+    /// tokenizer types a pair's tokens); nothing to do when no sequence is a pair.
+    pub fn with_second_segments(mut self, starts: &[Option<usize>]) -> Result<Self> {
+        if starts.iter().all(Option::is_none) {
+            return Ok(self);
+        }
+        let mut types = Vec::with_capacity(self.lengths.iter().sum());
+        for (index, &length) in self.lengths.iter().enumerate() {
+            let second = starts.get(index).copied().flatten().unwrap_or(length).min(length);
+            types.extend(std::iter::repeat_n(0u32, second));
+            types.extend(std::iter::repeat_n(1u32, length - second));
+        }
+        let count = types.len();
+        self.token_types = Some(Tensor::from_vec(types, count, self.device())?);
+        Ok(self)
     }
 
     pub fn device(&self) -> &Device {
@@ -113,5 +134,22 @@ mod tests {
         assert_eq!(batch.starts, vec![0, 4]);
         let bert = PackedBatch::new(&[&[101, 7, 102]], Positions::FromZero, &Device::Cpu).expect("packs");
         assert_eq!(bert.positions.to_vec1::<u32>().expect("host"), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn pairs_are_typed_one_from_their_second_segment() {
+        let batch = PackedBatch::new(
+            &[&[101, 5, 102, 6, 102], &[101, 7, 102]],
+            Positions::FromZero,
+            &Device::Cpu,
+        )
+        .and_then(|b| b.with_second_segments(&[Some(3), None]))
+        .expect("packs");
+        let types: Vec<u32> = batch.token_types.expect("typed").to_vec1().expect("host");
+        assert_eq!(types, vec![0, 0, 0, 1, 1, 0, 0, 0]);
+        let single = PackedBatch::new(&[&[101, 7, 102]], Positions::FromZero, &Device::Cpu)
+            .and_then(|b| b.with_second_segments(&[None]))
+            .expect("packs");
+        assert!(single.token_types.is_none());
     }
 }

@@ -26,6 +26,7 @@ pub mod kernels;
 pub mod layers;
 pub mod mask;
 pub mod precision;
+pub mod scoring;
 pub mod shape;
 
 use std::path::PathBuf;
@@ -43,15 +44,29 @@ use shape::ModelShape;
 
 pub use device::{select_device, DeviceChoice};
 
-/// One sequence to embed and how to pool it.
+/// One sequence to embed (or score) and how to pool it.
 #[derive(Debug, Clone, Copy)]
 pub struct SequenceInput<'a> {
     pub tokens: &'a [u32],
     pub pooling: Pooling,
+    /// Where a pair's second text starts (its tokens are type 1); `None` for a single text.
+    pub second_segment: Option<usize>,
 }
 
-/// What the batching engine needs from a model: a batch of token sequences in, the pipeline's
-/// vector for each out, in order. Implementations must be callable from any thread.
+impl<'a> SequenceInput<'a> {
+    /// A single text's tokens.
+    pub fn single(tokens: &'a [u32], pooling: Pooling) -> Self {
+        Self {
+            tokens,
+            pooling,
+            second_segment: None,
+        }
+    }
+}
+
+/// What the batching engine needs from a model: a batch of token sequences in, one vector for
+/// each out, in order: the pipeline's embedding, or a scoring model's logits. Implementations
+/// must be callable from any thread.
 pub trait Embedder: Send + Sync + 'static {
     fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>>;
 }
@@ -119,19 +134,7 @@ impl Embedder for EmbeddingModel {
             return Ok(Vec::new());
         }
         let shape = self.backbone.shape();
-        let vocab = shape.vocab_size as u32;
-        let positions = shape.max_positions;
-        for sequence in sequences {
-            if sequence.tokens.len() > positions {
-                anyhow::bail!(
-                    "a sequence of {} tokens exceeds the model's {positions} positions",
-                    sequence.tokens.len()
-                );
-            }
-            if let Some(bad) = sequence.tokens.iter().find(|&&id| id >= vocab) {
-                anyhow::bail!("token id {bad} is outside the vocabulary of {vocab}");
-            }
-        }
+        check_sequences(sequences, shape)?;
         let _pass = packed::ForwardPass::begin();
         let tokens: Vec<&[u32]> = sequences.iter().map(|s| s.tokens).collect();
         let batch = PackedBatch::new(&tokens, shape.positions, &self.device)?;
@@ -157,6 +160,25 @@ impl Embedder for EmbeddingModel {
         }
         Ok(vectors)
     }
+}
+
+/// Every sequence fits the position table and the vocabulary (the engine's callers check this
+/// long before; a forward pass must not index out of bounds whatever it is handed).
+pub(crate) fn check_sequences(sequences: &[SequenceInput], shape: &ModelShape) -> anyhow::Result<()> {
+    let vocab = shape.vocab_size as u32;
+    let positions = shape.max_positions;
+    for sequence in sequences {
+        if sequence.tokens.len() > positions {
+            anyhow::bail!(
+                "a sequence of {} tokens exceeds the model's {positions} positions",
+                sequence.tokens.len()
+            );
+        }
+        if let Some(bad) = sequence.tokens.iter().find(|&&id| id >= vocab) {
+            anyhow::bail!("token id {bad} is outside the vocabulary of {vocab}");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -44,6 +44,39 @@ impl TextTokenizer {
     }
 }
 
+impl TextTokenizer {
+    /// A part of `text` (from its start, or its end for `Left`) cut at a word boundary that holds
+    /// more than `tokens` tokens of its own (no special tokens), or the whole text when no
+    /// smaller part does. A pair or a chat template needs only that many of a long text's tokens.
+    pub(super) fn part_with_tokens<'t>(
+        &self,
+        text: &'t str,
+        truncation: Truncation,
+        tokens: usize,
+    ) -> Result<&'t str, TokenizeError> {
+        let mut window = self.window_bytes().max(tokens.saturating_mul(16));
+        while window < text.len() {
+            let part = if truncation == Truncation::Left {
+                suffix_at_word_boundary(text, window)
+            } else {
+                prefix_at_word_boundary(text, window)
+            };
+            let Some(part) = part else {
+                break;
+            };
+            let encoded = self
+                .inner
+                .encode_fast(part, false)
+                .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+            if encoded.get_ids().len() > tokens {
+                return Ok(part);
+            }
+            window = window.saturating_mul(4);
+        }
+        Ok(text)
+    }
+}
+
 /// The largest start of `text` within `bytes` that ends before a whitespace character, without
 /// trailing whitespace; `None` when there is no such boundary.
 fn prefix_at_word_boundary(text: &str, bytes: usize) -> Option<&str> {

@@ -8,6 +8,11 @@
 //! the batching engine's business.
 
 mod bounded;
+mod chat;
+mod pairs;
+
+pub use chat::ChatTokenizer;
+pub use pairs::ScoringTokens;
 
 use std::path::Path;
 

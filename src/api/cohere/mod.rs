@@ -23,6 +23,7 @@ use crate::quantize;
 use request::{prompt_candidates, CohereRequest, EmbeddingType, Version};
 
 mod request;
+pub mod rerank;
 
 /// Cohere's error shape: `{"message"}` with the shared statuses.
 pub enum CohereShape {}

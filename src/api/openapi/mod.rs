@@ -6,6 +6,7 @@
 mod errors;
 pub(crate) mod paths;
 mod requests;
+mod scoring;
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,7 +18,7 @@ use paths::*;
 #[openapi(
     info(
         title = "embeddings",
-        description = "Text embeddings in the OpenAI, text-embeddings-inference, Hugging Face Inference API, Ollama and Cohere dialects, with sentence-transformers' vectors."
+        description = "Text embeddings in the OpenAI, text-embeddings-inference, Hugging Face Inference API, Ollama and Cohere dialects, with sentence-transformers' vectors; reranking and classification (TEI, Cohere, Jina, vLLM) with sentence-transformers' CrossEncoder scores."
     ),
     paths(
         openai_embeddings,
@@ -41,6 +42,12 @@ use paths::*;
         ollama_version,
         cohere_embed_v2,
         cohere_embed_v1,
+        tei_rerank,
+        tei_predict,
+        cohere_rerank_v2,
+        cohere_rerank_v1,
+        vllm_score,
+        vllm_score_v1,
         health,
         healthz,
         ready,

@@ -8,6 +8,8 @@ use super::requests::{
     CohereEmbedRequest, CohereV1EmbedRequest, HfFeatureExtractionRequest, OllamaEmbedRequest, OllamaEmbeddingsRequest,
     OllamaShowRequest, OpenAiEmbeddingRequest, TeiEmbedRequest, TeiTokenizeRequest,
 };
+use super::scoring::{RerankRequest, ScoreRequest, TeiPredictRequest, TeiRerankRequest};
+use crate::api::cohere::rerank::RerankAnswer;
 use crate::api::cohere::{CohereByTypeResponse, CohereV1Response};
 use crate::api::error::{OpenAiErrorBody, SimpleError};
 use crate::api::hf::HfFeatures;
@@ -16,7 +18,9 @@ use crate::api::ollama::{
 };
 use crate::api::openai::models::{ModelCard, ModelList};
 use crate::api::openai::types::EmbeddingResponse;
+use crate::api::tei::scoring::{TeiPrediction, TeiRank};
 use crate::api::tei::{SimpleToken, TeiErrorBody, TeiInfo};
+use crate::api::vllm::ScoreAnswer;
 use crate::api::HealthStatus;
 
 #[utoipa::path(post, path = "/v1/embeddings", tag = "OpenAI", request_body = OpenAiEmbeddingRequest,
@@ -130,3 +134,28 @@ pub fn cohere_embed_v2() {}
     responses((status = 200, description = "by type when `embedding_types` is given, else floats",
         body = CohereV1Response), CohereErrors))]
 pub fn cohere_embed_v1() {}
+
+#[utoipa::path(post, path = "/rerank", tag = "text-embeddings-inference", request_body = TeiRerankRequest,
+    responses((status = 200, description = "by descending score; `RerankAnswer` for a body with `documents`", body = Vec<TeiRank>), TeiErrors))]
+pub fn tei_rerank() {}
+
+#[utoipa::path(post, path = "/predict", tag = "text-embeddings-inference", request_body = TeiPredictRequest,
+    responses((status = 200, description = "each label by descending score; a list of them per input for a batch",
+        body = Vec<TeiPrediction>), TeiErrors))]
+pub fn tei_predict() {}
+
+#[utoipa::path(post, path = "/v2/rerank", tag = "Cohere", request_body = RerankRequest,
+    responses((status = 200, body = RerankAnswer), CohereErrors))]
+pub fn cohere_rerank_v2() {}
+
+#[utoipa::path(post, path = "/v1/rerank", tag = "Cohere", request_body = RerankRequest,
+    responses((status = 200, description = "Cohere's answer with Jina's and vLLM's fields", body = RerankAnswer), CohereErrors))]
+pub fn cohere_rerank_v1() {}
+
+#[utoipa::path(post, path = "/score", tag = "vLLM", request_body = ScoreRequest,
+    responses((status = 200, body = ScoreAnswer), OpenAiErrors))]
+pub fn vllm_score() {}
+
+#[utoipa::path(post, path = "/v1/score", tag = "vLLM", request_body = ScoreRequest,
+    responses((status = 200, body = ScoreAnswer), OpenAiErrors))]
+pub fn vllm_score_v1() {}

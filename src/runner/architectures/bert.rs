@@ -11,6 +11,8 @@ use serde_json::Value;
 use super::encoder::{EncoderInput, EncoderLayout};
 use crate::runner::backbone::{Architecture, Backbone, Registration, Transformer};
 use crate::runner::config::{self, ConfigError, ConfigResult};
+use crate::runner::head::score::ScoreHeadSpec;
+use crate::runner::head::DenseActivation;
 use crate::runner::layers::attention::{Attention, AttentionParts};
 use crate::runner::layers::block::Block;
 use crate::runner::layers::mlp::{Activation, Mlp};
@@ -23,6 +25,16 @@ use crate::runner::shape::{ModelShape, Positions, Sizes};
 pub const REGISTRATION: Registration = Registration {
     model_types: &["bert"],
     parse: |config| Ok(Box::new(BertLikeConfig::read(config)?.family("bert", LAYER_NAMES)?)),
+    // BertForSequenceClassification: the pooler (dense + tanh on `[CLS]`), then the classifier.
+    classification_head: Some(|_, shape, labels| {
+        Ok(ScoreHeadSpec::first_token_dense(
+            "bert.pooler.dense",
+            DenseActivation::Tanh,
+            "classifier",
+            shape.hidden_size,
+            labels,
+        ))
+    }),
 };
 
 /// The weight names of one layer, relative to the layer's prefix.

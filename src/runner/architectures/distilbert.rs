@@ -6,12 +6,24 @@ use serde_json::Value;
 use super::bert::{BertFamily, LayerNames};
 use crate::runner::backbone::Registration;
 use crate::runner::config::{self, ConfigResult};
+use crate::runner::head::score::ScoreHeadSpec;
+use crate::runner::head::DenseActivation;
 use crate::runner::layers::mlp::Activation;
 use crate::runner::shape::{ModelShape, Sizes};
 
 pub const REGISTRATION: Registration = Registration {
     model_types: &["distilbert"],
     parse: |config| Ok(Box::new(read(config)?)),
+    // DistilBertForSequenceClassification: `[CLS]` through `pre_classifier` + ReLU.
+    classification_head: Some(|_, shape, labels| {
+        Ok(ScoreHeadSpec::first_token_dense(
+            "pre_classifier",
+            DenseActivation::Relu,
+            "classifier",
+            shape.hidden_size,
+            labels,
+        ))
+    }),
 };
 
 const LAYER_NAMES: LayerNames = LayerNames {

@@ -18,6 +18,7 @@ use crate::runner::mask::MaskKind;
 pub const REGISTRATION: Registration = Registration {
     model_types: &["gemma3_text"],
     parse: |config| Ok(Box::new(read(config)?)),
+    classification_head: None,
 };
 
 #[derive(Deserialize)]

@@ -17,6 +17,7 @@ use crate::runner::shape::{ModelShape, Sizes};
 pub const REGISTRATION: Registration = Registration {
     model_types: &["new"],
     parse: |config| Ok(Box::new(read(config)?)),
+    classification_head: None,
 };
 
 #[derive(Debug, Deserialize)]

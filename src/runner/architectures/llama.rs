@@ -12,6 +12,7 @@ use crate::runner::mask::MaskKind;
 pub const REGISTRATION: Registration = Registration {
     model_types: &["llama", "mistral"],
     parse: |config| Ok(Box::new(read(config)?)),
+    classification_head: None,
 };
 
 #[derive(Deserialize)]

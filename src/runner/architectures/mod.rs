@@ -26,6 +26,9 @@ use serde_json::Value;
 
 use super::backbone::{Architecture, Registration};
 use super::config::{ConfigError, ConfigFileError, ConfigResult};
+use super::head::pooling::PoolingMode;
+use super::head::score::{ScoreHeadSpec, ScoreStep};
+use super::shape::ModelShape;
 
 pub const REGISTERED: &[Registration] = &[
     bert::REGISTRATION,
@@ -63,18 +66,67 @@ pub fn from_json(text: &str) -> ConfigResult<Arc<dyn Architecture>> {
         architecture: "model",
         source,
     })?;
+    Ok(Arc::from((registration(&config)?.parse)(&config)?))
+}
+
+/// The head of a `*ForSequenceClassification` checkpoint of this config's architecture, with
+/// `labels` outputs.
+pub fn classification_head(config: &Value, shape: &ModelShape, labels: usize) -> ConfigResult<ScoreHeadSpec> {
+    let registration = registration(config)?;
+    let read = registration.classification_head.ok_or_else(|| {
+        let classifiable: Vec<&str> = REGISTERED
+            .iter()
+            .filter(|r| r.classification_head.is_some())
+            .flat_map(|r| r.model_types.iter().copied())
+            .collect();
+        ConfigError::Shape(format!(
+            "a sequence-classification head on {} is not supported (it is on {})",
+            shape.model_type,
+            classifiable.join(", ")
+        ))
+    })?;
+    read(config, shape, labels)
+}
+
+/// An LLM reranker's head (sentence-transformers' `LogitScore`): the last token's logit for
+/// the `yes` token, less the `no` token's when there is one. The output layer is `lm_head`, or
+/// the token table when the checkpoint ties them (transformers' default).
+pub fn logit_score_head(config: &Value, shape: &ModelShape, yes: u32, no: Option<u32>) -> ScoreHeadSpec {
+    let tied = config
+        .get("tie_word_embeddings")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let table = if tied {
+        "model.embed_tokens.weight"
+    } else {
+        "lm_head.weight"
+    };
+    let mut steps = vec![ScoreStep::Rows {
+        name: table.to_owned(),
+        rows: std::iter::once(yes).chain(no).collect(),
+        input: shape.hidden_size,
+    }];
+    if no.is_some() {
+        steps.push(ScoreStep::Difference);
+    }
+    ScoreHeadSpec {
+        pooling: PoolingMode::LastToken,
+        steps,
+    }
+}
+
+fn registration(config: &Value) -> ConfigResult<&'static Registration> {
     let model_type = config
         .get("model_type")
         .and_then(Value::as_str)
         .ok_or_else(|| ConfigError::NoModelType {
             supported: supported_model_types(),
         })?;
-    let registration = REGISTERED
+    REGISTERED
         .iter()
         .find(|r| r.model_types.contains(&model_type))
         .ok_or_else(|| ConfigError::UnknownArchitecture {
             model_type: model_type.to_owned(),
             supported: supported_model_types(),
-        })?;
-    Ok(Arc::from((registration.parse)(&config)?))
+        })
 }

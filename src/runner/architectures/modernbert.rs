@@ -9,7 +9,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::runner::backbone::{load_layers, nested, Architecture, Backbone, Registration, Transformer};
-use crate::runner::config::{self, refuse_if_set, rope_theta, ConfigResult, LayerType};
+use crate::runner::config::{self, refuse_if_set, rope_theta, ConfigError, ConfigResult, LayerType};
+use crate::runner::head::pooling::PoolingMode;
+use crate::runner::head::score::{ScoreHeadSpec, ScoreStep};
+use crate::runner::head::DenseActivation;
 use crate::runner::layers::attention::{Attention, AttentionParts};
 use crate::runner::layers::block::Block;
 use crate::runner::layers::embeddings::InputEmbeddings;
@@ -24,7 +27,63 @@ use crate::runner::shape::{ModelShape, Sizes};
 pub const REGISTRATION: Registration = Registration {
     model_types: &["modernbert"],
     parse: |config| Ok(Box::new(ModernBert::read(config)?)),
+    classification_head: Some(classification_head),
 };
+
+/// ModernBertForSequenceClassification's keys for its head.
+#[derive(Debug, Deserialize)]
+struct HeadConfig {
+    #[serde(default = "default_classifier_pooling")]
+    classifier_pooling: String,
+    #[serde(default = "default_classifier_activation")]
+    classifier_activation: String,
+    #[serde(default)]
+    classifier_bias: bool,
+    #[serde(default = "default_eps")]
+    norm_eps: f64,
+    #[serde(default)]
+    norm_bias: bool,
+}
+
+fn default_classifier_pooling() -> String {
+    "cls".to_owned()
+}
+fn default_classifier_activation() -> String {
+    "gelu".to_owned()
+}
+
+/// `[CLS]` or the mean of every token (`classifier_pooling`) after the final norm, then `head`
+/// (dense, activation, LayerNorm) and the classifier.
+fn classification_head(config: &Value, shape: &ModelShape, labels: usize) -> ConfigResult<ScoreHeadSpec> {
+    let head: HeadConfig = config::read(config, "ModernBERT")?;
+    let pooling = match head.classifier_pooling.as_str() {
+        "cls" => PoolingMode::Cls,
+        "mean" => PoolingMode::Mean,
+        other => return Err(ConfigError::unsupported("classifier_pooling", other)),
+    };
+    let activation = match head.classifier_activation.as_str() {
+        "gelu" => DenseActivation::Gelu,
+        "relu" => DenseActivation::Relu,
+        "tanh" => DenseActivation::Tanh,
+        "linear" => DenseActivation::Identity,
+        other => return Err(ConfigError::unsupported("classifier_activation", other)),
+    };
+    let h = shape.hidden_size;
+    Ok(ScoreHeadSpec {
+        pooling,
+        steps: vec![
+            ScoreStep::linear("head.dense", h, h, head.classifier_bias),
+            ScoreStep::Activation(activation),
+            ScoreStep::LayerNorm {
+                name: "head.norm".to_owned(),
+                size: h,
+                eps: head.norm_eps,
+                bias: head.norm_bias,
+            },
+            ScoreStep::linear("classifier", h, labels, true),
+        ],
+    })
+}
 
 #[derive(Debug, Deserialize)]
 struct Config {

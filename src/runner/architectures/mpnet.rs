@@ -15,6 +15,7 @@ use crate::runner::shape::ModelShape;
 pub const REGISTRATION: Registration = Registration {
     model_types: &["mpnet"],
     parse: |config| Ok(Box::new(MpNet::read(config)?)),
+    classification_head: None,
 };
 
 const LAYER_NAMES: LayerNames = LayerNames {

@@ -13,6 +13,7 @@ use crate::runner::mask::MaskKind;
 pub const REGISTRATION: Registration = Registration {
     model_types: &["qwen3"],
     parse: |config| Ok(Box::new(read(config)?)),
+    classification_head: None,
 };
 
 #[derive(Deserialize)]

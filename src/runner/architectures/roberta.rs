@@ -3,6 +3,8 @@
 
 use super::bert::{BertLikeConfig, LAYER_NAMES};
 use crate::runner::backbone::Registration;
+use crate::runner::head::score::ScoreHeadSpec;
+use crate::runner::head::DenseActivation;
 
 pub const REGISTRATION: Registration = Registration {
     model_types: &["roberta", "xlm-roberta", "camembert"],
@@ -13,4 +15,14 @@ pub const REGISTRATION: Registration = Registration {
             parsed.family("roberta", LAYER_NAMES)?.with_positions_after_padding(pad),
         ))
     },
+    // RobertaClassificationHead: `<s>` through dense + tanh, then `out_proj`; no pooler.
+    classification_head: Some(|_, shape, labels| {
+        Ok(ScoreHeadSpec::first_token_dense(
+            "classifier.dense",
+            DenseActivation::Tanh,
+            "classifier.out_proj",
+            shape.hidden_size,
+            labels,
+        ))
+    }),
 };

@@ -1,5 +1,5 @@
 //! The modules after pooling in a sentence-transformers pipeline: `Dense` layers (a linear map
-//! and an activation) and `Normalize`.
+//! and an activation) and `Normalize`; and, in [`score`], the heads of scoring models.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 pub mod pooling;
+pub mod score;
 
 use pooling::l2_normalize;
 
@@ -45,7 +46,7 @@ impl DenseActivation {
         }
     }
 
-    fn apply(self, x: Tensor) -> Result<Tensor> {
+    pub(crate) fn apply(self, x: Tensor) -> Result<Tensor> {
         match self {
             Self::Identity => Ok(x),
             Self::Tanh => x.tanh(),

@@ -1,6 +1,5 @@
 //! The input side of every backbone: the token table, plus what the architecture adds to it
-//! (learned positions, the single token type's row), a scale (Gemma multiplies by
-//! sqrt(hidden)) and a norm.
+//! (learned positions, token types), a scale (Gemma multiplies by sqrt(hidden)) and a norm.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
@@ -11,8 +10,7 @@ use crate::runner::batch::PackedBatch;
 pub struct InputEmbeddings {
     words: Embedding,
     positions: Option<Embedding>,
-    /// Row 0 of the token-type table: every input is a single segment.
-    token_type: Option<Tensor>,
+    token_types: Option<TokenTypes>,
     scale: Option<f64>,
     norm: Option<Norm>,
 }
@@ -23,13 +21,13 @@ impl InputEmbeddings {
         Ok(Self {
             words: Embedding::new(vb.get((vocab, hidden), name)?, hidden),
             positions: None,
-            token_type: None,
+            token_types: None,
             scale: None,
             norm: None,
         })
     }
 
-    /// BERT's layout under `table`: `word_embeddings.weight`, plus row 0 of
+    /// BERT's layout under `table`: `word_embeddings.weight`, plus
     /// `token_type_embeddings.weight` when the model has token types.
     pub fn bert_style(table: &VarBuilder, vocab: usize, hidden: usize, token_types: usize) -> Result<Self> {
         let words = Self::new(table, "word_embeddings.weight", vocab, hidden)?;
@@ -45,10 +43,14 @@ impl InputEmbeddings {
         Ok(self)
     }
 
-    /// Adds row 0 of the `[types, hidden]` table `name`.
+    /// Adds the `[types, hidden]` token-type table `name`.
     pub fn with_token_type(mut self, vb: &VarBuilder, name: &str, types: usize) -> Result<Self> {
         let hidden = self.words.hidden_size();
-        self.token_type = Some(vb.get((types, hidden), name)?.get(0)?);
+        let table = vb.get((types, hidden), name)?;
+        self.token_types = Some(TokenTypes {
+            first: table.get(0)?,
+            table: (types > 1).then(|| Embedding::new(table, hidden)),
+        });
         Ok(self)
     }
 
@@ -67,8 +69,11 @@ impl InputEmbeddings {
         if let Some(positions) = &self.positions {
             embedded = (embedded + positions.forward(&batch.positions)?)?;
         }
-        if let Some(token_type) = &self.token_type {
-            embedded = embedded.broadcast_add(token_type)?;
+        if let Some(types) = &self.token_types {
+            embedded = match (&types.table, &batch.token_types) {
+                (Some(table), Some(ids)) => (embedded + table.forward(ids)?)?,
+                _ => embedded.broadcast_add(&types.first)?,
+            };
         }
         if let Some(scale) = self.scale {
             // In float32, as the reference multiplies by a float32 tensor of the scale.
@@ -79,4 +84,12 @@ impl InputEmbeddings {
             None => Ok(embedded),
         }
     }
+}
+
+/// The token-type table. A single text is all type 0 (its row added to every token); a pair
+/// (a cross-encoder's query and document) takes each token's own row, where the table has more
+/// than one.
+struct TokenTypes {
+    first: Tensor,
+    table: Option<Embedding>,
 }

@@ -20,7 +20,11 @@ use super::embed::{embed, resolve, EmbedRequest};
 use super::error::{ApiError, ErrorKind, ErrorShape, Shaped};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input, MAX_INPUTS};
 use super::pipeline::PipelineSummary;
+use super::score::default_model;
 use super::AppState;
+use crate::model_files::ModelKind;
+
+pub mod scoring;
 
 /// TEI's error shape: its statuses (422 for a validation error) and `error_type`.
 pub enum TeiShape {}
@@ -67,6 +71,18 @@ fn model_or_default(state: &AppState, fields: &mut serde_json::Map<String, Value
     Ok(match model_name(fields.remove("model"), "model")? {
         Some(name) => name,
         None => state.store.registry().default_spec().id.clone(),
+    })
+}
+
+/// The model a TEI scoring body means: its `model`, else the first listed model of `kind`.
+fn model_or(
+    state: &AppState,
+    fields: &mut serde_json::Map<String, Value>,
+    kind: ModelKind,
+) -> Result<String, ApiError> {
+    Ok(match model_name(fields.remove("model"), "model")? {
+        Some(name) => name,
+        None => default_model(state, kind),
     })
 }
 

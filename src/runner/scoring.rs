@@ -1,0 +1,77 @@
+//! Scoring models: a backbone and a [`ScoreHead`], one sequence (a text, or a query and
+//! document pair) in, its logits out. Cross-encoders, classifiers and LLM rerankers all run
+//! here; what the logits mean (the activation, the labels) is the caller's.
+
+use std::path::PathBuf;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+
+use super::backbone::{Architecture, Backbone};
+use super::batch::PackedBatch;
+use super::head::pooling::{pool, Pooling, PoolingModes};
+use super::head::score::{ScoreHead, ScoreHeadSpec};
+use super::kernels::packed;
+use super::precision::Precision;
+use super::shape::ModelShape;
+use super::{check_sequences, Embedder, SequenceInput};
+
+pub struct ScoringModel {
+    backbone: Box<dyn Backbone>,
+    head: ScoreHead,
+    device: Device,
+}
+
+impl ScoringModel {
+    /// Maps the checkpoint's weights (the backbone, and the head beside it) onto `device`.
+    pub fn load(
+        architecture: &dyn Architecture,
+        weights: &[PathBuf],
+        head: &ScoreHeadSpec,
+        device: &Device,
+        precision: Precision,
+    ) -> anyhow::Result<Self> {
+        if let Some(reason) = precision.unsupported_on(device, packed::cpu_supports_bf16()) {
+            anyhow::bail!(reason);
+        }
+        anyhow::ensure!(!weights.is_empty(), "no weights file");
+        // SAFETY: as for embedding models: read-only maps of files nothing rewrites in place.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(weights, DType::F32, device)? };
+        let backbone = architecture
+            .load(vb.clone(), precision)
+            .map_err(|e| anyhow::anyhow!("cannot load the backbone's weights: {e}"))?;
+        let head = ScoreHead::load(head, &vb).map_err(|e| anyhow::anyhow!("cannot load the scoring head: {e}"))?;
+        Ok(Self {
+            backbone,
+            head,
+            device: device.clone(),
+        })
+    }
+
+    pub fn shape(&self) -> &ModelShape {
+        self.backbone.shape()
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl Embedder for ScoringModel {
+    fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>> {
+        if sequences.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shape = self.backbone.shape();
+        check_sequences(sequences, shape)?;
+        let _pass = packed::ForwardPass::begin();
+        let tokens: Vec<&[u32]> = sequences.iter().map(|s| s.tokens).collect();
+        let segments: Vec<Option<usize>> = sequences.iter().map(|s| s.second_segment).collect();
+        let batch = PackedBatch::new(&tokens, shape.positions, &self.device)?.with_second_segments(&segments)?;
+        let hidden = self.backbone.forward(&batch)?;
+        let members: Vec<usize> = (0..sequences.len()).collect();
+        let pooling = Pooling::new(PoolingModes::single(self.head.pooling()));
+        let pooled = pool(&hidden, &batch, &members, pooling)?;
+        Ok(self.head.forward(pooled)?.to_vec2::<f32>()?)
+    }
+}
