@@ -5,6 +5,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::model_files::PairFormat;
 use crate::model_store::EntryInfo;
 use crate::runner::head::HeadStep;
 
@@ -32,8 +33,25 @@ pub struct PipelineSummary {
     /// Whether a Normalize module ends the pipeline (the API's vectors are unit length anyway
     /// unless a request asks otherwise).
     pub normalize: bool,
-    /// The vector size.
+    /// The vector size (a scoring model: its scores per input).
     pub dimensions: usize,
+    /// A reranker's or classifier's head; absent for an embedding model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<ScoringSummary>,
+}
+
+/// What follows a scoring model's backbone.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScoringSummary {
+    /// Which token(s) the head reads: `cls`, `mean` or `lasttoken`.
+    pub head_pooling: &'static str,
+    /// `id2label`, in id order.
+    pub labels: Vec<String>,
+    /// The activation on its logits unless a request asks for raw scores (`Sigmoid`,
+    /// `Identity`, ...).
+    pub activation: &'static str,
+    /// `pair` (the tokenizer frames query and document) or `chat_template` (an LLM reranker).
+    pub input: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -58,7 +76,10 @@ impl PipelineSummary {
             hidden_size: shape.hidden_size,
             layers: shape.layers,
             attention: masks.iter().any(|m| m != "full").then_some(masks),
-            pooling: info.serving.pooling.describe(),
+            pooling: match &description.scoring {
+                Some(scoring) => scoring.head.pooling.name().to_owned(),
+                None => info.serving.pooling.describe(),
+            },
             include_prompt: description.include_prompt,
             dense: description
                 .head
@@ -75,6 +96,15 @@ impl PipelineSummary {
                 .collect(),
             normalize: description.head.iter().any(|s| matches!(s, HeadStep::Normalize)),
             dimensions: description.dimension_with(info.serving.pooling),
+            scoring: description.scoring.as_ref().map(|scoring| ScoringSummary {
+                head_pooling: scoring.head.pooling.name(),
+                labels: scoring.labels.clone(),
+                activation: scoring.activation.name(),
+                input: match scoring.input {
+                    PairFormat::Encoder => "pair",
+                    PairFormat::Chat(_) => "chat_template",
+                },
+            }),
         }
     }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fidelity;
+pub mod rerank;
 pub mod process;
 pub mod tiny;
 

@@ -9,6 +9,8 @@ use tracing::Instrument;
 use super::access::{note, ComputeRecord};
 use super::error::{ApiError, ErrorKind};
 use super::input::{EmbedOptions, Input};
+use super::score::require_kind;
+use crate::model_files::ModelKind;
 use super::AppState;
 use crate::cache::Cached;
 use crate::engine::EngineError;
@@ -100,6 +102,7 @@ pub async fn embed_resolved(
         options,
     } = request;
     let prompt = tracing::debug_span!("validate").in_scope(|| {
+        require_kind(resolved, &[ModelKind::Embedding], "embedding")?;
         check_dimensions(resolved, options.dimensions)?;
         let prompt = resolved.prompt(options.prompt_name.as_deref())?;
         // Rejected by counting, before any tokenizing: every input costs at least its framing tokens.

@@ -29,6 +29,13 @@ pub struct ModelCard {
     owned_by: String,
     /// `model_type` from config.json; null until the files have been read.
     architecture: Option<String>,
+    /// `embedding`, `reranker` or `classifier`, from the model's files; null until they have
+    /// been read. Embedding routes take embedding models, rerank routes rerankers, `/predict`
+    /// classifiers and rerankers.
+    kind: Option<&'static str>,
+    /// A reranker's or classifier's labels (`id2label`), in id order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<Vec<String>>,
     /// The pooling this entry uses (`mean`, `cls`, `cls+mean`, ...).
     pooling: Option<String>,
     /// The model's sentence-transformers prompts, by name.
@@ -64,6 +71,11 @@ fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
         created: state.started_at,
         owned_by: spec.owner().to_owned(),
         architecture: info.as_ref().map(|i| i.description.shape().model_type.clone()),
+        kind: info.as_ref().map(|i| i.description.kind().name()),
+        labels: info
+            .as_ref()
+            .and_then(|i| i.description.scoring.as_ref())
+            .map(|s| s.labels.clone()),
         pooling: info.as_ref().map(|i| i.serving.pooling.describe()),
         prompts: info.as_ref().map(|i| i.description.prompts.clone()),
         default_prompt: info.as_ref().and_then(|i| i.serving.default_prompt.clone()),

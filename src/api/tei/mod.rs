@@ -193,9 +193,50 @@ pub struct TeiInfo {
     pub kernels: String,
 }
 
+/// One of `embedding`, `reranker` or `classifier`, as TEI says which kind of model it serves.
 #[derive(Serialize, ToSchema)]
 pub struct TeiModelType {
-    pub embedding: TeiPooling,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<TeiPooling>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reranker: Option<TeiLabels>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<TeiLabels>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeiLabels {
+    pub id2label: BTreeMap<String, String>,
+    pub label2id: BTreeMap<String, usize>,
+}
+
+impl TeiModelType {
+    fn of(info: Option<&crate::model_store::EntryInfo>) -> Self {
+        let labels = |labels: &[String]| TeiLabels {
+            id2label: labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone())).collect(),
+            label2id: labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect(),
+        };
+        let scoring = info.and_then(|i| i.description.scoring.as_ref());
+        match (scoring, scoring.map(|s| s.kind())) {
+            (Some(s), Some(ModelKind::Classifier)) => Self {
+                embedding: None,
+                reranker: None,
+                classifier: Some(labels(&s.labels)),
+            },
+            (Some(s), _) => Self {
+                embedding: None,
+                reranker: Some(labels(&s.labels)),
+                classifier: None,
+            },
+            (None, _) => Self {
+                embedding: Some(TeiPooling {
+                    pooling: info.map(|i| i.serving.pooling.describe()),
+                }),
+                reranker: None,
+                classifier: None,
+            },
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -212,11 +253,7 @@ pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
         model_id: spec.public_name().to_owned(),
         model_sha: None,
         model_dtype: spec.precision().name().to_owned(),
-        model_type: TeiModelType {
-            embedding: TeiPooling {
-                pooling: info.as_ref().map(|i| i.serving.pooling.describe()),
-            },
-        },
+        model_type: TeiModelType::of(info.as_ref()),
         max_concurrent_requests: engine.queue_capacity,
         max_input_length: info.as_ref().map(|i| i.description.max_tokens),
         max_batch_tokens: engine.max_batch_tokens,
