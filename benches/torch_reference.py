@@ -41,13 +41,18 @@ class SplitMix64:
         return low + self.next_u64() % (high - low + 1)
 
 
+def words():
+    """The load generator's vocabulary (benches/support/words.rs)."""
+    return re.findall(r'^\s+"([^"]+)",$', (ROOT / "benches/support/words.rs").read_text(), re.M)
+
+
 def load_c_texts(scale):
-    words = re.findall(r'^\s+"([^"]+)",$', (ROOT / "benches/support/words.rs").read_text(), re.M)
+    words_list = words()
     random = SplitMix64(0xC0FFEE)
 
     def sentence(fewest, most):
         count = random.range(fewest, most)
-        text = [words[random.range(0, len(words) - 1)] for _ in range(count)]
+        text = [words_list[random.range(0, len(words_list) - 1)] for _ in range(count)]
         text[0] = text[0][:1].upper() + text[0][1:]
         return " ".join(text) + "."
 

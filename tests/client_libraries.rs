@@ -1,6 +1,8 @@
 //! The real client libraries, with their default settings, against the running server: the
 //! official OpenAI Python SDK, huggingface_hub's InferenceClient, the ollama Python client,
-//! LlamaIndex's TextEmbeddingsInference, the official cohere SDK and LangChain's CohereEmbeddings.
+//! LlamaIndex's TextEmbeddingsInference, the official cohere SDK and LangChain's CohereEmbeddings;
+//! and for reranking, the cohere SDK's v1 and v2 `rerank`, LangChain's CohereRerank and
+//! LlamaIndex's TEI reranker (llama-index-postprocessor-tei-rerank).
 //!
 //! Needs a Python with those packages: `EMBEDDINGS_TEST_PYTHON` names it (scripts/test.sh
 //! prepares one in target/ from tests/requirements.txt), and
@@ -20,27 +22,52 @@ async fn run_client(script: &str, route: &str) {
     run_client_in("EMBEDDINGS_TEST_PYTHON", script, route).await;
 }
 
-/// Runs `script` with the Python that the variable `python_var` names.
+/// Runs `script` with the Python that the variable `python_var` names, against MiniLM.
 async fn run_client_in(python_var: &str, script: &str, route: &str) {
-    if std::env::var_os("EMBEDDINGS_SKIP_CLIENT_LIBRARIES").is_some() {
-        eprintln!("skipped: EMBEDDINGS_SKIP_CLIENT_LIBRARIES is set");
+    if skipped() {
         return;
     }
-    let python = std::env::var(python_var).unwrap_or_else(|_| "python3".to_owned());
     let server = TestServer::start(
         &format!("{MINILM} minilm all-minilm\n"),
         offline_hub(&test_hf_cache()),
         Options::default(),
     )
     .await;
+    let fixtures = common::reference_fixtures().display().to_string();
+    run_script(python_var, script, &server.url(route), &[fixtures]).await;
+}
+
+fn skipped() -> bool {
+    let skip = std::env::var_os("EMBEDDINGS_SKIP_CLIENT_LIBRARIES").is_some();
+    if skip {
+        eprintln!("skipped: EMBEDDINGS_SKIP_CLIENT_LIBRARIES is set");
+    }
+    skip
+}
+
+/// Runs a rerank client script against the scoring fixtures, with the references and the
+/// model name of the tiny BERT reranker: the first listed, which TEI clients (whose bodies name
+/// no model) get.
+async fn run_rerank_client(python_var: &str, script: &str) {
+    if skipped() {
+        return;
+    }
+    let server = common::rerank::server(Options::default()).await;
+    let (name, alias) = common::rerank::RERANKERS[0];
+    let fixtures = common::fixtures_dir().join("rerank").join(format!("{name}.jsonl"));
+    let args = [fixtures.display().to_string(), alias.to_owned()];
+    run_script(python_var, script, &server.url(""), &args).await;
+}
+
+async fn run_script(python_var: &str, script: &str, base_url: &str, args: &[String]) {
+    let python = std::env::var(python_var).unwrap_or_else(|_| "python3".to_owned());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(script);
-    let fixtures = common::reference_fixtures();
-    let base_url = server.url(route);
+    let (base_url, args) = (base_url.to_owned(), args.to_vec());
     let output = tokio::task::spawn_blocking(move || {
         Command::new(&python)
             .arg(&script)
             .arg(&base_url)
-            .arg(&fixtures)
+            .args(&args)
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env_remove("HF_TOKEN")
             .output()
@@ -80,4 +107,14 @@ async fn langchains_cohere_embeddings_get_the_reference_vectors() {
         "",
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cohere_sdk_and_llama_index_rerank_as_sentence_transformers_scores() {
+    run_rerank_client("EMBEDDINGS_TEST_PYTHON", "rerank_clients.py").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langchains_cohere_rerank_ranks_as_sentence_transformers_scores() {
+    run_rerank_client("EMBEDDINGS_TEST_PYTHON_LANGCHAIN_COHERE", "langchain_cohere_rerank.py").await;
 }

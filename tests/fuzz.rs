@@ -1,5 +1,6 @@
-//! Request parsing under arbitrary input, for every dialect's routes: random bytes, random
-//! JSON, and random objects made of the fields the routes read, with random values. None may
+//! Request parsing under arbitrary input, for every dialect's routes (embedding and rerank,
+//! with an embedding model and a reranker served): random bytes, random JSON, and random
+//! objects made of the fields the routes read, with random values. None may
 //! panic or answer 5xx, and the server keeps serving. The case count is fixed (seeded), so the
 //! run is bounded and repeatable.
 
@@ -10,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Map, Value};
 
-const ROUTES: [&str; 11] = [
+const ROUTES: [&str; 17] = [
     "/v1/embeddings",
     "/embeddings",
     "/embed",
@@ -22,9 +23,15 @@ const ROUTES: [&str; 11] = [
     "/api/embed",
     "/api/embeddings",
     "/api/show",
+    "/rerank",
+    "/predict",
+    "/v1/rerank",
+    "/v2/rerank",
+    "/score",
+    "/v1/score",
 ];
 
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 26] = [
     "model",
     "input",
     "inputs",
@@ -41,6 +48,16 @@ const FIELDS: [&str; 16] = [
     "add_special_tokens",
     "keep_alive",
     "user",
+    "query",
+    "texts",
+    "documents",
+    "top_n",
+    "return_documents",
+    "return_text",
+    "raw_scores",
+    "max_tokens_per_doc",
+    "text_1",
+    "text_2",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -54,6 +71,7 @@ fn json_value() -> impl Strategy<Value = Value> {
             .prop_map(|f| json!(f)),
         "[a-z ]{0,12}".prop_map(Value::String),
         Just(json!("tiny")),
+        Just(json!("rr")),
         Just(json!("left")),
         Just(json!("base64")),
         ".{0,40}".prop_map(Value::String),
@@ -85,10 +103,16 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 #[test]
 fn arbitrary_bodies_never_panic_or_answer_5xx_on_any_route() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let server = runtime.block_on(TestServer::tiny(Options::default()));
+    let models = format!(
+        "{} tiny\n{} rr\n",
+        common::tiny_model_dir().display(),
+        common::fixtures_dir().join("rerank/tiny-bert-reranker").display()
+    );
+    let hub = common::offline_hub(&common::scratch_dir("empty-cache"));
+    let server = runtime.block_on(TestServer::start(&models, hub, Options::default()));
     let mut runner = TestRunner::new_with_rng(
         Config {
-            cases: 400,
+            cases: 600,
             failure_persistence: None,
             ..Config::default()
         },
