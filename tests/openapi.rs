@@ -15,16 +15,20 @@ use common::{fixtures_dir, offline_hub, scratch_dir, Options, TestServer};
 use embeddings::api::routes::ROUTES;
 use serde_json::json;
 
-/// A tiny model under the names the document's examples use.
+/// Tiny models under the names the document's examples use: an embedding model, a reranker and
+/// a classifier.
 async fn server() -> TestServer {
     let dir = fixtures_dir().join("st-pipelines/tiny-bert-mean-prompts");
     let other = scratch_dir("second-model");
     write_tiny_bert(&other, 3).expect("tiny model");
+    let rerank = fixtures_dir().join("rerank");
     TestServer::start(
         &format!(
-            "{} all-MiniLM-L6-v2 all-minilm\n{} second\n",
+            "{} all-MiniLM-L6-v2 all-minilm\n{} second\n{} bge-reranker-v2-m3\n{} classifier\n",
             dir.display(),
-            other.display()
+            other.display(),
+            rerank.join("tiny-xlmr-reranker").display(),
+            rerank.join("tiny-bert-classifier").display(),
         ),
         offline_hub(&scratch_dir("empty-cache")),
         Options::default(),

@@ -30,7 +30,12 @@ async fn every_reranker_scores_as_sentence_transformers_does() {
             let body = json!({"model": alias, "query": row["query"], "documents": documents});
             let (status, answer) = server.post("/v1/rerank", &body).await;
             assert_eq!(status, 200, "{name}: {answer}");
-            let tokens: u64 = row["tokens"].as_array().expect("tokens").iter().filter_map(Value::as_u64).sum();
+            let tokens: u64 = row["tokens"]
+                .as_array()
+                .expect("tokens")
+                .iter()
+                .filter_map(Value::as_u64)
+                .sum();
             assert_eq!(answer["usage"]["total_tokens"].as_u64(), Some(tokens), "{name}");
         }
     }
@@ -46,7 +51,12 @@ async fn a_pair_scores_the_same_alone_and_inside_a_padded_batch() {
         for (i, document) in row["documents"].as_array().expect("documents").iter().enumerate() {
             let body = json!({"model": alias, "query": row["query"], "texts": [document], "raw_scores": true});
             let alone = scores_by_index(&server.post("/rerank", &body).await.1);
-            assert!((alone[0] - together[i]).abs() <= 1e-6, "{name} document {i}: {} vs {}", alone[0], together[i]);
+            assert!(
+                (alone[0] - together[i]).abs() <= 1e-6,
+                "{name} document {i}: {} vs {}",
+                alone[0],
+                together[i]
+            );
         }
     }
 }
@@ -68,7 +78,11 @@ async fn the_classifier_gives_tei_probabilities_and_logits() {
                 let label = prediction["label"].as_str().expect("label");
                 let index = labels.iter().position(|l| *l == label).expect("a known label");
                 let score = prediction["score"].as_f64().expect("score") as f32;
-                assert!((score - want[index]).abs() <= 1e-5, "{label}: {score} vs {}", want[index]);
+                assert!(
+                    (score - want[index]).abs() <= 1e-5,
+                    "{label}: {score} vs {}",
+                    want[index]
+                );
             }
             let scores: Vec<f64> = predictions.iter().filter_map(|p| p["score"].as_f64()).collect();
             assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted by score");
@@ -81,10 +95,14 @@ async fn the_classifier_gives_tei_probabilities_and_logits() {
     let lists = answer.as_array().expect("a list per input");
     assert_eq!(lists.len(), 3);
     let top = |list: &Value| list[0]["score"].as_f64().expect("score") as f32;
-    let want = floats(&references[1]["probabilities"]).into_iter().fold(f32::MIN, f32::max);
+    let want = floats(&references[1]["probabilities"])
+        .into_iter()
+        .fold(f32::MIN, f32::max);
     assert!((top(&lists[2]) - want).abs() <= 1e-5);
     // A pair alone is one input, answered with one list.
-    let (status, pair) = server.post("/predict", &json!({"model": CLASSIFIER.1, "inputs": ["a", "b"]})).await;
+    let (status, pair) = server
+        .post("/predict", &json!({"model": CLASSIFIER.1, "inputs": ["a", "b"]}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(pair.as_array().map(Vec::len), Some(3));
     // A reranker predicts too: its one label, through its own activation.
@@ -104,11 +122,16 @@ async fn cohere_jina_and_vllm_shapes_carry_the_same_scores() {
     let row = &rows(name)[0];
     let want = floats(&row["scores"]);
     let documents = row["documents"].clone();
-    let best = (0..want.len()).max_by(|&a, &b| want[a].total_cmp(&want[b])).expect("documents");
+    let best = (0..want.len())
+        .max_by(|&a, &b| want[a].total_cmp(&want[b]))
+        .expect("documents");
 
     // Cohere v2: top_n, no documents back, meta.
     let (status, v2) = server
-        .post("/v2/rerank", &json!({"model": alias, "query": row["query"], "documents": documents, "top_n": 2}))
+        .post(
+            "/v2/rerank",
+            &json!({"model": alias, "query": row["query"], "documents": documents, "top_n": 2}),
+        )
         .await;
     assert_eq!(status, 200, "{v2}");
     assert_eq!(v2["results"].as_array().map(Vec::len), Some(2));
@@ -119,7 +142,12 @@ async fn cohere_jina_and_vllm_shapes_carry_the_same_scores() {
     assert!((score - want[best]).abs() <= 1e-5);
 
     // Cohere v1: `{text}` objects, documents back when asked; Jina's model and usage beside.
-    let objects: Vec<Value> = documents.as_array().expect("documents").iter().map(|d| json!({"text": d})).collect();
+    let objects: Vec<Value> = documents
+        .as_array()
+        .expect("documents")
+        .iter()
+        .map(|d| json!({"text": d}))
+        .collect();
     let body = json!({"model": alias, "query": row["query"], "documents": objects, "return_documents": true});
     let (status, v1) = server.post("/v1/rerank", &body).await;
     assert_eq!(status, 200, "{v1}");
@@ -130,14 +158,20 @@ async fn cohere_jina_and_vllm_shapes_carry_the_same_scores() {
 
     // vLLM's /rerank (documents, not texts): documents back by default.
     let (status, vllm) = server
-        .post("/rerank", &json!({"model": alias, "query": row["query"], "documents": documents}))
+        .post(
+            "/rerank",
+            &json!({"model": alias, "query": row["query"], "documents": documents}),
+        )
         .await;
     assert_eq!(status, 200, "{vllm}");
     assert_eq!(vllm["results"][0]["document"]["text"], documents[best]);
 
     // vLLM's score: one to many, in text_2's order; one to one.
     let (status, scored) = server
-        .post("/v1/score", &json!({"model": alias, "text_1": row["query"], "text_2": documents}))
+        .post(
+            "/v1/score",
+            &json!({"model": alias, "text_1": row["query"], "text_2": documents}),
+        )
         .await;
     assert_eq!(status, 200, "{scored}");
     let got: Vec<f32> = scored["data"]
@@ -157,7 +191,10 @@ async fn cohere_jina_and_vllm_shapes_carry_the_same_scores() {
     assert_eq!(status, 200, "{one}");
     assert!((one["data"][1]["score"].as_f64().expect("score") as f32 - want[1]).abs() <= 1e-5);
     let (status, _) = server
-        .post("/score", &json!({"model": alias, "text_1": ["a", "b"], "text_2": ["c", "d", "e"]}))
+        .post(
+            "/score",
+            &json!({"model": alias, "text_1": ["a", "b"], "text_2": ["c", "d", "e"]}),
+        )
         .await;
     assert_eq!(status, 400);
 }
@@ -188,17 +225,35 @@ async fn models_say_what_they_are_and_routes_take_only_their_kind() {
         .post("/rerank", &json!({"model": "embedder", "query": "q", "texts": ["d"]}))
         .await;
     assert_eq!(status, 422, "TEI's status for a validation error: {body}");
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("an embedding model")), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("an embedding model")),
+        "{body}"
+    );
     let (status, body) = server.embed(json!({"model": "bert-rr", "input": "hello"})).await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().is_some_and(|e| e.contains("a reranker model")), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|e| e.contains("a reranker model")),
+        "{body}"
+    );
     let (status, body) = server
-        .post("/v2/rerank", &json!({"model": "bert-cls", "query": "q", "documents": ["d"]}))
+        .post(
+            "/v2/rerank",
+            &json!({"model": "bert-cls", "query": "q", "documents": ["d"]}),
+        )
         .await;
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().is_some_and(|e| e.contains("a classifier model")), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|e| e.contains("a classifier model")),
+        "{body}"
+    );
     // An LLM reranker scores pairs only.
-    let (status, _) = server.post("/predict", &json!({"model": "qwen3-rr", "inputs": "one text"})).await;
+    let (status, _) = server
+        .post("/predict", &json!({"model": "qwen3-rr", "inputs": "one text"}))
+        .await;
     assert_eq!(status, 422);
     // A body that names no model gets the first of the kind its route needs.
     let (status, answer) = server.post("/predict", &json!({"inputs": "a text"})).await;
@@ -214,7 +269,10 @@ async fn scoring_is_counted_in_the_metrics() {
     let labels = [("task", "rerank")];
     let before = server.metric_sum("embeddings_rerank_pairs_total", &labels).await;
     let (status, _) = server
-        .post("/v2/rerank", &json!({"model": "xlmr-rr", "query": "q", "documents": ["a", "b", "c"]}))
+        .post(
+            "/v2/rerank",
+            &json!({"model": "xlmr-rr", "query": "q", "documents": ["a", "b", "c"]}),
+        )
         .await;
     assert_eq!(status, 200);
     let after = server.metric_sum("embeddings_rerank_pairs_total", &labels).await;

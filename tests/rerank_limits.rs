@@ -7,7 +7,7 @@ mod common;
 use std::time::Instant;
 
 use common::rerank::{rows, scores_by_index, server, RERANKERS};
-use common::Options;
+use common::{altered_copy_of, fixtures_dir, start_error, Options};
 use embeddings::api::Limits;
 use serde_json::{json, Value};
 
@@ -25,7 +25,10 @@ async fn malformed_rerank_bodies_are_client_errors_in_each_dialect() {
     for body in tei {
         let (status, answer) = server.post("/rerank", &body).await;
         assert!(matches!(status, 400 | 422), "{body}: {status} {answer}");
-        assert!(answer["error"].is_string() && answer["error_type"].is_string(), "TEI's shape: {answer}");
+        assert!(
+            answer["error"].is_string() && answer["error_type"].is_string(),
+            "TEI's shape: {answer}"
+        );
     }
     let cohere = [
         json!({"model": "bert-rr", "query": "q", "documents": []}),
@@ -45,10 +48,15 @@ async fn malformed_rerank_bodies_are_client_errors_in_each_dialect() {
     }
     // v2 takes strings only.
     let (status, _) = server
-        .post("/v2/rerank", &json!({"model": "bert-rr", "query": "q", "documents": [{"text": "a"}]}))
+        .post(
+            "/v2/rerank",
+            &json!({"model": "bert-rr", "query": "q", "documents": [{"text": "a"}]}),
+        )
         .await;
     assert_eq!(status, 400);
-    let (status, answer) = server.post("/v1/score", &json!({"model": "bert-rr", "text_1": "q"})).await;
+    let (status, answer) = server
+        .post("/v1/score", &json!({"model": "bert-rr", "text_1": "q"}))
+        .await;
     assert_eq!(status, 400);
     assert!(answer["error"]["message"].is_string(), "OpenAI's shape: {answer}");
     let (status, answer) = server.post_raw("/v1/rerank", "{\"query\": ").await;
@@ -68,16 +76,28 @@ async fn more_documents_than_the_limit_are_refused() {
     .await;
     let documents: Vec<String> = (0..11).map(|i| format!("document {i}")).collect();
     let (status, answer) = server
-        .post("/v2/rerank", &json!({"model": "bert-rr", "query": "q", "documents": documents}))
+        .post(
+            "/v2/rerank",
+            &json!({"model": "bert-rr", "query": "q", "documents": documents}),
+        )
         .await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["message"].as_str().is_some_and(|m| m.contains("limit is 10")), "{answer}");
+    assert!(
+        answer["message"].as_str().is_some_and(|m| m.contains("limit is 10")),
+        "{answer}"
+    );
     let (status, answer) = server
-        .post("/rerank", &json!({"model": "bert-rr", "query": "q", "texts": documents}))
+        .post(
+            "/rerank",
+            &json!({"model": "bert-rr", "query": "q", "texts": documents}),
+        )
         .await;
     assert_eq!((status, answer["error_type"].as_str()), (413, Some("validation")));
     let (status, _) = server
-        .post("/rerank", &json!({"model": "bert-rr", "query": "q", "texts": &documents[..10]}))
+        .post(
+            "/rerank",
+            &json!({"model": "bert-rr", "query": "q", "texts": &documents[..10]}),
+        )
         .await;
     assert_eq!(status, 200);
 }
@@ -120,7 +140,10 @@ async fn max_tokens_per_doc_cuts_each_document_first() {
     let text = "the quick brown fox jumps over the lazy dog";
     let tokens = |body: &Value| body["usage"]["total_tokens"].as_u64().expect("usage");
     let whole = server
-        .post("/v2/rerank", &json!({"model": "bert-rr", "query": "q", "documents": [text]}))
+        .post(
+            "/v2/rerank",
+            &json!({"model": "bert-rr", "query": "q", "documents": [text]}),
+        )
         .await
         .1;
     let cut = server
@@ -146,7 +169,10 @@ async fn a_thousand_documents_do_not_hold_up_a_small_request() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let started = Instant::now();
         let (status, _) = server
-            .post("/rerank", &json!({"model": "bert-rr", "query": "q", "texts": ["a short document"]}))
+            .post(
+                "/rerank",
+                &json!({"model": "bert-rr", "query": "q", "texts": ["a short document"]}),
+            )
             .await;
         assert_eq!(status, 200);
         Instant::now().duration_since(started)
@@ -160,4 +186,32 @@ async fn a_thousand_documents_do_not_hold_up_a_small_request() {
         small_took * 4 < big_took,
         "the small request took {small_took:?}, the thousand documents {big_took:?}"
     );
+}
+
+/// One line naming the model and what it cannot run.
+fn assert_refused(dir: &std::path::Path, line_options: &str, key: &str) {
+    let error = start_error(&format!("{} tiny {line_options}\n", dir.display()));
+    assert!(error.contains(key), "{error}");
+    assert!(error.contains(&dir.display().to_string()), "names the model: {error}");
+    assert!(!error.contains('\n'), "one line: {error}");
+}
+
+#[test]
+fn what_a_scoring_model_asks_for_that_is_not_run_stops_the_start() {
+    let bert = fixtures_dir().join("rerank").join(RERANKERS[0].0);
+    let softmax = altered_copy_of(&bert, "config.json", |t| {
+        t.replace(
+            "torch.nn.modules.linear.Identity",
+            "torch.nn.modules.activation.Softmax",
+        )
+    });
+    assert_refused(&softmax, "", "activation_fn");
+    let qwen = fixtures_dir().join("rerank").join(RERANKERS[3].0);
+    let untemplated = altered_copy_of(&qwen, "config.json", |t| t);
+    std::fs::remove_file(untemplated.join("chat_template.jinja")).expect("removed");
+    assert_refused(&untemplated, "", "chat template");
+    let broken = altered_copy_of(&qwen, "chat_template.jinja", |t| format!("{t}{{% if %}}"));
+    assert_refused(&broken, "", "chat_template");
+    let pooled = altered_copy_of(&bert, "config.json", |t| t);
+    assert_refused(&pooled, "pooling=cls", "pooling=");
 }

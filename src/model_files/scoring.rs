@@ -220,6 +220,10 @@ fn chat_template(snapshot: &Snapshot, system: Option<String>) -> anyhow::Result<
             None => anyhow::bail!("an LLM reranker needs a chat template (chat_template.jinja) to write its pairs"),
         },
     };
+    // A template that does not parse is refused with the model, not at its first request.
+    if let Err(e) = minijinja::Environment::new().template_from_str(&source) {
+        anyhow::bail!("its chat_template does not parse: {e}");
+    }
     let special_tokens = [
         "bos_token",
         "eos_token",

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 pub mod fidelity;
-pub mod rerank;
 pub mod process;
+pub mod rerank;
 pub mod tiny;
 
 use std::path::{Path, PathBuf};
@@ -323,10 +323,15 @@ pub fn assert_openai_error(status: u16, body: &Value, expected_status: u16) {
 
 /// Copies a tiny model into a scratch folder, changing one file.
 pub fn altered_copy(name: &str, file: &str, change: impl Fn(String) -> String) -> PathBuf {
-    let source = pipeline_dir(name);
+    altered_copy_of(&pipeline_dir(name), file, change)
+}
+
+/// Copies the model in `source` into a scratch folder, changing one file.
+pub fn altered_copy_of(source: &Path, file: &str, change: impl Fn(String) -> String) -> PathBuf {
+    let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("model");
     let target = scratch_dir(name);
-    for entry in walk(&source) {
-        let relative = entry.strip_prefix(&source).expect("inside");
+    for entry in walk(source) {
+        let relative = entry.strip_prefix(source).expect("inside");
         let destination = target.join(relative);
         std::fs::create_dir_all(destination.parent().expect("parent")).expect("folder");
         std::fs::copy(&entry, &destination).expect("copied");

@@ -39,7 +39,10 @@ pub fn floats(value: &Value) -> Vec<f32> {
 pub fn models_file() -> String {
     let mut file = String::new();
     for (name, alias) in RERANKERS.iter().chain([&CLASSIFIER]) {
-        file.push_str(&format!("{} {alias}\n", fixtures_dir().join("rerank").join(name).display()));
+        file.push_str(&format!(
+            "{} {alias}\n",
+            fixtures_dir().join("rerank").join(name).display()
+        ));
     }
     file.push_str(&format!("{} embedder\n", pipeline_dir("tiny-bert-cls").display()));
     file
@@ -54,7 +57,12 @@ pub fn tei_ranks(body: &Value) -> Vec<(usize, f32)> {
     body.as_array()
         .expect("array of ranks")
         .iter()
-        .map(|r| (r["index"].as_u64().expect("index") as usize, r["score"].as_f64().expect("score") as f32))
+        .map(|r| {
+            (
+                r["index"].as_u64().expect("index") as usize,
+                r["score"].as_f64().expect("score") as f32,
+            )
+        })
         .collect()
 }
 

@@ -10,10 +10,10 @@ use super::access::{note, ComputeRecord};
 use super::error::{ApiError, ErrorKind};
 use super::input::{EmbedOptions, Input};
 use super::score::require_kind;
-use crate::model_files::ModelKind;
 use super::AppState;
 use crate::cache::Cached;
 use crate::engine::EngineError;
+use crate::model_files::ModelKind;
 use inputs::{decode_openai_ids, texts_through_cache, token_sequences, Slot, Work};
 
 mod inputs;

@@ -18,7 +18,7 @@ use crate::api::ollama::{
 };
 use crate::api::openai::models::{ModelCard, ModelList};
 use crate::api::openai::types::EmbeddingResponse;
-use crate::api::tei::scoring::{TeiPrediction, TeiRank};
+use crate::api::tei::scoring::{TeiPredictAnswer, TeiRerankAnswer};
 use crate::api::tei::{SimpleToken, TeiErrorBody, TeiInfo};
 use crate::api::vllm::ScoreAnswer;
 use crate::api::HealthStatus;
@@ -136,12 +136,11 @@ pub fn cohere_embed_v2() {}
 pub fn cohere_embed_v1() {}
 
 #[utoipa::path(post, path = "/rerank", tag = "text-embeddings-inference", request_body = TeiRerankRequest,
-    responses((status = 200, description = "by descending score; `RerankAnswer` for a body with `documents`", body = Vec<TeiRank>), TeiErrors))]
+    responses((status = 200, description = "by descending score; the shared rerank answer for a body with `documents`", body = TeiRerankAnswer), TeiErrors))]
 pub fn tei_rerank() {}
 
 #[utoipa::path(post, path = "/predict", tag = "text-embeddings-inference", request_body = TeiPredictRequest,
-    responses((status = 200, description = "each label by descending score; a list of them per input for a batch",
-        body = Vec<TeiPrediction>), TeiErrors))]
+    responses((status = 200, body = TeiPredictAnswer), TeiErrors))]
 pub fn tei_predict() {}
 
 #[utoipa::path(post, path = "/v2/rerank", tag = "Cohere", request_body = RerankRequest,

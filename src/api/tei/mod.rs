@@ -213,7 +213,11 @@ pub struct TeiLabels {
 impl TeiModelType {
     fn of(info: Option<&crate::model_store::EntryInfo>) -> Self {
         let labels = |labels: &[String]| TeiLabels {
-            id2label: labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone())).collect(),
+            id2label: labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), l.clone()))
+                .collect(),
             label2id: labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect(),
         };
         let scoring = info.and_then(|i| i.description.scoring.as_ref());

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::{model_or, TeiError};
 use crate::api::body::{read_json, RawBody};
-use crate::api::cohere::rerank::{rerank_documents, RerankDialect};
+use crate::api::cohere::rerank::{rerank_documents, RerankAnswer, RerankDialect};
 use crate::api::error::{excerpt, ApiError, ErrorKind};
 use crate::api::input::{object, truncation, MAX_INPUTS};
 use crate::api::score::fields::{flag, ranking, string, strings, Documents};
@@ -32,6 +32,23 @@ pub struct TeiRank {
     /// With `return_text: true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+}
+
+/// `/rerank`'s answer: TEI's ranks, or for vLLM's body (`documents`) the shared rerank answer.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TeiRerankAnswer {
+    Ranks(Vec<TeiRank>),
+    Documents(RerankAnswer),
+}
+
+/// `/predict`'s answer: each label by descending score, or a list of those per input for a
+/// batch.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TeiPredictAnswer {
+    One(Vec<TeiPrediction>),
+    Batch(Vec<Vec<TeiPrediction>>),
 }
 
 /// One label of `/predict`'s answer.
@@ -146,9 +163,10 @@ pub async fn predict_handler(
                 .collect()
         })
         .collect();
-    if batch {
-        Ok(Json(answers).into_response())
+    let answer = if batch {
+        TeiPredictAnswer::Batch(answers)
     } else {
-        Ok(Json(answers.pop().unwrap_or_default()).into_response())
-    }
+        TeiPredictAnswer::One(answers.pop().unwrap_or_default())
+    };
+    Ok(Json(answer).into_response())
 }
