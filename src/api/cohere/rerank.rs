@@ -86,7 +86,7 @@ pub async fn rerank_documents(
     state: &AppState,
     mut fields: Map<String, Value>,
     dialect: RerankDialect,
-) -> Result<Response, ApiError> {
+) -> Result<RerankAnswer, ApiError> {
     let model = match model_name(fields.remove("model"), "model")? {
         Some(name) => name,
         None => default_model(state, ModelKind::Reranker),
@@ -118,7 +118,7 @@ pub async fn rerank_documents(
             },
         })
         .collect();
-    let answer = RerankAnswer {
+    Ok(RerankAnswer {
         id: uuid::Uuid::new_v4().to_string(),
         model: scored.model,
         results,
@@ -131,8 +131,7 @@ pub async fn rerank_documents(
         usage: RerankUsage {
             total_tokens: scored.tokens,
         },
-    };
-    Ok(Json(answer).into_response())
+    })
 }
 
 /// `POST /v1/rerank`.
@@ -142,7 +141,7 @@ pub async fn rerank_v1(
     body: RawBody,
 ) -> Result<Response, CohereError> {
     let fields = object(read_json(Some(&headers), body)?)?;
-    Ok(rerank_documents(&state, fields, RerankDialect::CohereV1).await?)
+    Ok(Json(rerank_documents(&state, fields, RerankDialect::CohereV1).await?).into_response())
 }
 
 /// `POST /v2/rerank`.
@@ -152,5 +151,5 @@ pub async fn rerank_v2(
     body: RawBody,
 ) -> Result<Response, CohereError> {
     let fields = object(read_json(Some(&headers), body)?)?;
-    Ok(rerank_documents(&state, fields, RerankDialect::CohereV2).await?)
+    Ok(Json(rerank_documents(&state, fields, RerankDialect::CohereV2).await?).into_response())
 }

@@ -74,7 +74,8 @@ pub async fn rerank_handler(
 ) -> Result<Response, TeiError> {
     let mut fields = object(read_json(Some(&headers), body)?)?;
     if fields.contains_key("documents") && !fields.contains_key("texts") {
-        return Ok(rerank_documents(&state, fields, RerankDialect::Vllm).await?);
+        let answer = rerank_documents(&state, fields, RerankDialect::Vllm).await?;
+        return Ok(Json(TeiRerankAnswer::Documents(answer)).into_response());
     }
     let model = model_or(&state, &mut fields, ModelKind::Reranker)?;
     let query = string(&mut fields, "query")?;
@@ -92,7 +93,7 @@ pub async fn rerank_handler(
             text: if return_text { texts[index].take() } else { None },
         })
         .collect();
-    Ok(Json(ranks).into_response())
+    Ok(Json(TeiRerankAnswer::Ranks(ranks)).into_response())
 }
 
 /// `inputs` as TEI reads it: a string or a two-string pair is one input; any other array is a
