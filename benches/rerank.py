@@ -24,6 +24,7 @@ import os
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -125,10 +126,42 @@ class Server:
             scores[rank["index"]] = rank["score"]
         return scores
 
+    def fresh(self):
+        """Another connection to the same server (one per client thread)."""
+        other = object.__new__(Server)
+        other.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        return other
+
     def close(self):
         self.process.terminate()
         self.process.wait(timeout=30)
         os.unlink(self.models.name)
+
+
+def beside_a_thousand(server, query, documents):
+    """A one-document request's latency alone, then while a 1,000-document request runs."""
+    small = server.fresh()
+    alone = median_seconds(lambda: small.rerank(query, documents[:1]), 9)[0]
+    big = server.fresh()
+    done = threading.Event()
+    took = {}
+
+    def thousand():
+        started = time.perf_counter()
+        big.rerank(query, (documents * 10)[:1000])
+        took["big"] = time.perf_counter() - started
+        done.set()
+
+    thread = threading.Thread(target=thousand)
+    thread.start()
+    time.sleep(0.3)
+    beside = []
+    while not done.is_set() and len(beside) < 20:
+        started = time.perf_counter()
+        small.rerank(query, documents[:1])
+        beside.append(time.perf_counter() - started)
+    thread.join()
+    return alone, statistics.median(beside) if beside else float("nan"), max(beside, default=float("nan")), took["big"]
 
 
 def main():
@@ -160,9 +193,10 @@ def main():
             if name == "float32":
                 assert worst <= 1e-4, f"scores differ by {worst}"
             p50, p90 = median_seconds(lambda: server.rerank(query, documents), args.runs)
+            fairness = beside_a_thousand(server, query, documents)
         finally:
             server.close()
-        rows.append((name, sum(lengths), roof, st_p50, st_p90, p50, p90, flops, worst))
+        rows.append((name, sum(lengths), roof, st_p50, st_p90, p50, p90, flops, worst, fairness))
 
     print(f"{cpu_line()}; 1 query x 100 documents of 55-65 words, {rows[0][1]} tokens in all; "
           f"torch {torch.__version__}, {args.runs} runs each")
@@ -170,11 +204,21 @@ def main():
     print("| format | GEMM roof (torch) | sentence-transformers p50 / p90 | share of roof | "
           "this server /rerank p50 / p90 | share of roof | speed-up | largest score difference |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, _, roof, st_p50, st_p90, p50, p90, flops, worst in rows:
+    for name, _, roof, st_p50, st_p90, p50, p90, flops, worst, _ in rows:
         share = lambda seconds: f"{100 * flops / seconds / 1e9 / roof:.0f}%"
         print(f"| {name} | {roof:.0f} GFLOP/s | {1e3 * st_p50:.0f} / {1e3 * st_p90:.0f} ms | {share(st_p50)} | "
               f"{1e3 * p50:.0f} / {1e3 * p90:.0f} ms | {share(p50)} | {st_p50 / p50:.2f}x | {worst:.1e} |")
+    print_fairness(rows)
+
+
+def print_fairness(rows):
+    print()
+    print("| format | 1 document alone (p50) | 1 document beside a 1,000-document request (p50 / max) | the 1,000 documents |")
+    print("|---|---|---|---|")
+    for name, *_, (alone, beside, worst, big) in rows:
+        print(f"| {name} | {1e3 * alone:.0f} ms | {1e3 * beside:.0f} / {1e3 * worst:.0f} ms | {big:.1f} s |")
 
 
 if __name__ == "__main__":
     main()
+

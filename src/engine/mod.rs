@@ -194,15 +194,19 @@ impl Pending {
     }
 
     /// Moves this request's next sequences into `wave` while they fit in `allowance` tokens (of
-    /// the wave's `left`); the wave's first sequence goes in whatever its length.
-    fn take(&mut self, allowance: usize, left: &mut usize, wave: &mut Wave, name: &str) {
+    /// the wave's `left`); with `one_at_least`, its first sequence goes in if it fits in `left`,
+    /// and the wave's first sequence goes in whatever its length.
+    fn take(&mut self, allowance: usize, one_at_least: bool, left: &mut usize, wave: &mut Wave, name: &str) {
         let mut allowance = allowance;
+        let mut taken = 0;
         while self.next < self.order.len() {
             let sequence = self.order[self.next];
             let len = self.job.sequences[sequence].len();
-            if !wave.is_empty() && len > allowance {
+            let first_of_its_share = one_at_least && taken == 0 && len <= *left;
+            if !wave.is_empty() && len > allowance && !first_of_its_share {
                 return;
             }
+            taken += 1;
             allowance = allowance.saturating_sub(len);
             *left = left.saturating_sub(len);
             if self.next == 0 {
@@ -223,6 +227,9 @@ impl Pending {
 
 type Wave = Vec<(Arc<JobState>, usize)>;
 
+/// Requests taken in from the channel even past a wave's worth of tokens, to share waves.
+const SHARED_WAVE_REQUESTS: usize = 8;
+
 impl Queue {
     /// Waits for work when there is none, admits about one wave of work ahead, and takes the
     /// next wave: oldest requests first, shortest sequences of each first, up to `budget`
@@ -232,10 +239,11 @@ impl Queue {
             let job = self.receiver.blocking_recv()?;
             self.pending.push_back(Pending::new(job));
         }
-        // The rest waits in the bounded channel, so a flood of requests meets the queue's
-        // limit instead of piling up in here.
+        // A few requests are always taken in, so one that arrives behind a large request shares
+        // the next wave with it; the rest waits in the bounded channel, so a flood of requests
+        // meets the queue's limit instead of piling up in here.
         let mut pending_tokens: usize = self.pending.iter().map(Pending::remaining_tokens).sum();
-        while pending_tokens < budget {
+        while pending_tokens < budget || self.pending.len() < SHARED_WAVE_REQUESTS {
             match self.receiver.try_recv() {
                 Ok(job) => {
                     let admitted = Pending::new(job);
@@ -259,10 +267,10 @@ impl Queue {
         let mut wave = Vec::new();
         let share = (budget / self.pending.len().max(1)).max(1);
         for pending in self.pending.iter_mut() {
-            pending.take(share.min(left), &mut left, &mut wave, name);
+            pending.take(share.min(left), true, &mut left, &mut wave, name);
         }
         for pending in self.pending.iter_mut() {
-            pending.take(left, &mut left, &mut wave, name);
+            pending.take(left, false, &mut left, &mut wave, name);
         }
         self.pending.retain(|p| p.next < p.order.len());
         Some(wave)
