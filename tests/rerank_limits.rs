@@ -7,7 +7,7 @@ mod common;
 use std::time::Instant;
 
 use common::rerank::{rows, scores_by_index, server, RERANKERS};
-use common::{altered_copy_of, fixtures_dir, start_error, Options};
+use common::{altered_copy_of, assert_refused, fixtures_dir, Options};
 use embeddings::api::Limits;
 use serde_json::{json, Value};
 
@@ -186,14 +186,6 @@ async fn a_thousand_documents_do_not_hold_up_a_small_request() {
         small_took * 4 < big_took,
         "the small request took {small_took:?}, the thousand documents {big_took:?}"
     );
-}
-
-/// One line naming the model and what it cannot run.
-fn assert_refused(dir: &std::path::Path, line_options: &str, key: &str) {
-    let error = start_error(&format!("{} tiny {line_options}\n", dir.display()));
-    assert!(error.contains(key), "{error}");
-    assert!(error.contains(&dir.display().to_string()), "names the model: {error}");
-    assert!(!error.contains('\n'), "one line: {error}");
 }
 
 #[test]

@@ -194,15 +194,15 @@ impl Pending {
     }
 
     /// Moves this request's next sequences into `wave` while they fit in `allowance` tokens (of
-    /// the wave's `left`); with `one_at_least`, its first sequence goes in if it fits in `left`,
-    /// and the wave's first sequence goes in whatever its length.
+    /// the wave's `left`); with `one_at_least` its first sequence goes in whatever its length (a
+    /// wave past its budget is only run as more batches), as does the wave's first sequence.
     fn take(&mut self, allowance: usize, one_at_least: bool, left: &mut usize, wave: &mut Wave, name: &str) {
         let mut allowance = allowance;
         let mut taken = 0;
         while self.next < self.order.len() {
             let sequence = self.order[self.next];
             let len = self.job.sequences[sequence].len();
-            let first_of_its_share = one_at_least && taken == 0 && len <= *left;
+            let first_of_its_share = one_at_least && taken == 0;
             if !wave.is_empty() && len > allowance && !first_of_its_share {
                 return;
             }

@@ -20,6 +20,42 @@ fn batches_respect_the_padded_token_budget() {
     assert!(plan_batches(0, |_| 1, 10).is_empty());
 }
 
+#[test]
+fn a_small_request_shares_the_next_wave_with_a_large_one() {
+    let (sender, receiver) = mpsc::channel(8);
+    let mut queue = Queue {
+        receiver,
+        pending: VecDeque::new(),
+    };
+    let mut answers = Vec::new();
+    let mut submit = |count: usize, len: usize| {
+        let (reply, answer) = oneshot::channel();
+        answers.push(answer);
+        let sequence = Sequence {
+            tokens: vec![1; len],
+            second_segment: None,
+        };
+        let job = Job {
+            sequences: vec![sequence; count],
+            pooling: mean(),
+            submitted: Instant::now(),
+            span: tracing::Span::none(),
+            reply,
+        };
+        sender.try_send(job).map_err(|_| ()).expect("queued");
+    };
+    submit(100, 72);
+    let first = queue.next_wave(128, "test").expect("a wave");
+    assert!(first.iter().all(|(job, _)| job.sequences.len() == 100));
+    // A one-document request arrives while the large one has most of its sequences to go.
+    submit(1, 72);
+    let second = queue.next_wave(128, "test").expect("a wave");
+    assert!(
+        second.iter().any(|(job, _)| job.sequences.len() == 1),
+        "the small request rides in the next wave"
+    );
+}
+
 /// A deterministic stand-in that encodes each sequence's content in its vector, so tests
 /// can tell whether every request got its own answers back.
 struct Echo;

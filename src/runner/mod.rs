@@ -133,12 +133,8 @@ impl Embedder for EmbeddingModel {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
-        let shape = self.backbone.shape();
-        check_sequences(sequences, shape)?;
         let _pass = packed::ForwardPass::begin();
-        let tokens: Vec<&[u32]> = sequences.iter().map(|s| s.tokens).collect();
-        let batch = PackedBatch::new(&tokens, shape.positions, &self.device)?;
-        let hidden = self.backbone.forward(&batch)?;
+        let (batch, hidden) = forward(self.backbone.as_ref(), sequences, &self.device)?;
         // Requests through differently configured entries of one model may share a batch: pool
         // each group of sequences with its own settings.
         let mut vectors = vec![Vec::new(); sequences.len()];
@@ -162,9 +158,25 @@ impl Embedder for EmbeddingModel {
     }
 }
 
+/// Checks and packs the sequences (typed where some are pairs) and runs the backbone: the batch
+/// and every token's last hidden state.
+pub(crate) fn forward(
+    backbone: &dyn Backbone,
+    sequences: &[SequenceInput],
+    device: &Device,
+) -> anyhow::Result<(PackedBatch, candle_core::Tensor)> {
+    let shape = backbone.shape();
+    check_sequences(sequences, shape)?;
+    let tokens: Vec<&[u32]> = sequences.iter().map(|s| s.tokens).collect();
+    let segments: Vec<Option<usize>> = sequences.iter().map(|s| s.second_segment).collect();
+    let batch = PackedBatch::new(&tokens, shape.positions, device)?.with_second_segments(&segments)?;
+    let hidden = backbone.forward(&batch)?;
+    Ok((batch, hidden))
+}
+
 /// Every sequence fits the position table and the vocabulary (the engine's callers check this
 /// long before; a forward pass must not index out of bounds whatever it is handed).
-pub(crate) fn check_sequences(sequences: &[SequenceInput], shape: &ModelShape) -> anyhow::Result<()> {
+fn check_sequences(sequences: &[SequenceInput], shape: &ModelShape) -> anyhow::Result<()> {
     let vocab = shape.vocab_size as u32;
     let positions = shape.max_positions;
     for sequence in sequences {

@@ -8,13 +8,12 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use super::backbone::{Architecture, Backbone};
-use super::batch::PackedBatch;
 use super::head::pooling::{pool, Pooling, PoolingModes};
 use super::head::score::{ScoreHead, ScoreHeadSpec};
 use super::kernels::packed;
 use super::precision::Precision;
 use super::shape::ModelShape;
-use super::{check_sequences, Embedder, SequenceInput};
+use super::{forward, Embedder, SequenceInput};
 
 pub struct ScoringModel {
     backbone: Box<dyn Backbone>,
@@ -62,13 +61,8 @@ impl Embedder for ScoringModel {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
-        let shape = self.backbone.shape();
-        check_sequences(sequences, shape)?;
         let _pass = packed::ForwardPass::begin();
-        let tokens: Vec<&[u32]> = sequences.iter().map(|s| s.tokens).collect();
-        let segments: Vec<Option<usize>> = sequences.iter().map(|s| s.second_segment).collect();
-        let batch = PackedBatch::new(&tokens, shape.positions, &self.device)?.with_second_segments(&segments)?;
-        let hidden = self.backbone.forward(&batch)?;
+        let (batch, hidden) = forward(self.backbone.as_ref(), sequences, &self.device)?;
         let members: Vec<usize> = (0..sequences.len()).collect();
         let pooling = Pooling::new(PoolingModes::single(self.head.pooling()));
         let pooled = pool(&hidden, &batch, &members, pooling)?;

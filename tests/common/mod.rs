@@ -377,8 +377,14 @@ pub fn assert_refused_at_start(name: &str, from: &str, to: &str, key: &str) {
         assert!(t.contains(from), "{name}'s config.json has no {from}");
         t.replace(from, to)
     });
-    let error = start_error(&format!("{} tiny\n", copy.display()));
+    assert_refused(&copy, "", key);
+}
+
+/// Starting with the model in `dir` (its models-file line carrying `line_options`) fails in one
+/// line naming the model and `key`.
+pub fn assert_refused(dir: &Path, line_options: &str, key: &str) {
+    let error = start_error(&format!("{} tiny {line_options}\n", dir.display()));
     assert!(error.contains(key), "{error}");
-    assert!(error.contains(&copy.display().to_string()), "names the model: {error}");
+    assert!(error.contains(&dir.display().to_string()), "names the model: {error}");
     assert!(!error.contains('\n'), "one line: {error}");
 }

@@ -14,6 +14,7 @@ use super::AppState;
 use crate::engine::{EngineError, Sequence};
 use crate::model_files::ModelKind;
 use crate::registry::ModelSpec;
+use crate::runner::head::DenseActivation;
 use crate::tokenize::{ScoringTokens, Truncation};
 
 mod activation;
@@ -109,27 +110,11 @@ pub async fn score_pairs(
     pairs: Vec<ScoreInput>,
     options: ScoreOptions,
 ) -> Result<Scored, ApiError> {
-    let resolved = resolve(state, model, None).await?;
-    require_kind(&resolved, &[ModelKind::Reranker], "rerank")?;
-    let (logits, tokens) = run(state, &resolved, pairs, options).await?;
-    let scoring = scoring_of(&resolved)?;
-    let scores = logits
-        .into_iter()
-        .map(|l| {
-            if options.raw_scores {
-                l
-            } else {
-                activate(scoring.activation, &l)
-            }
-        })
-        .collect();
-    crate::metrics::scored(&resolved.spec.id, "rerank", tokens.inputs);
-    Ok(Scored {
-        scores,
-        tokens: tokens.total,
-        labels: scoring.labels.clone(),
-        model: resolved.spec.public_name().to_owned(),
-    })
+    let task = Task {
+        kinds: &[ModelKind::Reranker],
+        operation: "rerank",
+    };
+    score(state, model, pairs, options, task, activate).await
 }
 
 /// A classifier's (or cross-encoder's) scores per label for texts or pairs: softmax
@@ -141,19 +126,42 @@ pub async fn predict(
     inputs: Vec<ScoreInput>,
     options: ScoreOptions,
 ) -> Result<Scored, ApiError> {
+    let task = Task {
+        kinds: &[ModelKind::Classifier, ModelKind::Reranker],
+        operation: "predict",
+    };
+    score(state, model, inputs, options, task, |activation, logits| match logits.len() {
+        1 => activate(activation, logits),
+        _ => softmax(logits),
+    })
+    .await
+}
+
+/// The kinds of model an operation takes, and its name (in errors and metrics).
+struct Task {
+    kinds: &'static [ModelKind],
+    operation: &'static str,
+}
+
+/// Resolves the model, checks its kind, runs the inputs and turns each one's logits into its
+/// scores with `finish` (unless the request asks for raw scores).
+async fn score(
+    state: &AppState,
+    model: &str,
+    inputs: Vec<ScoreInput>,
+    options: ScoreOptions,
+    task: Task,
+    finish: impl Fn(DenseActivation, &[f32]) -> Vec<f32>,
+) -> Result<Scored, ApiError> {
     let resolved = resolve(state, model, None).await?;
-    require_kind(&resolved, &[ModelKind::Classifier, ModelKind::Reranker], "predict")?;
+    require_kind(&resolved, task.kinds, task.operation)?;
     let (logits, tokens) = run(state, &resolved, inputs, options).await?;
     let scoring = scoring_of(&resolved)?;
     let scores = logits
         .into_iter()
-        .map(|l| match (options.raw_scores, l.len()) {
-            (true, _) => l,
-            (false, 1) => activate(scoring.activation, &l),
-            (false, _) => softmax(&l),
-        })
+        .map(|l| if options.raw_scores { l } else { finish(scoring.activation, &l) })
         .collect();
-    crate::metrics::scored(&resolved.spec.id, "predict", tokens.inputs);
+    crate::metrics::scored(&resolved.spec.id, task.operation, tokens.inputs);
     Ok(Scored {
         scores,
         tokens: tokens.total,
