@@ -36,7 +36,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            max_batch_tokens: 1024,
+            max_batch_tokens: 256,
             queue_capacity: 256,
             workers: 1,
             threads_per_worker: 1,
