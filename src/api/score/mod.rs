@@ -130,9 +130,11 @@ pub async fn predict(
         kinds: &[ModelKind::Classifier, ModelKind::Reranker],
         operation: "predict",
     };
-    score(state, model, inputs, options, task, |activation, logits| match logits.len() {
-        1 => activate(activation, logits),
-        _ => softmax(logits),
+    score(state, model, inputs, options, task, |activation, logits| {
+        match logits.len() {
+            1 => activate(activation, logits),
+            _ => softmax(logits),
+        }
     })
     .await
 }
@@ -159,7 +161,13 @@ async fn score(
     let scoring = scoring_of(&resolved)?;
     let scores = logits
         .into_iter()
-        .map(|l| if options.raw_scores { l } else { finish(scoring.activation, &l) })
+        .map(|l| {
+            if options.raw_scores {
+                l
+            } else {
+                finish(scoring.activation, &l)
+            }
+        })
         .collect();
     crate::metrics::scored(&resolved.spec.id, task.operation, tokens.inputs);
     Ok(Scored {
