@@ -3,7 +3,7 @@
 //! Requests are queued on a bounded channel (a full queue is refused at once, never grown) and
 //! served by worker threads that own the forward passes, so the async reactor never runs model
 //! code. Each worker works in *waves*: it takes up to a token budget of not-yet-started
-//! sequences from the waiting requests (oldest first, several requests merged), sorts them by
+//! sequences from the waiting requests (each its share, then oldest first), sorts them by
 //! length so padding stays small, and runs them in batches. A request is answered as soon as
 //! its last sequence is done, whichever workers computed it, so a large request is spread over
 //! all workers, and small requests behind it are not held up for its whole length. A request
@@ -231,9 +231,10 @@ type Wave = Vec<(Arc<JobState>, usize)>;
 const SHARED_WAVE_REQUESTS: usize = 8;
 
 impl Queue {
-    /// Waits for work when there is none, admits about one wave of work ahead, and takes the
-    /// next wave: oldest requests first, shortest sequences of each first, up to `budget`
-    /// tokens (always at least one sequence). `None` once the engine is dropped.
+    /// Waits for work when there is none, admits about one wave of work ahead (and always a few
+    /// requests), and takes the next wave: every waiting request's share first (at least one
+    /// sequence each), then the oldest requests' rest, shortest sequences of each first, up to
+    /// `budget` tokens. `None` once the engine is dropped.
     fn next_wave(&mut self, budget: usize, name: &str) -> Option<Wave> {
         if self.pending.is_empty() {
             let job = self.receiver.blocking_recv()?;

@@ -247,8 +247,8 @@ async fn run(
         characters: inputs
             .iter()
             .map(|input| match input {
-                ScoreInput::Text(text) => text.len(),
-                ScoreInput::Pair(a, b) => a.len() + b.len(),
+                ScoreInput::Text(text) => text.chars().count(),
+                ScoreInput::Pair(a, b) => a.chars().count() + b.chars().count(),
             })
             .sum(),
         device: resolved.model.device,
