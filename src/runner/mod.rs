@@ -88,21 +88,7 @@ impl EmbeddingModel {
         device: &Device,
         precision: Precision,
     ) -> anyhow::Result<Self> {
-        if let Some(reason) = precision.unsupported_on(device, packed::cpu_supports_bf16()) {
-            anyhow::bail!(reason);
-        }
-        anyhow::ensure!(!weights.is_empty(), "no weights file");
-        // SAFETY: the weights files are memory-mapped read-only; the hub cache never rewrites a
-        // blob in place (downloads go to a temporary file that is renamed into place).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(weights, DType::F32, device)? };
-        let names = weights
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let backbone = architecture
-            .load(vb, precision)
-            .map_err(|e| anyhow::anyhow!("cannot load weights from {names}: {e}"))?;
+        let (backbone, _) = load_backbone(architecture, weights, device, precision)?;
         Ok(Self {
             backbone,
             head: Head::load(head, device)?,
@@ -156,6 +142,33 @@ impl Embedder for EmbeddingModel {
         }
         Ok(vectors)
     }
+}
+
+/// Maps the checkpoint's weights (one file, or every shard) onto `device`, float16 and bfloat16
+/// converted to float32 as they load, and builds the backbone: it and the weights (for a head
+/// beside the backbone).
+pub(crate) fn load_backbone<'a>(
+    architecture: &dyn Architecture,
+    weights: &'a [PathBuf],
+    device: &Device,
+    precision: Precision,
+) -> anyhow::Result<(Box<dyn Backbone>, VarBuilder<'a>)> {
+    if let Some(reason) = precision.unsupported_on(device, packed::cpu_supports_bf16()) {
+        anyhow::bail!(reason);
+    }
+    anyhow::ensure!(!weights.is_empty(), "no weights file");
+    // SAFETY: the weights files are memory-mapped read-only; the hub cache never rewrites a
+    // blob in place (downloads go to a temporary file that is renamed into place).
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(weights, DType::F32, device)? };
+    let names = weights
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let backbone = architecture
+        .load(vb.clone(), precision)
+        .map_err(|e| anyhow::anyhow!("cannot load weights from {names}: {e}"))?;
+    Ok((backbone, vb))
 }
 
 /// Checks and packs the sequences (typed where some are pairs) and runs the backbone: the batch

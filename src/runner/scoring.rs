@@ -4,8 +4,7 @@
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
+use candle_core::Device;
 
 use super::backbone::{Architecture, Backbone};
 use super::head::pooling::{pool, Pooling, PoolingModes};
@@ -13,7 +12,7 @@ use super::head::score::{ScoreHead, ScoreHeadSpec};
 use super::kernels::packed;
 use super::precision::Precision;
 use super::shape::ModelShape;
-use super::{forward, Embedder, SequenceInput};
+use super::{forward, load_backbone, Embedder, SequenceInput};
 
 pub struct ScoringModel {
     backbone: Box<dyn Backbone>,
@@ -30,15 +29,7 @@ impl ScoringModel {
         device: &Device,
         precision: Precision,
     ) -> anyhow::Result<Self> {
-        if let Some(reason) = precision.unsupported_on(device, packed::cpu_supports_bf16()) {
-            anyhow::bail!(reason);
-        }
-        anyhow::ensure!(!weights.is_empty(), "no weights file");
-        // SAFETY: as for embedding models: read-only maps of files nothing rewrites in place.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(weights, DType::F32, device)? };
-        let backbone = architecture
-            .load(vb.clone(), precision)
-            .map_err(|e| anyhow::anyhow!("cannot load the backbone's weights: {e}"))?;
+        let (backbone, vb) = load_backbone(architecture, weights, device, precision)?;
         let head = ScoreHead::load(head, &vb).map_err(|e| anyhow::anyhow!("cannot load the scoring head: {e}"))?;
         Ok(Self {
             backbone,
