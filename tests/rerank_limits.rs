@@ -207,3 +207,18 @@ fn what_a_scoring_model_asks_for_that_is_not_run_stops_the_start() {
     let pooled = altered_copy_of(&bert, "config.json", |t| t);
     assert_refused(&pooled, "pooling=cls", "pooling=");
 }
+
+#[tokio::test]
+async fn a_megabytes_long_query_is_read_once_for_all_its_documents() {
+    let server = server(Options::default()).await;
+    // Both the query and every document are far over the model's limit: the query is cut (and
+    // counted) once, not once per document.
+    let query = "the quick brown fox ".repeat(50_000);
+    let documents: Vec<String> = (0..100).map(|i| format!("document {i} ").repeat(400)).collect();
+    for (alias, path) in [("bert-rr", "/rerank"), ("qwen3-rr", "/rerank")] {
+        let body = json!({"model": alias, "query": query, "texts": documents});
+        let (status, answer) = server.post(path, &body).await;
+        assert_eq!(status, 200, "{alias}: {answer}");
+        assert_eq!(answer.as_array().map(Vec::len), Some(100));
+    }
+}

@@ -87,14 +87,17 @@ pub async fn score_handler(
     let first = texts(&mut fields, "text_1")?;
     let second = texts(&mut fields, "text_2")?;
     let pairs: Vec<ScoreInput> = match (first.len(), second.len()) {
-        (1, _) => second
-            .into_iter()
-            .map(|b| ScoreInput::Pair(first[0].clone(), b))
-            .collect(),
+        (1, _) => {
+            let query: std::sync::Arc<str> = std::sync::Arc::from(first[0].as_str());
+            second
+                .into_iter()
+                .map(|b| ScoreInput::Pair(std::sync::Arc::clone(&query), b))
+                .collect()
+        }
         (a, b) if a == b => first
             .into_iter()
             .zip(second)
-            .map(|(a, b)| ScoreInput::Pair(a, b))
+            .map(|(a, b)| ScoreInput::Pair(a.into(), b))
             .collect(),
         (a, b) => {
             return Err(ApiError::invalid(

@@ -69,7 +69,7 @@ impl LoadedModel {
     /// model's chat template. Blocking.
     pub fn encode_pairs(
         &self,
-        pairs: &[(String, String)],
+        pairs: &[(Arc<str>, String)],
         truncation: Truncation,
     ) -> Result<Vec<ScoringTokens>, TokenizeError> {
         match &self.chat {

@@ -7,6 +7,9 @@
 //! over the last tokens; the tail is found as it finds it, as the common end of two renders
 //! with different fillers.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use minijinja::{context, Environment, Error, ErrorKind, Value};
 use serde::Serialize;
 
@@ -109,13 +112,30 @@ impl ChatTokenizer {
     pub fn encode_pairs(
         &self,
         tokenizer: &TextTokenizer,
-        pairs: &[(String, String)],
+        pairs: &[(Arc<str>, String)],
         truncation: Truncation,
     ) -> Result<Vec<ScoringTokens>, TokenizeError> {
         let limit = tokenizer.max_tokens();
+        // A query far longer than the model reads is cut once for all its documents: only its
+        // first tokens can come before the document's.
+        let mut parts: HashMap<*const u8, &str> = HashMap::new();
         pairs
             .iter()
             .map(|(query, document)| {
+                let query = match parts.get(&query.as_ptr()) {
+                    Some(part) => *part,
+                    None => {
+                        // Under `Off` a query over the limit makes its pair refused all the same.
+                        let part = match truncation {
+                            Truncation::Right | Truncation::Off => {
+                                tokenizer.part_with_tokens(query, Truncation::Right, limit + 2)?
+                            }
+                            Truncation::Left => query,
+                        };
+                        parts.insert(query.as_ptr(), part);
+                        part
+                    }
+                };
                 // Only the document's first (or last) tokens can survive truncation: a part
                 // holding more than the limit and the tail renders to the same kept tokens.
                 let document = match truncation {

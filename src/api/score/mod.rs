@@ -3,6 +3,7 @@
 //! pairs). Resolve the model, check it is of the kind the route needs, tokenize the inputs as
 //! sentence-transformers' `CrossEncoder` does, run the engine, apply the model's activation.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::Instrument;
@@ -26,7 +27,8 @@ pub use activation::{activate, softmax};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScoreInput {
     Text(String),
-    Pair(String, String),
+    /// A query and a document; a query shared by many documents is one allocation.
+    Pair(Arc<str>, String),
 }
 
 /// Options every scoring dialect has.
@@ -96,9 +98,10 @@ pub async fn rerank(
     if documents.is_empty() {
         return Err(ApiError::invalid("`documents` must not be empty.", "documents").with_kind(ErrorKind::Empty));
     }
+    let query: Arc<str> = Arc::from(query);
     let pairs = documents
         .into_iter()
-        .map(|d| ScoreInput::Pair(query.clone(), d))
+        .map(|d| ScoreInput::Pair(Arc::clone(&query), d))
         .collect();
     score_pairs(state, model, pairs, options).await
 }
@@ -265,9 +268,9 @@ async fn run(
         if let Some((i, over)) = sequences.iter().enumerate().find(|(_, s)| s.ids.len() > max_tokens) {
             return Err(ApiError::invalid(
                 format!(
-                    "Input {i} has {} tokens, more than the {max_tokens} that {} takes, and truncation is off.",
+                    "Input {i} has more than the {max_tokens} tokens that {} takes ({} counted before stopping), and truncation is off.",
+                    resolved.spec.public_name(),
                     over.ids.len(),
-                    resolved.spec.public_name()
                 ),
                 "texts",
             )

@@ -103,7 +103,7 @@ fn predict_inputs(value: Option<Value>) -> Result<(Vec<ScoreInput>, bool), ApiEr
     let one = |value: Value, place: String| match value {
         Value::String(text) => Ok(ScoreInput::Text(text)),
         Value::Array(items) => match <[Value; 2]>::try_from(items) {
-            Ok([Value::String(a), Value::String(b)]) => Ok(ScoreInput::Pair(a, b)),
+            Ok([Value::String(a), Value::String(b)]) => Ok(ScoreInput::Pair(a.into(), b)),
             _ => Err(invalid(format!("`{place}` must be a string or a pair of strings."))),
         },
         other => Err(invalid(format!(
