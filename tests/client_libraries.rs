@@ -2,7 +2,8 @@
 //! official OpenAI Python SDK, huggingface_hub's InferenceClient, the ollama Python client,
 //! LlamaIndex's TextEmbeddingsInference, the official cohere SDK and LangChain's CohereEmbeddings;
 //! and for reranking, the cohere SDK's v1 and v2 `rerank`, LangChain's CohereRerank and
-//! LlamaIndex's TEI reranker (llama-index-postprocessor-tei-rerank).
+//! LlamaIndex's TEI reranker (llama-index-postprocessor-tei-rerank); and for hybrid search,
+//! qdrant-client indexing our dense and sparse vectors in Qdrant's local mode.
 //!
 //! Needs a Python with those packages: `EMBEDDINGS_TEST_PYTHON` names it (scripts/test.sh
 //! prepares one in target/ from tests/requirements.txt), and
@@ -117,4 +118,25 @@ async fn cohere_sdk_and_llama_index_rerank_as_sentence_transformers_scores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn langchains_cohere_rerank_ranks_as_sentence_transformers_scores() {
     run_rerank_client("EMBEDDINGS_TEST_PYTHON_LANGCHAIN_COHERE", "langchain_cohere_rerank.py").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qdrant_runs_a_hybrid_query_over_our_dense_and_sparse_vectors() {
+    if skipped() {
+        return;
+    }
+    let splade = common::fixtures_dir().join("rerank").join("tiny-splade");
+    let server = TestServer::start(
+        &format!("{MINILM} minilm\n{} splade\n", splade.display()),
+        offline_hub(&test_hf_cache()),
+        Options::default(),
+    )
+    .await;
+    let references = common::fixtures_dir().join("rerank").join("tiny-splade.jsonl");
+    let args = [
+        references.display().to_string(),
+        "minilm".to_owned(),
+        "splade".to_owned(),
+    ];
+    run_script("EMBEDDINGS_TEST_PYTHON", "qdrant_hybrid.py", &server.url(""), &args).await;
 }

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Map, Value};
 
-const ROUTES: [&str; 17] = [
+const ROUTES: [&str; 18] = [
     "/v1/embeddings",
     "/embeddings",
     "/embed",
@@ -29,9 +29,10 @@ const ROUTES: [&str; 17] = [
     "/v2/rerank",
     "/score",
     "/v1/score",
+    "/embed_sparse",
 ];
 
-const FIELDS: [&str; 26] = [
+const FIELDS: [&str; 27] = [
     "model",
     "input",
     "inputs",
@@ -58,6 +59,7 @@ const FIELDS: [&str; 26] = [
     "max_tokens_per_doc",
     "text_1",
     "text_2",
+    "max_active_dims",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -72,6 +74,7 @@ fn json_value() -> impl Strategy<Value = Value> {
         "[a-z ]{0,12}".prop_map(Value::String),
         Just(json!("tiny")),
         Just(json!("rr")),
+        Just(json!("splade")),
         Just(json!("left")),
         Just(json!("base64")),
         ".{0,40}".prop_map(Value::String),
@@ -104,9 +107,10 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 fn arbitrary_bodies_never_panic_or_answer_5xx_on_any_route() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let models = format!(
-        "{} tiny\n{} rr\n",
+        "{} tiny\n{} rr\n{} splade\n",
         common::tiny_model_dir().display(),
-        common::fixtures_dir().join("rerank/tiny-bert-reranker").display()
+        common::fixtures_dir().join("rerank/tiny-bert-reranker").display(),
+        common::fixtures_dir().join("rerank/tiny-splade").display()
     );
     let hub = common::offline_hub(&common::scratch_dir("empty-cache"));
     let server = runtime.block_on(TestServer::start(&models, hub, Options::default()));

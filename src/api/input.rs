@@ -126,6 +126,9 @@ pub struct EmbedOptions {
     /// How long the model stays loaded after this request (Ollama's `keep_alive`); `None`: the
     /// server's `--keep-alive`.
     pub keep_alive: Option<KeepAlive>,
+    /// A sparse model's vectors keep only this many of their largest values; `None`: the
+    /// model's own `max_active_dims`, if any.
+    pub max_active_dims: Option<usize>,
 }
 
 impl Default for EmbedOptions {
@@ -136,6 +139,7 @@ impl Default for EmbedOptions {
             normalize: true,
             truncation: Truncation::Right,
             keep_alive: None,
+            max_active_dims: None,
         }
     }
 }
@@ -151,24 +155,29 @@ impl EmbedOptions {
             };
         }
         if let Some(value) = take(fields, "dimensions") {
-            self.dimensions = match value.as_u64().filter(|&d| d >= 1) {
-                Some(d) => Some(usize::try_from(d).unwrap_or(usize::MAX)),
-                None => {
-                    return Err(ApiError::invalid(
-                        format!(
-                            "`dimensions` must be a positive integer, not {}.",
-                            excerpt(&value.to_string())
-                        ),
-                        "dimensions",
-                    ))
-                }
-            };
+            self.dimensions = Some(positive(value, "dimensions")?);
+        }
+        if let Some(value) = take(fields, "max_active_dims") {
+            self.max_active_dims = Some(positive(value, "max_active_dims")?);
         }
         if let Some(value) = take(fields, "normalize") {
             self.normalize = boolean(value, "normalize")?;
         }
         self.truncation = truncation(fields, self.truncation)?;
         Ok(self)
+    }
+}
+
+fn positive(value: Value, field: &'static str) -> Result<usize, ApiError> {
+    match value.as_u64().filter(|&d| d >= 1) {
+        Some(d) => Ok(usize::try_from(d).unwrap_or(usize::MAX)),
+        None => Err(ApiError::invalid(
+            format!(
+                "`{field}` must be a positive integer, not {}.",
+                excerpt(&value.to_string())
+            ),
+            field,
+        )),
     }
 }
 
@@ -260,6 +269,7 @@ mod tests {
             (json!({"truncate": 1}), "truncate"),
             (json!({"truncation_direction": "middle"}), "truncation_direction"),
             (json!({"dimensions": 0}), "dimensions"),
+            (json!({"max_active_dims": -3}), "max_active_dims"),
             (json!({"prompt_name": 3}), "prompt_name"),
         ] {
             assert_eq!(options(bad).unwrap_err().param, Some(param));

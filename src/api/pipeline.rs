@@ -38,6 +38,22 @@ pub struct PipelineSummary {
     /// A reranker's or classifier's head; absent for an embedding model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scoring: Option<ScoringSummary>,
+    /// A sparse (SPLADE) model's pooling; absent for any other model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<SparseSummary>,
+}
+
+/// What follows a sparse model's backbone: its masked-LM head, then `SpladePooling`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SparseSummary {
+    /// `max` or `sum` over the tokens.
+    pub pooling_strategy: &'static str,
+    /// `relu` (`log1p(relu(x))`) or `log1p_relu` (`log1p(log1p(relu(x)))`).
+    pub activation_function: &'static str,
+    /// Only this many of each vector's largest values are kept unless a request says otherwise.
+    pub max_active_dims: Option<usize>,
+    /// How its vectors are compared: `dot`.
+    pub similarity_fn_name: String,
 }
 
 /// What follows a scoring model's backbone.
@@ -76,9 +92,10 @@ impl PipelineSummary {
             hidden_size: shape.hidden_size,
             layers: shape.layers,
             attention: masks.iter().any(|m| m != "full").then_some(masks),
-            pooling: match &description.scoring {
-                Some(scoring) => scoring.head.pooling.name().to_owned(),
-                None => info.serving.pooling.describe(),
+            pooling: match (&description.scoring, &description.sparse) {
+                (Some(scoring), _) => scoring.head.pooling.name().to_owned(),
+                (None, Some(_)) => "splade".to_owned(),
+                (None, None) => info.serving.pooling.describe(),
             },
             include_prompt: description.include_prompt,
             dense: description
@@ -104,6 +121,12 @@ impl PipelineSummary {
                     PairFormat::Encoder => "pair",
                     PairFormat::Chat(_) => "chat_template",
                 },
+            }),
+            sparse: description.sparse.as_ref().map(|sparse| SparseSummary {
+                pooling_strategy: sparse.head.strategy.name(),
+                activation_function: sparse.head.activation.name(),
+                max_active_dims: sparse.max_active_dims,
+                similarity_fn_name: sparse.similarity.clone(),
             }),
         }
     }

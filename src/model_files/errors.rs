@@ -36,6 +36,6 @@ pub enum ServingError {
     },
     #[error(transparent)]
     Prompt(#[from] UnknownPrompt),
-    #[error("{option}= is an embedding option; this model is a {kind}, which has its own head")]
+    #[error("{option}= is a dense embedding option; this model is a {kind} model, which has its own head")]
     NotForScoring { option: &'static str, kind: &'static str },
 }

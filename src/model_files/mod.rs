@@ -15,7 +15,8 @@
 //! | `config_sentence_transformers.json` | `prompts`, `default_prompt_name` |
 //!
 //! Without `modules.json` a model is mean-pooled. A `*ForSequenceClassification` checkpoint or
-//! a `LogitScore` module makes it a scoring model instead ([`scoring`]: rerankers, classifiers).
+//! a `LogitScore` module makes it a scoring model instead ([`scoring`]: rerankers, classifiers);
+//! `SpladePooling` after a masked-LM Transformer a sparse one ([`sparse`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,10 +34,12 @@ use crate::runner::shape::ModelShape;
 use crate::runner::{PoolingMode, PoolingModes};
 pub use errors::{ServingError, UnknownPrompt};
 pub use scoring::{ChatTemplate, ModelKind, PairFormat, Scoring};
+pub use sparse::Sparse;
 pub use weight_files::WeightFiles;
 
 mod errors;
 mod scoring;
+mod sparse;
 mod weight_files;
 
 /// A model's pipeline as its files describe it.
@@ -55,6 +58,8 @@ pub struct ModelDescription {
     pub lowercase: bool,
     /// A cross-encoder's, classifier's or LLM reranker's head; `None` for an embedding model.
     pub scoring: Option<Scoring>,
+    /// A SPLADE model's head; `None` for any other model.
+    pub sparse: Option<Sparse>,
 }
 
 /// How one entry of the models file serves its model.
@@ -86,22 +91,33 @@ impl ModelDescription {
             default_prompt_name: prompts.default_prompt_name,
             lowercase: sentence.do_lower_case,
             scoring: None,
+            sparse: None,
         };
         let modules = read_optional::<Vec<ModuleEntry>>(snapshot, "modules.json")?;
         description.scoring = scoring::read(snapshot, modules.as_deref(), description.shape())?;
         if description.scoring.is_some() {
             return Ok(description);
         }
+        description.sparse = sparse::read(snapshot, modules.as_deref(), description.shape())?;
+        if description.sparse.is_some() {
+            description.check_default_prompt()?;
+            return Ok(description);
+        }
         if let Some(modules) = modules {
             description.read_modules(snapshot, &modules)?;
         }
-        if let Some(name) = &description.default_prompt_name {
+        description.check_default_prompt()?;
+        Ok(description)
+    }
+
+    fn check_default_prompt(&self) -> anyhow::Result<()> {
+        if let Some(name) = &self.default_prompt_name {
             anyhow::ensure!(
-                description.prompts.contains_key(name),
+                self.prompts.contains_key(name),
                 "default_prompt_name {name:?} is not one of its prompts"
             );
         }
-        Ok(description)
+        Ok(())
     }
 
     fn read_modules(&mut self, snapshot: &Snapshot, modules: &[ModuleEntry]) -> anyhow::Result<()> {
@@ -175,7 +191,11 @@ impl ModelDescription {
     }
 
     pub fn kind(&self) -> ModelKind {
-        self.scoring.as_ref().map_or(ModelKind::Embedding, Scoring::kind)
+        match (&self.scoring, &self.sparse) {
+            (Some(scoring), _) => scoring.kind(),
+            (None, Some(_)) => ModelKind::Sparse,
+            (None, None) => ModelKind::Embedding,
+        }
     }
 
     /// The pipeline's output size with its own pooling.
@@ -187,6 +207,9 @@ impl ModelDescription {
         if let Some(scoring) = &self.scoring {
             return scoring.head.outputs();
         }
+        if let Some(sparse) = &self.sparse {
+            return sparse.head.head.vocab;
+        }
         let dense_out = self.head.iter().rev().find_map(|step| match step {
             HeadStep::Dense(spec) => Some(spec.out_features),
             HeadStep::Normalize => None,
@@ -196,11 +219,11 @@ impl ModelDescription {
 
     /// Checks an entry's options against the model and settles how the entry serves it.
     pub fn serving(&self, options: &EntryOptions) -> Result<EntryServing, ServingError> {
-        if self.scoring.is_some() {
+        if self.scoring.is_some() || self.sparse.is_some() {
             let set = [
                 ("pooling", options.pooling.is_some()),
-                ("prompt", options.prompt.is_some()),
-                ("prompt_name", options.prompt_name.is_some()),
+                ("prompt", options.prompt.is_some() && self.scoring.is_some()),
+                ("prompt_name", options.prompt_name.is_some() && self.scoring.is_some()),
             ];
             if let Some((option, _)) = set.into_iter().find(|(_, on)| *on) {
                 return Err(ServingError::NotForScoring {

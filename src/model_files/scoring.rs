@@ -30,6 +30,8 @@ pub enum ModelKind {
     Reranker,
     /// One probability per label, for a text or a pair.
     Classifier,
+    /// A weight per vocabulary entry, most of them zero (SPLADE).
+    Sparse,
 }
 
 impl ModelKind {
@@ -38,6 +40,7 @@ impl ModelKind {
             Self::Embedding => "embedding",
             Self::Reranker => "reranker",
             Self::Classifier => "classifier",
+            Self::Sparse => "sparse",
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::model_files::PairFormat;
 use crate::model_files::{ModelDescription, WeightFiles};
 use crate::registry::ModelSpec;
 use crate::runner::scoring::ScoringModel;
+use crate::runner::sparse::SparseModel;
 use crate::runner::{self, Embedder, EmbeddingModel, Precision};
 use crate::tokenize::{ChatTokenizer, ForeignIds, ScoringTokens, TextTokenizer, TokenPiece, TokenizeError, Truncation};
 
@@ -149,8 +150,8 @@ impl FetchedModel {
             )));
         }
         let architecture = description.architecture.as_ref();
-        let (model, chat): (Arc<dyn Embedder>, _) = match &description.scoring {
-            Some(scoring) => {
+        let (model, chat): (Arc<dyn Embedder>, _) = match (&description.scoring, &description.sparse) {
+            (Some(scoring), _) => {
                 let model = ScoringModel::load(architecture, &files.weights, &scoring.head, device, precision);
                 let chat = match &scoring.input {
                     PairFormat::Chat(template) => {
@@ -160,7 +161,11 @@ impl FetchedModel {
                 };
                 (Arc::new(model.map_err(fail)?), chat)
             }
-            None => {
+            (None, Some(sparse)) => {
+                let model = SparseModel::load(architecture, &files.weights, &sparse.head, device, precision);
+                (Arc::new(model.map_err(fail)?), None)
+            }
+            (None, None) => {
                 let model = EmbeddingModel::load(architecture, &files.weights, &description.head, device, precision);
                 (Arc::new(model.map_err(fail)?), None)
             }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::batch::PackedBatch;
 use super::config::ConfigResult;
 use super::head::score::ScoreHeadSpec;
+use super::head::sparse::MaskedLmSpec;
 use super::layers::attention::AttentionContext;
 use super::layers::block::Block;
 use super::layers::embeddings::InputEmbeddings;
@@ -37,10 +38,16 @@ pub struct Registration {
     /// read from the config for the backbone's shape and a number of labels; `None` where the
     /// service runs none.
     pub classification_head: Option<ClassificationHead>,
+    /// The head of its `*ForMaskedLM` checkpoints (SPLADE), read from the config for the
+    /// backbone's shape; `None` where the service runs none.
+    pub masked_lm_head: Option<MaskedLmHead>,
 }
 
 /// Reads a `*ForSequenceClassification` head from the config, for a shape and a label count.
 pub type ClassificationHead = fn(&Value, &ModelShape, usize) -> ConfigResult<ScoreHeadSpec>;
+
+/// Reads a `*ForMaskedLM` head from the config, for a shape.
+pub type MaskedLmHead = fn(&Value, &ModelShape) -> ConfigResult<MaskedLmSpec>;
 
 pub trait Backbone: Send + Sync {
     /// The last hidden state of every packed token, `[tokens, hidden]`.

@@ -28,6 +28,7 @@ pub mod mask;
 pub mod precision;
 pub mod scoring;
 pub mod shape;
+pub mod sparse;
 
 use std::path::PathBuf;
 

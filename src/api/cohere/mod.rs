@@ -162,6 +162,7 @@ async fn embed(
         normalize: true,
         truncation: request.truncation,
         keep_alive: None,
+        max_active_dims: None,
     };
     let embedded = embed_resolved(
         state,

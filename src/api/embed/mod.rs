@@ -17,6 +17,7 @@ use crate::model_files::ModelKind;
 use inputs::{decode_openai_ids, texts_through_cache, token_sequences, Slot, Work};
 
 mod inputs;
+pub mod sparse;
 use crate::model_files::EntryServing;
 use crate::model_store::{KeepAlive, ModelLease};
 use crate::registry::{ModelSpec, TokenIds};
@@ -96,14 +97,46 @@ pub async fn embed_resolved(
     resolved: &Resolved<'_>,
     request: EmbedRequest,
 ) -> Result<Embedded, ApiError> {
+    let options = request.options.clone();
+    tracing::debug_span!("validate").in_scope(|| {
+        require_kind(resolved, &[ModelKind::Embedding], "embedding")?;
+        check_dimensions(resolved, options.dimensions)?;
+        if options.max_active_dims.is_some() {
+            return Err(ApiError::invalid(
+                format!(
+                    "`max_active_dims` applies to sparse models; {} gives dense vectors.",
+                    resolved.spec.public_name()
+                ),
+                "max_active_dims",
+            ));
+        }
+        Ok(())
+    })?;
+    let (vectors, prompt_tokens) = pipeline_vectors(state, resolved, request).await?;
+    let vectors = tracing::debug_span!("encode").in_scope(|| {
+        vectors
+            .into_iter()
+            .map(|v| finish(v, options.dimensions, options.normalize))
+            .collect()
+    });
+    Ok(Embedded { vectors, prompt_tokens })
+}
+
+/// The pipeline's output for every input, as the engine gives it, and the tokens the model
+/// read: the prompt settled, the input turned into token sequences (texts through the
+/// exact-repeat cache), the token limits checked, the engine run. The caller has checked the
+/// model's kind and its own options.
+pub(super) async fn pipeline_vectors(
+    state: &AppState,
+    resolved: &Resolved<'_>,
+    request: EmbedRequest,
+) -> Result<(Vec<Vec<f32>>, usize), ApiError> {
     let EmbedRequest {
         model: name,
         input,
         options,
     } = request;
     let prompt = tracing::debug_span!("validate").in_scope(|| {
-        require_kind(resolved, &[ModelKind::Embedding], "embedding")?;
-        check_dimensions(resolved, options.dimensions)?;
         let prompt = resolved.prompt(options.prompt_name.as_deref())?;
         // Rejected by counting, before any tokenizing: every input costs at least its framing tokens.
         check_request_tokens(state, input.len() * resolved.model.frame_tokens().max(1))?;
@@ -129,13 +162,7 @@ pub async fn embed_resolved(
     });
     let vectors = run(state, resolved, work, &mut compute).await?;
     note(|record| record.compute = Some(compute));
-    let vectors = tracing::debug_span!("encode").in_scope(|| {
-        vectors
-            .into_iter()
-            .map(|v| finish(v, options.dimensions, options.normalize))
-            .collect()
-    });
-    Ok(Embedded { vectors, prompt_tokens })
+    Ok((vectors, prompt_tokens))
 }
 
 /// The input as token sequences: the model's own ids checked and truncated; texts (and

@@ -11,10 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::body::{read_json, RawBody};
-use super::embed::embed;
+use super::embed::sparse::embed_sparse_resolved;
+use super::embed::{embed_resolved, resolve};
 use super::error::ApiError;
 use super::AppState;
-use types::{EmbeddingRequest, EmbeddingResponse};
+use crate::model_files::ModelKind;
+use types::{EmbeddingRequest, EmbeddingResponse, EncodingFormat};
 
 pub async fn embeddings_handler(
     State(state): State<Arc<AppState>>,
@@ -26,9 +28,24 @@ pub async fn embeddings_handler(
     Ok(Json(create_embeddings(&state, request).await?).into_response())
 }
 
-/// The OpenAI operation, shared by the route and the `embed` command.
+/// The OpenAI operation, shared by the route and the `embed` command. A sparse model answers
+/// in [`EmbeddingResponse::sparse`]'s shape.
 pub async fn create_embeddings(state: &AppState, request: EmbeddingRequest) -> Result<EmbeddingResponse, ApiError> {
     let model = request.embed.model.clone();
-    let embedded = embed(state, request.embed).await?;
+    let resolved = resolve(state, &model, request.embed.options.keep_alive).await?;
+    if resolved.model.description.kind() == ModelKind::Sparse {
+        if request.encoding_format != EncodingFormat::Float {
+            return Err(ApiError::invalid(
+                format!(
+                    "{} is a sparse model: its vectors are indices and values, sent as JSON numbers; `encoding_format` must be \"float\".",
+                    resolved.spec.public_name()
+                ),
+                "encoding_format",
+            ));
+        }
+        let embedded = embed_sparse_resolved(state, &resolved, request.embed).await?;
+        return Ok(EmbeddingResponse::sparse(model, embedded));
+    }
+    let embedded = embed_resolved(state, &resolved, request.embed).await?;
     Ok(EmbeddingResponse::new(model, embedded, request.encoding_format))
 }

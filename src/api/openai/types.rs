@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::api::embed::sparse::SparseEmbedded;
 use crate::api::embed::{EmbedRequest, Embedded};
 use crate::api::error::ApiError;
 use crate::api::input::{model_name, object, parse_input, take, EmbedOptions};
@@ -74,12 +75,24 @@ pub struct EmbeddingData {
     pub embedding: EmbeddingValue,
 }
 
-/// Floats, or base64 of little-endian float32 (`encoding_format: "base64"`).
+/// Floats, or base64 of little-endian float32 (`encoding_format: "base64"`); a sparse model's
+/// vector is its nonzero entries.
 #[derive(Debug, Serialize, PartialEq, ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingValue {
     Float(Vec<f32>),
     Base64(String),
+    Sparse(SparseEmbedding),
+}
+
+/// A sparse (SPLADE) model's vector: its nonzero entries, indices ascending, every index below
+/// `dimensions` (the vocabulary size). Qdrant's, Milvus' and Pinecone's sparse vectors take
+/// `indices` and `values` as they are.
+#[derive(Debug, Serialize, PartialEq, ToSchema)]
+pub struct SparseEmbedding {
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+    pub dimensions: usize,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
@@ -89,6 +102,33 @@ pub struct Usage {
 }
 
 impl EmbeddingResponse {
+    /// A sparse model's answer; float encoding only (checked by the caller).
+    pub fn sparse(model: String, embedded: SparseEmbedded) -> Self {
+        let data = embedded
+            .vectors
+            .into_iter()
+            .enumerate()
+            .map(|(index, vector)| EmbeddingData {
+                object: "embedding",
+                index,
+                embedding: EmbeddingValue::Sparse(SparseEmbedding {
+                    indices: vector.indices,
+                    values: vector.values,
+                    dimensions: embedded.dimension,
+                }),
+            })
+            .collect();
+        Self {
+            object: "list",
+            data,
+            model,
+            usage: Usage {
+                prompt_tokens: embedded.prompt_tokens,
+                total_tokens: embedded.prompt_tokens,
+            },
+        }
+    }
+
     pub fn new(model: String, embedded: Embedded, format: EncodingFormat) -> Self {
         let data = embedded
             .vectors

@@ -44,6 +44,7 @@ use paths::*;
         cohere_embed_v1,
         tei_rerank,
         tei_predict,
+        tei_embed_sparse,
         cohere_rerank_v2,
         cohere_rerank_v1,
         vllm_score,

@@ -6,7 +6,7 @@
 use super::errors::{CohereErrors, OpenAiErrors, PlainErrors, TeiErrors};
 use super::requests::{
     CohereEmbedRequest, CohereV1EmbedRequest, HfFeatureExtractionRequest, OllamaEmbedRequest, OllamaEmbeddingsRequest,
-    OllamaShowRequest, OpenAiEmbeddingRequest, TeiEmbedRequest, TeiTokenizeRequest,
+    OllamaShowRequest, OpenAiEmbeddingRequest, TeiEmbedRequest, TeiEmbedSparseRequest, TeiTokenizeRequest,
 };
 use super::scoring::{RerankRequest, ScoreRequest, TeiPredictRequest, TeiRerankRequest};
 use crate::api::cohere::rerank::RerankAnswer;
@@ -19,6 +19,7 @@ use crate::api::ollama::{
 use crate::api::openai::models::{ModelCard, ModelList};
 use crate::api::openai::types::EmbeddingResponse;
 use crate::api::tei::scoring::{TeiPredictAnswer, TeiRerankAnswer};
+use crate::api::tei::sparse::SparseValue;
 use crate::api::tei::{SimpleToken, TeiErrorBody, TeiInfo};
 use crate::api::vllm::ScoreAnswer;
 use crate::api::HealthStatus;
@@ -65,6 +66,10 @@ pub fn hf_router() {}
 #[utoipa::path(post, path = "/embed", tag = "text-embeddings-inference", request_body = TeiEmbedRequest,
     responses((status = 200, body = Vec<Vec<f32>>), TeiErrors))]
 pub fn tei_embed() {}
+
+#[utoipa::path(post, path = "/embed_sparse", tag = "text-embeddings-inference", request_body = TeiEmbedSparseRequest,
+    responses((status = 200, description = "each input's nonzero entries, indices ascending", body = Vec<Vec<SparseValue>>), TeiErrors))]
+pub fn tei_embed_sparse() {}
 
 #[utoipa::path(post, path = "/", tag = "text-embeddings-inference", request_body = TeiEmbedRequest,
     responses((status = 200, body = Vec<Vec<f32>>), TeiErrors))]

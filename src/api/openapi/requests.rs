@@ -73,6 +73,23 @@ pub struct TeiEmbedRequest {
     pub model: Option<String>,
 }
 
+/// `POST /embed_sparse` (text-embeddings-inference), for a sparse (SPLADE) model.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"inputs": ["The quick brown fox"], "truncate": true}))]
+pub struct TeiEmbedSparseRequest {
+    pub inputs: Input,
+    /// Default true; false makes an over-long input a 413.
+    pub truncate: Option<bool>,
+    pub truncation_direction: Option<TruncationDirection>,
+    pub prompt_name: Option<String>,
+    /// Extension: keep only this many of each vector's largest values (the model's own
+    /// `max_active_dims` when absent).
+    #[schema(minimum = 1)]
+    pub max_active_dims: Option<u32>,
+    /// Extension: the model; the first sparse model of the allow-list when absent.
+    pub model: Option<String>,
+}
+
 /// `POST /tokenize`.
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"inputs": "The quick brown fox"}))]

@@ -25,6 +25,7 @@ use super::AppState;
 use crate::model_files::ModelKind;
 
 pub mod scoring;
+pub mod sparse;
 
 /// TEI's error shape: its statuses (422 for a validation error) and `error_type`.
 pub enum TeiShape {}
@@ -221,6 +222,16 @@ impl TeiModelType {
             label2id: labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect(),
         };
         let scoring = info.and_then(|i| i.description.scoring.as_ref());
+        if info.is_some_and(|i| i.description.sparse.is_some()) {
+            // TEI serves SPLADE as an embedding model pooled by "splade".
+            return Self {
+                embedding: Some(TeiPooling {
+                    pooling: Some("splade".to_owned()),
+                }),
+                reranker: None,
+                classifier: None,
+            };
+        }
         match (scoring, scoring.map(|s| s.kind())) {
             (Some(s), Some(ModelKind::Classifier)) => Self {
                 embedding: None,

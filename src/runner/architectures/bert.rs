@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::encoder::{EncoderInput, EncoderLayout};
 use crate::runner::backbone::{Architecture, Backbone, Registration, Transformer};
 use crate::runner::config::{self, ConfigError, ConfigResult};
-use crate::runner::head::score::ScoreHeadSpec;
+use crate::runner::head::score::{ScoreHeadSpec, ScoreStep};
+use crate::runner::head::sparse::MaskedLmSpec;
 use crate::runner::head::DenseActivation;
 use crate::runner::layers::attention::{Attention, AttentionParts};
 use crate::runner::layers::block::Block;
@@ -33,6 +34,21 @@ pub const REGISTRATION: Registration = Registration {
             "classifier",
             shape.hidden_size,
             labels,
+        ))
+    }),
+    // BertForMaskedLM: `cls.predictions` (transform, then the decoder tied to the word table).
+    masked_lm_head: Some(|config, shape| {
+        let parsed = BertLikeConfig::read(config)?;
+        Ok(MaskedLmSpec::dense_norm_decoder(
+            shape,
+            ("cls.predictions.transform.dense", true),
+            ScoreStep::HiddenActivation(parsed.hidden_act),
+            ("cls.predictions.transform.LayerNorm", parsed.layer_norm_eps, true),
+            &[
+                "cls.predictions.decoder.weight",
+                "bert.embeddings.word_embeddings.weight",
+            ],
+            &["cls.predictions.bias", "cls.predictions.decoder.bias"],
         ))
     }),
 };

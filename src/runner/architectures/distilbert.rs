@@ -6,7 +6,8 @@ use serde_json::Value;
 use super::bert::{BertFamily, LayerNames};
 use crate::runner::backbone::Registration;
 use crate::runner::config::{self, ConfigResult};
-use crate::runner::head::score::ScoreHeadSpec;
+use crate::runner::head::score::{ScoreHeadSpec, ScoreStep};
+use crate::runner::head::sparse::MaskedLmSpec;
 use crate::runner::head::DenseActivation;
 use crate::runner::layers::mlp::Activation;
 use crate::runner::shape::{ModelShape, Sizes};
@@ -22,6 +23,19 @@ pub const REGISTRATION: Registration = Registration {
             "classifier",
             shape.hidden_size,
             labels,
+        ))
+    }),
+    // DistilBertForMaskedLM: `vocab_transform`, the activation, `vocab_layer_norm` (eps fixed
+    // at 1e-12 by transformers), `vocab_projector` tied to the word table.
+    masked_lm_head: Some(|config, shape| {
+        let parsed: DistilBertConfig = config::read(config, "DistilBERT")?;
+        Ok(MaskedLmSpec::dense_norm_decoder(
+            shape,
+            ("vocab_transform", true),
+            ScoreStep::HiddenActivation(parsed.activation),
+            ("vocab_layer_norm", 1e-12, true),
+            &["vocab_projector.weight", "distilbert.embeddings.word_embeddings.weight"],
+            &["vocab_projector.bias"],
         ))
     }),
 };

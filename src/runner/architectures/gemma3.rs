@@ -19,6 +19,7 @@ pub const REGISTRATION: Registration = Registration {
     model_types: &["gemma3_text"],
     parse: |config| Ok(Box::new(read(config)?)),
     classification_head: None,
+    masked_lm_head: None,
 };
 
 #[derive(Deserialize)]

@@ -13,6 +13,7 @@ pub const REGISTRATION: Registration = Registration {
     model_types: &["llama", "mistral"],
     parse: |config| Ok(Box::new(read(config)?)),
     classification_head: None,
+    masked_lm_head: None,
 };
 
 #[derive(Deserialize)]

@@ -28,6 +28,7 @@ use super::backbone::{Architecture, Registration};
 use super::config::{ConfigError, ConfigFileError, ConfigResult};
 use super::head::pooling::PoolingMode;
 use super::head::score::{ScoreHeadSpec, ScoreStep};
+use super::head::sparse::MaskedLmSpec;
 use super::shape::ModelShape;
 
 pub const REGISTERED: &[Registration] = &[
@@ -86,6 +87,24 @@ pub fn classification_head(config: &Value, shape: &ModelShape, labels: usize) ->
         ))
     })?;
     read(config, shape, labels)
+}
+
+/// The head of a `*ForMaskedLM` checkpoint of this config's architecture (SPLADE).
+pub fn masked_lm_head(config: &Value, shape: &ModelShape) -> ConfigResult<MaskedLmSpec> {
+    let registration = registration(config)?;
+    let read = registration.masked_lm_head.ok_or_else(|| {
+        let supported: Vec<&str> = REGISTERED
+            .iter()
+            .filter(|r| r.masked_lm_head.is_some())
+            .flat_map(|r| r.model_types.iter().copied())
+            .collect();
+        ConfigError::Shape(format!(
+            "a masked-LM head on {} is not supported (it is on {})",
+            shape.model_type,
+            supported.join(", ")
+        ))
+    })?;
+    read(config, shape)
 }
 
 /// An LLM reranker's head (sentence-transformers' `LogitScore`): the last token's logit for

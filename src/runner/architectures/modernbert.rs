@@ -12,6 +12,7 @@ use crate::runner::backbone::{load_layers, nested, Architecture, Backbone, Regis
 use crate::runner::config::{self, refuse_if_set, rope_theta, ConfigError, ConfigResult, LayerType};
 use crate::runner::head::pooling::PoolingMode;
 use crate::runner::head::score::{ScoreHeadSpec, ScoreStep};
+use crate::runner::head::sparse::MaskedLmSpec;
 use crate::runner::head::DenseActivation;
 use crate::runner::layers::attention::{Attention, AttentionParts};
 use crate::runner::layers::block::Block;
@@ -28,6 +29,7 @@ pub const REGISTRATION: Registration = Registration {
     model_types: &["modernbert"],
     parse: |config| Ok(Box::new(ModernBert::read(config)?)),
     classification_head: Some(classification_head),
+    masked_lm_head: Some(masked_lm_head),
 };
 
 /// ModernBertForSequenceClassification's keys for its head.
@@ -43,6 +45,12 @@ struct HeadConfig {
     norm_eps: f64,
     #[serde(default)]
     norm_bias: bool,
+    #[serde(default = "default_true")]
+    decoder_bias: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_classifier_pooling() -> String {
@@ -54,6 +62,31 @@ fn default_classifier_activation() -> String {
 
 /// `[CLS]` or the mean of every token (`classifier_pooling`) after the final norm, then `head`
 /// (dense, activation, LayerNorm) and the classifier.
+/// ModernBertForMaskedLM: `head` (dense, activation, LayerNorm) then `decoder`, tied to the
+/// token table.
+fn masked_lm_head(config: &Value, shape: &ModelShape) -> ConfigResult<MaskedLmSpec> {
+    let head: HeadConfig = config::read(config, "ModernBERT")?;
+    let bias: &[&str] = if head.decoder_bias { &["decoder.bias"] } else { &[] };
+    Ok(MaskedLmSpec::dense_norm_decoder(
+        shape,
+        ("head.dense", head.classifier_bias),
+        ScoreStep::Activation(head_activation(&head.classifier_activation)?),
+        ("head.norm", head.norm_eps, head.norm_bias),
+        &["decoder.weight", "model.embeddings.tok_embeddings.weight"],
+        bias,
+    ))
+}
+
+fn head_activation(name: &str) -> ConfigResult<DenseActivation> {
+    Ok(match name {
+        "gelu" => DenseActivation::Gelu,
+        "relu" => DenseActivation::Relu,
+        "tanh" => DenseActivation::Tanh,
+        "linear" => DenseActivation::Identity,
+        other => return Err(ConfigError::unsupported("classifier_activation", other)),
+    })
+}
+
 fn classification_head(config: &Value, shape: &ModelShape, labels: usize) -> ConfigResult<ScoreHeadSpec> {
     let head: HeadConfig = config::read(config, "ModernBERT")?;
     let pooling = match head.classifier_pooling.as_str() {
@@ -61,13 +94,7 @@ fn classification_head(config: &Value, shape: &ModelShape, labels: usize) -> Con
         "mean" => PoolingMode::Mean,
         other => return Err(ConfigError::unsupported("classifier_pooling", other)),
     };
-    let activation = match head.classifier_activation.as_str() {
-        "gelu" => DenseActivation::Gelu,
-        "relu" => DenseActivation::Relu,
-        "tanh" => DenseActivation::Tanh,
-        "linear" => DenseActivation::Identity,
-        other => return Err(ConfigError::unsupported("classifier_activation", other)),
-    };
+    let activation = head_activation(&head.classifier_activation)?;
     let h = shape.hidden_size;
     Ok(ScoreHeadSpec {
         pooling,

@@ -16,6 +16,7 @@ pub const REGISTRATION: Registration = Registration {
     model_types: &["mpnet"],
     parse: |config| Ok(Box::new(MpNet::read(config)?)),
     classification_head: None,
+    masked_lm_head: None,
 };
 
 const LAYER_NAMES: LayerNames = LayerNames {

@@ -17,6 +17,7 @@ pub const REGISTRATION: Registration = Registration {
     model_types: &["nomic_bert"],
     parse: |config| Ok(Box::new(read(config)?)),
     classification_head: None,
+    masked_lm_head: None,
 };
 
 #[derive(Debug, Deserialize)]

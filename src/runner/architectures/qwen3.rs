@@ -14,6 +14,7 @@ pub const REGISTRATION: Registration = Registration {
     model_types: &["qwen3"],
     parse: |config| Ok(Box::new(read(config)?)),
     classification_head: None,
+    masked_lm_head: None,
 };
 
 #[derive(Deserialize)]

@@ -25,4 +25,5 @@ pub const REGISTRATION: Registration = Registration {
             labels,
         ))
     }),
+    masked_lm_head: None,
 };

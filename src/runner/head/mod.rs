@@ -8,6 +8,7 @@ use candle_nn::VarBuilder;
 
 pub mod pooling;
 pub mod score;
+pub mod sparse;
 
 use pooling::l2_normalize;
 

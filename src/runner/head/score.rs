@@ -9,6 +9,7 @@ use candle_nn::{LayerNorm, Linear, Module, VarBuilder};
 
 use super::pooling::PoolingMode;
 use super::DenseActivation;
+use crate::runner::layers::mlp::Activation;
 
 /// One step of a head, as the checkpoint names its weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,8 @@ pub enum ScoreStep {
         bias: bool,
     },
     Activation(DenseActivation),
+    /// An activation named as the backbone's are (`hidden_act`: BERT's masked-LM transform).
+    HiddenActivation(Activation),
     /// `name.weight` (and `name.bias` when `bias`).
     LayerNorm {
         name: String,
@@ -83,7 +86,7 @@ impl ScoreHeadSpec {
             ScoreStep::Linear { output, .. } => *output,
             ScoreStep::Rows { rows, .. } => rows.len(),
             ScoreStep::Difference => 1,
-            ScoreStep::Activation(_) | ScoreStep::LayerNorm { .. } => width,
+            ScoreStep::Activation(_) | ScoreStep::HiddenActivation(_) | ScoreStep::LayerNorm { .. } => width,
         })
     }
 }
@@ -91,6 +94,7 @@ impl ScoreHeadSpec {
 enum Loaded {
     Linear(Linear),
     Activation(DenseActivation),
+    HiddenActivation(Activation),
     LayerNorm(LayerNorm),
     Difference,
 }
@@ -120,6 +124,7 @@ impl ScoreHead {
                         Loaded::Linear(Linear::new(weight, bias))
                     }
                     ScoreStep::Activation(activation) => Loaded::Activation(*activation),
+                    ScoreStep::HiddenActivation(activation) => Loaded::HiddenActivation(*activation),
                     ScoreStep::LayerNorm { name, size, eps, bias } => {
                         let vb = vb.pp(name);
                         let weight = vb.get(*size, "weight")?;
@@ -162,6 +167,7 @@ impl ScoreHead {
             x = match step {
                 Loaded::Linear(linear) => linear.forward(&x)?,
                 Loaded::Activation(activation) => activation.apply(x)?,
+                Loaded::HiddenActivation(activation) => activation.apply(&x)?,
                 Loaded::LayerNorm(norm) => norm.forward(&x)?,
                 Loaded::Difference => {
                     let first = x.narrow(D::Minus1, 0, 1)?;

@@ -1,0 +1,55 @@
+//! TEI's `POST /embed_sparse`: a SPLADE model's vectors as `[[{"index", "value"}, ...], ...]`,
+//! one list of nonzero entries per input, indices ascending.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{model_or, TeiError};
+use crate::api::body::{read_json, RawBody};
+use crate::api::embed::sparse::embed_sparse;
+use crate::api::embed::EmbedRequest;
+use crate::api::input::{object, parse_input, EmbedOptions};
+use crate::api::AppState;
+use crate::model_files::ModelKind;
+
+/// One nonzero entry of a sparse vector.
+#[derive(Debug, Serialize, PartialEq, ToSchema)]
+pub struct SparseValue {
+    pub index: u32,
+    pub value: f32,
+}
+
+/// `POST /embed_sparse`; the body is `/embed`'s (`inputs`, `truncate`, `truncation_direction`,
+/// `prompt_name`) with `max_active_dims` and `model` as extensions.
+pub async fn embed_sparse_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Response, TeiError> {
+    let json = read_json(Some(&headers), body)?;
+    let mut fields = object(json)?;
+    let model = model_or(&state, &mut fields, ModelKind::Sparse)?;
+    let input = parse_input(fields.remove("inputs").unwrap_or(Value::Null), "inputs")?;
+    let options = EmbedOptions::default().read(&mut fields)?;
+    let embedded = embed_sparse(&state, EmbedRequest { model, input, options }).await?;
+    let answer: Vec<Vec<SparseValue>> = embedded
+        .vectors
+        .into_iter()
+        .map(|vector| {
+            vector
+                .indices
+                .into_iter()
+                .zip(vector.values)
+                .map(|(index, value)| SparseValue { index, value })
+                .collect()
+        })
+        .collect();
+    Ok(Json(answer).into_response())
+}
