@@ -93,14 +93,14 @@ def median_seconds(run, runs):
 
 
 class Server:
-    def __init__(self, binary, model_dir, dtype):
+    def __init__(self, binary, model_dir, dtype, extra_args=()):
         self.models = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
         self.models.write(f"{model_dir} ce\n")
         self.models.close()
         self.port = 18000 + os.getpid() % 1000
         self.process = subprocess.Popen(
             [binary, "serve", "--models-file", self.models.name, "--port", str(self.port), "--dtype", dtype,
-             "--host", "127.0.0.1"],
+             "--host", "127.0.0.1", *extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 120
         while time.time() < deadline:

@@ -18,12 +18,19 @@ as `SparseEncoder.save` writes it:
   tests/fixtures/st-pipelines/tiny-distilbert-mean, 30,522 dimensions) behind the legacy
   `MLMTransformer`, `SpladePooling` sum / log1p_relu (OpenSearch's activation), with prompts
   `query` ("query: ") and `document` ("") and no default prompt.
+- tiny-router-splade: an inference-free sparse model as opensearch-neural-sparse-encoding-doc-v3-distill
+  is one: a `Router` (router_config.json, default route `document`) whose `query` route is a
+  `SparseStaticEmbedding` (a seeded random weight per vocabulary entry, MiniLM's tokenizer without
+  special tokens, truncated to 64) and whose `document` route is a `DistilBertForMaskedLM`
+  `Transformer` (fill-mask) with `SpladePooling` max / log1p_relu, each in its own folder.
 
 The decoder bias is shifted so that most logits are negative (about 1% positive for ModernBERT's
 960 entries, 0.05% for DistilBERT's 30,522) and a text has tens to hundreds of active dimensions. Rows (NAME.jsonl), from the 22 texts of tests/fixtures/minilm_reference.jsonl
 encoded together (batch size 8): `text`, `prompt_name` (absent: none), `tokens` (the input ids'
 count, prompt included), `indices` (ascending) and `values` of `SparseEncoder.encode`'s output;
-then the same texts under prompt_name "query" for tiny-distilbert-splade.
+then the same texts under prompt_name "query" for tiny-distilbert-splade; for tiny-router-splade,
+each text through `encode_document` then `encode_query`, with `route` naming which (`tokens`:
+the ids that route reads, the static side's without special tokens).
 """
 
 import argparse
@@ -35,8 +42,8 @@ from pathlib import Path
 
 import torch
 from sentence_transformers import SparseEncoder
-from sentence_transformers.base.modules import Transformer
-from sentence_transformers.sparse_encoder.modules import MLMTransformer, SpladePooling
+from sentence_transformers.base.modules import Router, Transformer
+from sentence_transformers.sparse_encoder.modules import MLMTransformer, SparseStaticEmbedding, SpladePooling
 from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,13 +103,32 @@ def build_distilbert():
     return model, [None, "query"]
 
 
+def build_router():
+    folder = masked_lm(FIXTURES / "st-pipelines" / "tiny-distilbert-mean", "DistilBertForMaskedLM", 27, 0.0005)
+    document = [Transformer(str(folder), transformer_task="fill-mask", max_seq_length=64),
+                SpladePooling(pooling_strategy="max", activation_function="log1p_relu")]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    generator = torch.Generator().manual_seed(28)
+    # IDF-like weights: most entries between 0.5 and 4, a tenth of them 0 (never weighted).
+    weight = torch.rand(len(tokenizer.get_vocab()), generator=generator) * 3.5 + 0.5
+    weight[torch.rand(weight.shape, generator=generator) < 0.1] = 0.0
+    query = [SparseStaticEmbedding(tokenizer=tokenizer, weight=weight, frozen=True)]
+    router = Router.for_query_document(query_modules=query, document_modules=document)
+    return SparseEncoder(modules=[router], similarity_fn_name="dot", device="cpu"), ["document", "query"]
+
+
 BUILDERS = {
     "tiny-modernbert-splade": build_modernbert,
     "tiny-distilbert-splade": build_distilbert,
+    "tiny-router-splade": build_router,
 }
 
+ROUTES = {"tiny-router-splade": ["document", "query"]}
 
-def reference_rows(model, prompt_names):
+
+def reference_rows(model, prompt_names, name=None):
+    if name in ROUTES:
+        return routed_rows(model)
     rows = []
     inputs = texts()
     for prompt_name in prompt_names:
@@ -124,6 +150,25 @@ def reference_rows(model, prompt_names):
     return rows
 
 
+def routed_rows(model):
+    rows = []
+    inputs = texts()
+    for route in ROUTES["tiny-router-splade"]:
+        encode = model.encode_query if route == "query" else model.encode_document
+        vectors = encode(inputs, batch_size=8, convert_to_tensor=True).to_dense()
+        for text, vector in zip(inputs, vectors):
+            features = model.preprocess([text], task=route)
+            indices = torch.nonzero(vector).flatten().tolist()
+            rows.append({
+                "text": text,
+                "route": route,
+                "tokens": int(features["attention_mask"].sum()),
+                "indices": indices,
+                "values": [float(vector[i]) for i in indices],
+            })
+    return rows
+
+
 def write_rows(name, rows):
     with open(OUT / f"{name}.jsonl", "w") as f:
         for row in rows:
@@ -133,7 +178,7 @@ def write_rows(name, rows):
 def check(name, prompt_names):
     model = SparseEncoder(str(OUT / name), device="cpu")
     stored = [json.loads(line) for line in (OUT / f"{name}.jsonl").read_text().splitlines() if line.strip()]
-    fresh = reference_rows(model, prompt_names)
+    fresh = reference_rows(model, prompt_names, name)
     worst = 0.0
     for a, b in zip(stored, fresh):
         assert a["indices"] == b["indices"] and a["tokens"] == b["tokens"], f"{name}: {a['text'][:40]!r} differs"
@@ -157,7 +202,7 @@ def main():
         shutil.rmtree(target, ignore_errors=True)
         model.save(str(target))
         reloaded = SparseEncoder(str(target), device="cpu")
-        rows = reference_rows(reloaded, prompt_names)
+        rows = reference_rows(reloaded, prompt_names, name)
         write_rows(name, rows)
         active = [len(r["indices"]) for r in rows]
         print(f"{name}: {len(rows)} rows, {min(active)}..{max(active)} active dimensions", file=sys.stderr)

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Map, Value};
 
-const ROUTES: [&str; 18] = [
+const ROUTES: [&str; 19] = [
     "/v1/embeddings",
     "/embeddings",
     "/embed",
@@ -30,6 +30,7 @@ const ROUTES: [&str; 18] = [
     "/score",
     "/v1/score",
     "/embed_sparse",
+    "/embed_all",
 ];
 
 const FIELDS: [&str; 27] = [

@@ -15,8 +15,8 @@ use common::{fixtures_dir, offline_hub, scratch_dir, Options, TestServer};
 use embeddings::api::routes::ROUTES;
 use serde_json::json;
 
-/// Tiny models under the names the document's examples use: an embedding model, a reranker and
-/// a classifier.
+/// Tiny models under the names the document's examples use: an embedding model, a reranker, a
+/// classifier and a sparse model.
 async fn server() -> TestServer {
     let dir = fixtures_dir().join("st-pipelines/tiny-bert-mean-prompts");
     let other = scratch_dir("second-model");
@@ -24,11 +24,12 @@ async fn server() -> TestServer {
     let rerank = fixtures_dir().join("rerank");
     TestServer::start(
         &format!(
-            "{} all-MiniLM-L6-v2 all-minilm\n{} second\n{} bge-reranker-v2-m3\n{} classifier\n",
+            "{} all-MiniLM-L6-v2 all-minilm\n{} second\n{} bge-reranker-v2-m3\n{} classifier\n{} splade-v3\n",
             dir.display(),
             other.display(),
             rerank.join("tiny-xlmr-reranker").display(),
             rerank.join("tiny-bert-classifier").display(),
+            rerank.join("tiny-splade").display(),
         ),
         offline_hub(&scratch_dir("empty-cache")),
         Options::default(),

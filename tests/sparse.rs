@@ -23,6 +23,10 @@ async fn server() -> TestServer {
     for (dir, alias) in SPARSE {
         file.push_str(&format!("{} {alias}\n", fixtures_dir().join(dir).display()));
     }
+    file.push_str(&format!(
+        "{} router-splade\n",
+        fixtures_dir().join("sparse/tiny-router-splade").display()
+    ));
     file.push_str(&format!("{} embedder\n", pipeline_dir("tiny-bert-cls").display()));
     TestServer::start(&file, offline_hub(&scratch_dir("empty-cache")), Options::default()).await
 }
@@ -30,6 +34,7 @@ async fn server() -> TestServer {
 struct Row {
     text: String,
     prompt_name: Option<String>,
+    route: Option<String>,
     tokens: u64,
     vector: BTreeMap<u32, f32>,
 }
@@ -46,6 +51,7 @@ fn rows(dir: &str) -> Vec<Row> {
             Row {
                 text: row["text"].as_str().expect("text").to_owned(),
                 prompt_name: row["prompt_name"].as_str().map(str::to_owned),
+                route: row["route"].as_str().map(str::to_owned),
                 tokens: row["tokens"].as_u64().expect("tokens"),
                 vector: indices
                     .iter()
@@ -159,6 +165,80 @@ async fn every_sparse_fixture_matches_sentence_transformers_in_a_batch_and_alone
             );
         }
     }
+}
+
+#[tokio::test]
+async fn an_inference_free_model_looks_queries_up_and_runs_documents() {
+    let server = server().await;
+    let rows = rows("sparse/tiny-router-splade");
+    for route in ["document", "query"] {
+        let rows: Vec<&Row> = rows.iter().filter(|r| r.route.as_deref() == Some(route)).collect();
+        let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+        // Cohere's names for the two, and the route's name itself.
+        for input_type in [route.to_owned(), format!("search_{route}")] {
+            let (status, answer) = server
+                .post(
+                    "/embed_sparse",
+                    &json!({"model": "router-splade", "inputs": texts, "input_type": input_type}),
+                )
+                .await;
+            assert_eq!(status, 200, "{answer}");
+            for (row, vector) in rows.iter().zip(tei_vectors(&answer)) {
+                assert_same(&vector, &row.vector, 1e-5, &format!("{input_type}: {:?}", row.text));
+            }
+        }
+        let (status, answer) = server
+            .embed(json!({"model": "router-splade", "input": texts, "input_type": route}))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        let tokens: u64 = rows.iter().map(|r| r.tokens).sum();
+        assert_eq!(
+            answer["usage"]["prompt_tokens"],
+            json!(tokens),
+            "{route}: the tokens that route reads"
+        );
+    }
+    // No input_type: the Router's default route (document); a prompt_name naming a route takes it.
+    let row = rows
+        .iter()
+        .find(|r| r.route.as_deref() == Some("document"))
+        .expect("a document row");
+    let (_, answer) = server
+        .post("/embed_sparse", &json!({"model": "router-splade", "inputs": row.text}))
+        .await;
+    assert_same(&tei_vectors(&answer)[0], &row.vector, 1e-5, "the default route");
+    let row = rows
+        .iter()
+        .find(|r| r.route.as_deref() == Some("query"))
+        .expect("a query row");
+    let (_, answer) = server
+        .post(
+            "/embed_sparse",
+            &json!({"model": "router-splade", "inputs": row.text, "prompt_name": "query"}),
+        )
+        .await;
+    assert_same(&tei_vectors(&answer)[0], &row.vector, 1e-5, "prompt_name query");
+    let (status, answer) = server
+        .post(
+            "/embed_sparse",
+            &json!({"model": "router-splade", "inputs": "x", "input_type": "classification"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"].as_str().is_some_and(|e| e.contains("\"query\"")),
+        "{answer}"
+    );
+    let (status, _) = server
+        .post(
+            "/embed_sparse",
+            &json!({"model": "router-splade", "inputs": [[101, 7592, 102]], "input_type": "query"}),
+        )
+        .await;
+    assert_eq!(
+        status, 422,
+        "token ids cannot be looked up in another tokenizer's table"
+    );
 }
 
 #[tokio::test]
@@ -304,4 +384,54 @@ async fn sparse_inputs_are_truncated_or_refused_as_dense_ones_are() {
         assert_eq!(got, status, "{body}: {answer}");
         assert!(answer["error_type"].is_string(), "TEI's error shape: {answer}");
     }
+}
+
+#[test]
+fn sparse_models_the_service_cannot_run_exactly_are_refused_at_start() {
+    let splade = fixtures_dir().join("rerank").join("tiny-splade");
+    let change = |file: &str, from: &'static str, to: &'static str| {
+        common::altered_copy_of(&splade, file, move |text| {
+            assert!(text.contains(from), "{file} has no {from}");
+            text.replace(from, to)
+        })
+    };
+    let cases = [
+        (
+            change("1_SpladePooling/config.json", "\"max\"", "\"mean\""),
+            "pooling_strategy",
+        ),
+        (
+            change("1_SpladePooling/config.json", "\"relu\"", "\"softplus\""),
+            "activation_function",
+        ),
+        (
+            change(
+                "modules.json",
+                "splade_pooling.SpladePooling",
+                "sparse_auto_encoder.SparseAutoEncoder",
+            ),
+            "SparseAutoEncoder",
+        ),
+        (change("config.json", "BertForMaskedLM", "BertModel"), "ForMaskedLM"),
+        (
+            change("config.json", "\"bert\"", "\"roberta\""),
+            "masked-LM head on roberta",
+        ),
+        (
+            change("sentence_bert_config.json", "fill-mask", "feature-extraction"),
+            "transformer_task",
+        ),
+    ];
+    for (dir, key) in cases {
+        common::assert_refused(&dir, "", key);
+    }
+    // A Router whose routes are other than a SPLADE one and a looked-up one.
+    let router = fixtures_dir().join("sparse").join("tiny-router-splade");
+    let copy = common::altered_copy_of(&router, "router_config.json", |text| {
+        text.replace(
+            "sparse_static_embedding.SparseStaticEmbedding",
+            "sparse_auto_encoder.SparseAutoEncoder",
+        )
+    });
+    common::assert_refused(&copy, "", "route \"query\"");
 }

@@ -129,6 +129,10 @@ pub struct EmbedOptions {
     /// A sparse model's vectors keep only this many of their largest values; `None`: the
     /// model's own `max_active_dims`, if any.
     pub max_active_dims: Option<usize>,
+    /// What the texts are (`query` or `document`, also Cohere's `search_query` /
+    /// `search_document`): picks an inference-free sparse model's route, and the prompt of
+    /// that name when the request names none, as `encode_query` / `encode_document` do.
+    pub input_type: Option<String>,
 }
 
 impl Default for EmbedOptions {
@@ -140,6 +144,7 @@ impl Default for EmbedOptions {
             truncation: Truncation::Right,
             keep_alive: None,
             max_active_dims: None,
+            input_type: None,
         }
     }
 }
@@ -156,6 +161,16 @@ impl EmbedOptions {
         }
         if let Some(value) = take(fields, "dimensions") {
             self.dimensions = Some(positive(value, "dimensions")?);
+        }
+        if let Some(value) = take(fields, "input_type") {
+            self.input_type = match value {
+                Value::String(kind) => Some(match kind.as_str() {
+                    "search_query" => "query".to_owned(),
+                    "search_document" => "document".to_owned(),
+                    _ => kind,
+                }),
+                _ => return Err(ApiError::invalid("`input_type` must be a string.", "input_type")),
+            };
         }
         if let Some(value) = take(fields, "max_active_dims") {
             self.max_active_dims = Some(positive(value, "max_active_dims")?);

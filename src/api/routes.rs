@@ -100,6 +100,7 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/rerank", Tei, tei::scoring::rerank_handler, tei_rerank),
     route!(Post "/predict", Tei, tei::scoring::predict_handler, tei_predict),
     route!(Post "/embed_sparse", Tei, tei::sparse::embed_sparse_handler, tei_embed_sparse),
+    route!(Post "/embed_all", Tei, tei::embed_all_handler, tei_embed_all),
     // Ollama
     route!(Post "/api/embed", Plain, ollama::embed_handler, ollama_embed),
     route!(Post "/api/embeddings", Plain, ollama::embeddings_handler, ollama_embeddings),

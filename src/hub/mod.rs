@@ -110,11 +110,35 @@ pub struct Snapshot<'a> {
     spec: &'a ModelSpec,
     settings: &'a HubSettings,
     access: Access,
+    /// Files are looked up under this folder of the repository ("": its root).
+    folder: String,
 }
 
 impl<'a> Snapshot<'a> {
     pub fn new(spec: &'a ModelSpec, settings: &'a HubSettings, access: Access) -> Self {
-        Self { spec, settings, access }
+        Self {
+            spec,
+            settings,
+            access,
+            folder: String::new(),
+        }
+    }
+
+    /// The same repository seen from `folder` (a module's folder, as a `Router` keeps its
+    /// Transformer in one): its files are that folder's.
+    pub fn within(&self, folder: &str) -> Snapshot<'a> {
+        Snapshot {
+            folder: self.path(folder.trim_end_matches('/')),
+            ..Snapshot::new(self.spec, self.settings, self.access)
+        }
+    }
+
+    fn path(&self, file: &str) -> String {
+        match (self.folder.is_empty(), file.is_empty()) {
+            (true, _) => file.to_owned(),
+            (false, true) => self.folder.clone(),
+            (false, false) => format!("{}/{file}", self.folder),
+        }
     }
 
     pub fn model(&self) -> &str {
@@ -130,6 +154,7 @@ impl<'a> Snapshot<'a> {
 
     /// A file the model cannot do without. Blocking (it may download).
     pub fn required(&self, file: &str) -> Result<PathBuf, HubError> {
+        let file = &self.path(file);
         match &self.spec.source {
             ModelSource::Local { path } => local_required(path, file).map_err(|m| self.fail(m)),
             ModelSource::Hub { repo_id, revision } => {
@@ -141,6 +166,7 @@ impl<'a> Snapshot<'a> {
     /// A file the model may or may not have; `None` when it has none (or, cache-only, when the
     /// cache has none). Blocking (it may download).
     pub fn optional(&self, file: &str) -> Result<Option<PathBuf>, HubError> {
+        let file = &self.path(file);
         match &self.spec.source {
             ModelSource::Local { path } => Ok(Some(path.join(file)).filter(|p| p.is_file())),
             ModelSource::Hub { repo_id, revision } => {
@@ -153,7 +179,8 @@ impl<'a> Snapshot<'a> {
     pub fn is_local(&self) -> bool {
         let cache_only = Snapshot::new(self.spec, self.settings, Access::CacheOnly);
         let has = |file: &str| cache_only.required(file).is_ok();
-        has(CONFIG) && has(TOKENIZER) && (has(WEIGHTS) || has(WEIGHTS_INDEX))
+        // A Router keeps its modules' files in their folders; reading its pipeline finds them.
+        has(ROUTER_CONFIG) || has(CONFIG) && has(TOKENIZER) && (has(WEIGHTS) || has(WEIGHTS_INDEX))
     }
 
     fn fetcher<'b>(&'b self, repo_id: &'b str, revision: &'b str) -> HubFetcher<'b> {
@@ -171,6 +198,8 @@ pub const WEIGHTS: &str = "model.safetensors";
 /// A sharded checkpoint's map from tensor names to shard files.
 pub const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
 pub const TOKENIZER: &str = "tokenizer.json";
+/// sentence-transformers' `Router` module: its routes and the folders of their modules.
+pub const ROUTER_CONFIG: &str = "router_config.json";
 
 fn local_required(dir: &Path, name: &str) -> Result<PathBuf, String> {
     if !dir.is_dir() {

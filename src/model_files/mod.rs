@@ -33,11 +33,13 @@ use crate::runner::head::{DenseActivation, DenseSpec, HeadStep};
 use crate::runner::shape::ModelShape;
 use crate::runner::{PoolingMode, PoolingModes};
 pub use errors::{ServingError, UnknownPrompt};
+pub use router::{transformer_folder, RouterLayout, StaticRoute};
 pub use scoring::{ChatTemplate, ModelKind, PairFormat, Scoring};
 pub use sparse::Sparse;
 pub use weight_files::WeightFiles;
 
 mod errors;
+mod router;
 mod scoring;
 mod sparse;
 mod weight_files;
@@ -73,9 +75,13 @@ pub struct EntryServing {
 impl ModelDescription {
     /// Reads every file the pipeline needs (downloading them if `snapshot` may). Blocking.
     pub fn read(snapshot: &Snapshot) -> anyhow::Result<Self> {
-        let architecture = architectures::from_file(&snapshot.required(CONFIG)?)?;
-        let sentence: SentenceConfig = read_optional(snapshot, "sentence_bert_config.json")?.unwrap_or_default();
-        let tokenizer: TokenizerConfig = read_optional(snapshot, "tokenizer_config.json")?.unwrap_or_default();
+        let modules = read_optional::<Vec<ModuleEntry>>(snapshot, "modules.json")?;
+        let router = router::read(snapshot, modules.as_deref())?;
+        // The backbone's own files: a Router keeps them in its Transformer's folder.
+        let root = snapshot.within(router.as_ref().map_or("", |layout| layout.transformer.as_str()));
+        let architecture = architectures::from_file(&root.required(CONFIG)?)?;
+        let sentence: SentenceConfig = read_optional(&root, "sentence_bert_config.json")?.unwrap_or_default();
+        let tokenizer: TokenizerConfig = read_optional(&root, "tokenizer_config.json")?.unwrap_or_default();
         let prompts: PromptConfig = read_optional(snapshot, "config_sentence_transformers.json")?.unwrap_or_default();
         let mut description = Self {
             max_tokens: max_tokens(
@@ -93,12 +99,19 @@ impl ModelDescription {
             scoring: None,
             sparse: None,
         };
-        let modules = read_optional::<Vec<ModuleEntry>>(snapshot, "modules.json")?;
-        description.scoring = scoring::read(snapshot, modules.as_deref(), description.shape())?;
+        if router.is_none() {
+            description.scoring = scoring::read(snapshot, modules.as_deref(), description.shape())?;
+        }
         if description.scoring.is_some() {
             return Ok(description);
         }
-        description.sparse = sparse::read(snapshot, modules.as_deref(), description.shape())?;
+        description.sparse = sparse::read(
+            snapshot,
+            &root,
+            modules.as_deref(),
+            router.as_ref(),
+            description.shape(),
+        )?;
         if description.sparse.is_some() {
             description.check_default_prompt()?;
             return Ok(description);
@@ -183,6 +196,11 @@ impl ModelDescription {
         }
         anyhow::ensure!(pooled, "modules.json has no Pooling module");
         Ok(())
+    }
+
+    /// An inference-free sparse model's looked-up route.
+    pub fn static_route(&self) -> Option<&StaticRoute> {
+        self.sparse.as_ref()?.router.as_ref()?.static_route.as_ref()
     }
 
     /// The backbone's shape.

@@ -12,6 +12,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::router::RouterLayout;
 use super::{parse_file, read_optional, ModuleEntry};
 use crate::hub::{Snapshot, CONFIG};
 use crate::runner::architectures;
@@ -22,6 +23,8 @@ use crate::runner::shape::ModelShape;
 #[derive(Debug, Clone)]
 pub struct Sparse {
     pub head: SpladeSpec,
+    /// An inference-free model's routes; `None` for plain SPLADE.
+    pub router: Option<RouterLayout>,
     /// Only this many of each vector's largest values are kept, unless a request says otherwise.
     pub max_active_dims: Option<usize>,
     /// How vectors are compared (`dot` for every SPLADE model), as `/v1/models` tells clients.
@@ -34,7 +37,6 @@ const SPARSE_MODULES: &[&str] = &[
     "SpladePooling",
     "SparseStaticEmbedding",
     "SparseAutoEncoder",
-    "Router",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -69,13 +71,32 @@ fn class(module: &ModuleEntry) -> &str {
     module.kind_name.rsplit('.').next().unwrap_or_default()
 }
 
-/// The sparse side of a snapshot; `None` for any other model.
+/// The sparse side of a snapshot (`root`: where its Transformer's files are, a Router's
+/// Transformer folder or the snapshot itself); `None` for any other model.
 pub fn read(
     snapshot: &Snapshot,
+    root: &Snapshot,
     modules: Option<&[ModuleEntry]>,
+    router: Option<&RouterLayout>,
     shape: &ModelShape,
 ) -> anyhow::Result<Option<Sparse>> {
-    let modules = modules.unwrap_or_default();
+    let routed;
+    let modules = match router {
+        Some(layout) => {
+            routed = [
+                ModuleEntry {
+                    path: String::new(),
+                    kind_name: layout.transformer_type.clone(),
+                },
+                ModuleEntry {
+                    path: layout.pooling.clone(),
+                    kind_name: "sentence_transformers.sparse_encoder.modules.splade_pooling.SpladePooling".to_owned(),
+                },
+            ];
+            &routed[..]
+        }
+        None => modules.unwrap_or_default(),
+    };
     if !modules.iter().any(|m| SPARSE_MODULES.contains(&class(m))) {
         return Ok(None);
     }
@@ -97,15 +118,19 @@ pub fn read(
         class(transformer) != "SpladePooling" && class(pooling) == "SpladePooling" && transformer.path.is_empty(),
         "modules.json: a sparse model is its Transformer, at the snapshot's root, then SpladePooling"
     );
-    if class(transformer) == "Transformer" {
-        let settings: TransformerConfig = read_optional(snapshot, "sentence_bert_config.json")?.unwrap_or_default();
-        let task = settings.transformer_task.unwrap_or_default();
-        anyhow::ensure!(
-            task == "fill-mask",
-            "a Transformer before SpladePooling must have transformer_task \"fill-mask\" (sentence_bert_config.json says {task:?})"
-        );
-    }
-    let config: Value = parse_file(&snapshot.required(CONFIG)?)?;
+    // The legacy MLMTransformer means fill-mask unless its settings say otherwise.
+    let settings: TransformerConfig = read_optional(root, "sentence_bert_config.json")?.unwrap_or_default();
+    let default_task = if class(transformer) == "MLMTransformer" {
+        "fill-mask"
+    } else {
+        ""
+    };
+    let task = settings.transformer_task.unwrap_or_else(|| default_task.to_owned());
+    anyhow::ensure!(
+        task == "fill-mask",
+        "a Transformer before SpladePooling must have transformer_task \"fill-mask\" (sentence_bert_config.json says {task:?})"
+    );
+    let config: Value = parse_file(&root.required(CONFIG)?)?;
     let masked_lm = config
         .get("architectures")
         .and_then(Value::as_array)
@@ -151,6 +176,7 @@ pub fn read(
             strategy,
             activation,
         },
+        router: router.cloned(),
         max_active_dims: encoder.max_active_dims,
         similarity: encoder.similarity_fn_name.unwrap_or_else(|| "dot".to_owned()),
     }))

@@ -17,7 +17,13 @@ pub struct WeightFiles {
 }
 
 impl WeightFiles {
+    /// The backbone's files (in a Router's Transformer folder when it has one).
     pub fn fetch(snapshot: &Snapshot) -> anyhow::Result<Self> {
+        Self::fetch_at(&snapshot.within(&super::transformer_folder(snapshot)?))
+    }
+
+    /// The files of the module at `snapshot`'s folder.
+    pub fn fetch_at(snapshot: &Snapshot) -> anyhow::Result<Self> {
         let weights = match snapshot.optional(WEIGHTS)? {
             Some(single) => vec![single],
             None => match snapshot.optional(WEIGHTS_INDEX)? {

@@ -13,7 +13,7 @@ use crate::model_files::PairFormat;
 use crate::model_files::{ModelDescription, WeightFiles};
 use crate::registry::ModelSpec;
 use crate::runner::scoring::ScoringModel;
-use crate::runner::sparse::SparseModel;
+use crate::runner::sparse::{SparseModel, SparseVector, StaticWeights};
 use crate::runner::{self, Embedder, EmbeddingModel, Precision};
 use crate::tokenize::{ChatTokenizer, ForeignIds, ScoringTokens, TextTokenizer, TokenPiece, TokenizeError, Truncation};
 
@@ -26,7 +26,15 @@ pub struct LoadedModel {
     tokenizer: TextTokenizer,
     /// An LLM reranker's chat template.
     chat: Option<ChatTokenizer>,
+    /// An inference-free sparse model's looked-up route.
+    static_route: Option<StaticEncoder>,
     pub engine: Engine,
+}
+
+/// A `SparseStaticEmbedding` route: its own tokenizer (no special tokens) and weights.
+struct StaticEncoder {
+    tokenizer: TextTokenizer,
+    weights: StaticWeights,
 }
 
 impl LoadedModel {
@@ -79,6 +87,23 @@ impl LoadedModel {
         }
     }
 
+    /// The vectors of an inference-free sparse model's looked-up route (tokenized without
+    /// special tokens, cut at its tokenizer's limit) and each text's token count; `None` when
+    /// the model has no such route. Blocking.
+    pub fn encode_static(
+        &self,
+        texts: &[String],
+        prompt: Option<&str>,
+    ) -> Option<Result<Vec<(SparseVector, usize)>, TokenizeError>> {
+        let route = self.static_route.as_ref()?;
+        Some(
+            route
+                .tokenizer
+                .encode_plain(texts, prompt)
+                .map(|all| all.iter().map(|ids| (route.weights.vector(ids), ids.len())).collect()),
+        )
+    }
+
     /// An LLM reranker: pairs go through a chat template, and a single text has no form.
     pub fn has_chat_template(&self) -> bool {
         self.chat.is_some()
@@ -101,6 +126,8 @@ pub struct FetchedModel {
     precision: Precision,
     pub description: ModelDescription,
     files: WeightFiles,
+    /// An inference-free sparse model's looked-up route: its weights and tokenizer.
+    static_files: Option<WeightFiles>,
     size: WeightsSize,
 }
 
@@ -112,11 +139,16 @@ impl FetchedModel {
         let description = ModelDescription::read(&snapshot).map_err(fail)?;
         let files = WeightFiles::fetch(&snapshot).map_err(fail)?;
         let size = WeightsSize::of(&files.weights).map_err(fail)?;
+        let static_files = match description.static_route() {
+            Some(route) => Some(WeightFiles::fetch_at(&snapshot.within(&route.folder)).map_err(fail)?),
+            None => None,
+        };
         Ok(Self {
             id: spec.id.clone(),
             precision: spec.precision(),
             description,
             files,
+            static_files,
             size,
         })
     }
@@ -134,6 +166,7 @@ impl FetchedModel {
             precision,
             description,
             files,
+            static_files,
             size,
         } = self;
         let fail = |e: anyhow::Error| anyhow::anyhow!("model {id}: {e}");
@@ -170,6 +203,19 @@ impl FetchedModel {
                 (Arc::new(model.map_err(fail)?), None)
             }
         };
+        let static_route = match (static_files, description.static_route()) {
+            (Some(files), Some(route)) => {
+                let limit = route.max_tokens.unwrap_or(description.max_tokens);
+                let tokenizer = TextTokenizer::from_file(&files.tokenizer, limit, false).map_err(|e| fail(e.into()))?;
+                let weights = files
+                    .weights
+                    .first()
+                    .ok_or_else(|| fail(anyhow::anyhow!("{}: no weights file", route.folder)))?;
+                let weights = StaticWeights::load(weights).map_err(fail)?;
+                Some(StaticEncoder { tokenizer, weights })
+            }
+            _ => None,
+        };
         let device_name = runner::device::describe(device);
         let engine = Engine::start(model, engine_config, &id).map_err(|e| fail(e.into()))?;
         tracing::info!(
@@ -190,6 +236,7 @@ impl FetchedModel {
             device: device_name,
             tokenizer,
             chat,
+            static_route,
             engine,
         })
     }

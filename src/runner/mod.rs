@@ -134,6 +134,14 @@ impl Embedder for EmbeddingModel {
             let members: Vec<usize> = (first..sequences.len())
                 .filter(|&i| !done[i] && sequences[i].pooling == pooling)
                 .collect();
+            if pooling.is_every_token() {
+                for member in members {
+                    let rows = hidden.narrow(0, batch.starts[member], batch.lengths[member])?;
+                    vectors[member] = rows.flatten_all()?.to_vec1::<f32>()?;
+                    done[member] = true;
+                }
+                continue;
+            }
             let pooled = head::pooling::pool(&hidden, &batch, &members, pooling)?;
             let output = self.head.forward(pooled)?.to_vec2::<f32>()?;
             for (member, vector) in members.into_iter().zip(output) {

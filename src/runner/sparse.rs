@@ -1,7 +1,7 @@
 //! Sparse models: a backbone and a [`SpladeHead`], one text in, its weight for every vocabulary
 //! entry out, kept as the nonzero entries only ([`SparseVector`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
@@ -72,6 +72,46 @@ impl SparseVector {
         self.indices = order.iter().map(|&i| self.indices[i]).collect();
         self.values = order.iter().map(|&i| self.values[i]).collect();
         self
+    }
+}
+
+/// A `SparseStaticEmbedding`: one weight per vocabulary entry (IDF-like), a text's vector is
+/// the weight of every distinct token it has.
+pub struct StaticWeights {
+    weights: Vec<f32>,
+}
+
+impl StaticWeights {
+    /// Reads `weight` (`[vocab]`) from the module's safetensors file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu)?;
+        let weight = tensors
+            .get("weight")
+            .ok_or_else(|| anyhow::anyhow!("{} has no tensor named weight", path.display()))?;
+        let weights = weight.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        anyhow::ensure!(
+            weights.len() <= MAX_VOCAB,
+            "a vocabulary of {} is too large",
+            weights.len()
+        );
+        Ok(Self { weights })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// The vector of a text's token ids (those outside the table are skipped).
+    pub fn vector(&self, ids: &[u32]) -> SparseVector {
+        let mut distinct: Vec<u32> = ids.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let (indices, values) = distinct
+            .into_iter()
+            .filter_map(|id| self.weights.get(id as usize).map(|&w| (id, w)))
+            .filter(|&(_, w)| w != 0.0)
+            .unzip();
+        SparseVector { indices, values }
     }
 }
 
@@ -155,5 +195,14 @@ mod tests {
         let top = vector.clone().keep_largest(3);
         assert_eq!(top.indices, vec![1, 3, 4]);
         assert_eq!(vector.clone().keep_largest(10), vector);
+    }
+
+    #[test]
+    fn a_static_vector_weighs_each_distinct_token_once() {
+        let table = StaticWeights {
+            weights: vec![0.5, 0.0, 2.0, 1.5],
+        };
+        let vector = table.vector(&[3, 2, 3, 1, 9]);
+        assert_eq!((vector.indices, vector.values), (vec![2, 3], vec![2.0, 1.5]));
     }
 }

@@ -141,6 +141,23 @@ impl TextTokenizer {
         Ok(ids)
     }
 
+    /// Tokenizes texts (behind `prompt`) without special tokens, each cut after the first
+    /// `max_tokens`: a `SparseStaticEmbedding`'s input. Blocking.
+    pub fn encode_plain(&self, texts: &[String], prompt: Option<&str>) -> Result<Vec<Vec<u32>>, TokenizeError> {
+        let texts: Vec<String> = texts.iter().map(|text| self.prepare(prompt, text)).collect();
+        let encodings = self
+            .inner
+            .encode_batch_fast(texts, false)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        Ok(encodings
+            .iter()
+            .map(|encoding| {
+                let ids = encoding.get_ids();
+                ids[..ids.len().min(self.max_tokens)].to_vec()
+            })
+            .collect())
+    }
+
     /// The tokens of one text (behind `prompt`), untruncated, as `/tokenize` shows them.
     pub fn pieces(
         &self,

@@ -163,6 +163,7 @@ async fn embed(
         truncation: request.truncation,
         keep_alive: None,
         max_active_dims: None,
+        input_type: None,
     };
     let embedded = embed_resolved(
         state,

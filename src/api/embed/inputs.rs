@@ -110,7 +110,7 @@ pub(super) async fn texts_through_cache(
     let truncation_name = format!("{truncation:?}");
     let scope = cache::Scope {
         weights: &weights,
-        pooling: resolved.serving.pooling.describe(),
+        pooling: pooling.cache_label(),
         prompt: prompt.as_deref(),
         truncation: &truncation_name,
     };

@@ -112,7 +112,8 @@ pub async fn embed_resolved(
         }
         Ok(())
     })?;
-    let (vectors, prompt_tokens) = pipeline_vectors(state, resolved, request).await?;
+    let pooling = Pooling::new(resolved.serving.pooling);
+    let (vectors, prompt_tokens) = pipeline_vectors(state, resolved, request, pooling).await?;
     let vectors = tracing::debug_span!("encode").in_scope(|| {
         vectors
             .into_iter()
@@ -122,14 +123,15 @@ pub async fn embed_resolved(
     Ok(Embedded { vectors, prompt_tokens })
 }
 
-/// The pipeline's output for every input, as the engine gives it, and the tokens the model
-/// read: the prompt settled, the input turned into token sequences (texts through the
-/// exact-repeat cache), the token limits checked, the engine run. The caller has checked the
-/// model's kind and its own options.
+/// The model's output for every input, as the engine gives it with `pooling`, and the tokens
+/// the model read: the prompt settled, the input turned into token sequences (texts through
+/// the exact-repeat cache), the token limits checked, the engine run. The caller has checked
+/// the model's kind and its own options.
 pub(super) async fn pipeline_vectors(
     state: &AppState,
     resolved: &Resolved<'_>,
     request: EmbedRequest,
+    pooling: Pooling,
 ) -> Result<(Vec<Vec<f32>>, usize), ApiError> {
     let EmbedRequest {
         model: name,
@@ -148,7 +150,7 @@ pub(super) async fn pipeline_vectors(
         ..ComputeRecord::default()
     };
     let tokenizing = Instant::now();
-    let work = token_work(state, resolved, &name, input, prompt, options.truncation)
+    let work = token_work(state, resolved, &name, input, prompt, options.truncation, pooling)
         .instrument(tracing::debug_span!("tokenize"))
         .await?;
     compute.tokenization = tokenizing.elapsed();
@@ -165,6 +167,32 @@ pub(super) async fn pipeline_vectors(
     Ok((vectors, prompt_tokens))
 }
 
+/// Every input's tokens' last hidden states (`[input][token][hidden]`, before pooling), for
+/// TEI's `/embed_all`.
+pub async fn embed_every_token(state: &AppState, request: EmbedRequest) -> Result<Vec<Vec<Vec<f32>>>, ApiError> {
+    let resolved = resolve(state, &request.model, request.options.keep_alive).await?;
+    tracing::debug_span!("validate").in_scope(|| {
+        require_kind(&resolved, &[ModelKind::Embedding], "token states")?;
+        match (request.options.dimensions, request.options.max_active_dims) {
+            (None, None) => Ok(()),
+            (Some(_), _) => Err(ApiError::invalid(
+                "`dimensions` does not apply to token states.",
+                "dimensions",
+            )),
+            (None, Some(_)) => Err(ApiError::invalid(
+                "`max_active_dims` does not apply to token states.",
+                "max_active_dims",
+            )),
+        }
+    })?;
+    let hidden = resolved.model.description.shape().hidden_size;
+    let (rows, _) = pipeline_vectors(state, &resolved, request, Pooling::every_token()).await?;
+    Ok(rows
+        .iter()
+        .map(|rows| rows.chunks_exact(hidden).map(<[f32]>::to_vec).collect())
+        .collect())
+}
+
 /// The input as token sequences: the model's own ids checked and truncated; texts (and
 /// cl100k ids decoded to text) looked up in the cache and the rest tokenized.
 async fn token_work(
@@ -174,8 +202,8 @@ async fn token_work(
     input: Input,
     prompt: Option<String>,
     truncation: Truncation,
+    pooling: Pooling,
 ) -> Result<Work, ApiError> {
-    let pooling = Pooling::new(resolved.serving.pooling);
     match input {
         Input::Tokens(sequences) if resolved.spec.token_ids_under(name) == TokenIds::Model => {
             token_sequences(resolved, name, prompt.as_deref(), sequences, truncation, pooling)

@@ -45,6 +45,7 @@ use paths::*;
         tei_rerank,
         tei_predict,
         tei_embed_sparse,
+        tei_embed_all,
         cohere_rerank_v2,
         cohere_rerank_v1,
         vllm_score,

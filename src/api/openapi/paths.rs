@@ -6,7 +6,8 @@
 use super::errors::{CohereErrors, OpenAiErrors, PlainErrors, TeiErrors};
 use super::requests::{
     CohereEmbedRequest, CohereV1EmbedRequest, HfFeatureExtractionRequest, OllamaEmbedRequest, OllamaEmbeddingsRequest,
-    OllamaShowRequest, OpenAiEmbeddingRequest, TeiEmbedRequest, TeiEmbedSparseRequest, TeiTokenizeRequest,
+    OllamaShowRequest, OpenAiEmbeddingRequest, TeiEmbedAllRequest, TeiEmbedRequest, TeiEmbedSparseRequest,
+    TeiTokenizeRequest,
 };
 use super::scoring::{RerankRequest, ScoreRequest, TeiPredictRequest, TeiRerankRequest};
 use crate::api::cohere::rerank::RerankAnswer;
@@ -70,6 +71,10 @@ pub fn tei_embed() {}
 #[utoipa::path(post, path = "/embed_sparse", tag = "text-embeddings-inference", request_body = TeiEmbedSparseRequest,
     responses((status = 200, description = "each input's nonzero entries, indices ascending", body = Vec<Vec<SparseValue>>), TeiErrors))]
 pub fn tei_embed_sparse() {}
+
+#[utoipa::path(post, path = "/embed_all", tag = "text-embeddings-inference", request_body = TeiEmbedAllRequest,
+    responses((status = 200, description = "each input's tokens' last hidden states, before pooling", body = Vec<Vec<Vec<f32>>>), TeiErrors))]
+pub fn tei_embed_all() {}
 
 #[utoipa::path(post, path = "/", tag = "text-embeddings-inference", request_body = TeiEmbedRequest,
     responses((status = 200, body = Vec<Vec<f32>>), TeiErrors))]

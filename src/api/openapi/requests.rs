@@ -73,6 +73,20 @@ pub struct TeiEmbedRequest {
     pub model: Option<String>,
 }
 
+/// `POST /embed_all` (text-embeddings-inference): `/embed`'s body without the options that
+/// apply to a pooled vector.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"inputs": ["The quick brown fox"], "truncate": true}))]
+pub struct TeiEmbedAllRequest {
+    pub inputs: Input,
+    /// Default true; false makes an over-long input a 413.
+    pub truncate: Option<bool>,
+    pub truncation_direction: Option<TruncationDirection>,
+    pub prompt_name: Option<String>,
+    /// Extension: the model; the first of the allow-list when absent.
+    pub model: Option<String>,
+}
+
 /// `POST /embed_sparse` (text-embeddings-inference), for a sparse (SPLADE) model.
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"inputs": ["The quick brown fox"], "truncate": true}))]

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 use super::body::{read_json, RawBody};
-use super::embed::{embed, resolve, EmbedRequest};
+use super::embed::{embed, embed_every_token, resolve, EmbedRequest};
 use super::error::{ApiError, ErrorKind, ErrorShape, Shaped};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input, MAX_INPUTS};
 use super::pipeline::PipelineSummary;
@@ -104,6 +104,18 @@ pub async fn embed_handler(
     let json = read_json(Some(&headers), body)?;
     let request = embed_request(&state, json)?;
     Ok(Json(embed(&state, request).await?.vectors).into_response())
+}
+
+/// `POST /embed_all`: every token's last hidden state per input, `[[[f32, ...], ...], ...]`
+/// (the prompt and special tokens included, nothing pooled or normalised).
+pub async fn embed_all_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Response, TeiError> {
+    let json = read_json(Some(&headers), body)?;
+    let request = embed_request(&state, json)?;
+    Ok(Json(embed_every_token(&state, request).await?).into_response())
 }
 
 /// One token of `/tokenize`'s answer.

@@ -91,6 +91,25 @@ impl Pooling {
     pub fn new(modes: PoolingModes) -> Self {
         Self { modes, skip_leading: 0 }
     }
+
+    /// No pooling at all: a sequence's output is every token's last hidden state, row after
+    /// row (TEI's `/embed_all`).
+    pub fn every_token() -> Self {
+        Self::new(PoolingModes::default())
+    }
+
+    pub fn is_every_token(&self) -> bool {
+        self.modes.count() == 0
+    }
+
+    /// What the exact-repeat cache files the vectors under.
+    pub fn cache_label(&self) -> String {
+        if self.is_every_token() {
+            "every token".to_owned()
+        } else {
+            self.modes.describe()
+        }
+    }
 }
 
 /// Pools the sequences `members` of `batch` from the encoder's packed output `hidden`
