@@ -24,17 +24,6 @@ pub struct SparseVector {
 }
 
 impl SparseVector {
-    /// The nonzero entries of `dense`.
-    pub fn from_dense(dense: &[f32]) -> Self {
-        let (indices, values) = dense
-            .iter()
-            .enumerate()
-            .filter(|(_, &v)| v != 0.0)
-            .map(|(i, &v)| (i as u32, v))
-            .unzip();
-        Self { indices, values }
-    }
-
     /// The form the engine carries every model's output in (a `Vec<f32>` per sequence):
     /// `[index, value, index, value, ...]`, each index an exact `f32` integer (below
     /// [`MAX_VOCAB`]).
@@ -169,10 +158,7 @@ impl Embedder for SparseModel {
         let _pass = packed::ForwardPass::begin();
         let (batch, hidden) = forward(self.backbone.as_ref(), sequences, &self.device)?;
         let pooled = self.head.forward(&hidden, &batch)?;
-        Ok(pooled
-            .iter()
-            .map(|dense| SparseVector::from_dense(dense).to_flat())
-            .collect())
+        Ok(pooled.iter().map(SparseVector::to_flat).collect())
     }
 }
 
@@ -182,7 +168,10 @@ mod tests {
 
     #[test]
     fn a_sparse_vector_survives_the_flat_form_and_keeps_its_largest() {
-        let vector = SparseVector::from_dense(&[0.0, 2.5, 0.0, 1.0, 2.5, 0.25]);
+        let vector = SparseVector {
+            indices: vec![1, 3, 4, 5],
+            values: vec![2.5, 1.0, 2.5, 0.25],
+        };
         assert_eq!(vector.indices, vec![1, 3, 4, 5]);
         let wide = SparseVector {
             indices: vec![0, (MAX_VOCAB - 1) as u32],

@@ -12,6 +12,7 @@ use crate::runner::batch::PackedBatch;
 use crate::runner::layers::projection::Projection;
 use crate::runner::precision::Precision;
 use crate::runner::shape::ModelShape;
+use crate::runner::sparse::SparseVector;
 
 /// Vocabulary rows per decoder tile: 4,096 x 512 tokens of float32 logits is 8 MiB.
 pub const TILE: usize = 4096;
@@ -116,7 +117,6 @@ pub struct SpladeHead {
     tiles: Vec<Projection>,
     strategy: SpladeStrategy,
     activation: SpladeActivation,
-    vocab: usize,
 }
 
 impl SpladeHead {
@@ -153,23 +153,33 @@ impl SpladeHead {
             tiles,
             strategy: spec.strategy,
             activation: spec.activation,
-            vocab: head.vocab,
         })
     }
 
-    /// Every sequence's pooled values over the whole vocabulary, `[sequences][vocab]`, from the
-    /// backbone's `[tokens, hidden]`.
-    pub fn forward(&self, hidden: &Tensor, batch: &PackedBatch) -> Result<Vec<Vec<f32>>> {
+    /// Every sequence's nonzero pooled values, from the backbone's `[tokens, hidden]`. A pass
+    /// holds one tile's logits (`tokens x TILE`) and each sequence's nonzero entries, never a
+    /// row as wide as the vocabulary.
+    pub fn forward(&self, hidden: &Tensor, batch: &PackedBatch) -> Result<Vec<SparseVector>> {
         let transformed = self.transform.forward(hidden.clone())?.contiguous()?;
-        let mut pooled = vec![Vec::with_capacity(self.vocab); batch.sequences];
+        let mut pooled = vec![SparseVector::default(); batch.sequences];
+        let mut first = 0u32;
         for tile in &self.tiles {
             let logits = tile.forward(&transformed)?;
             let width = logits.dim(1)?;
             let logits = logits.flatten_all()?.to_vec1::<f32>()?;
-            for (sequence, values) in pooled.iter_mut().enumerate() {
+            for (sequence, vector) in pooled.iter_mut().enumerate() {
                 let rows = &logits[batch.starts[sequence] * width..][..batch.lengths[sequence] * width];
-                values.extend(pool_tile(rows, width, self.strategy, self.activation));
+                for (column, value) in pool_tile(rows, width, self.strategy, self.activation)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if value != 0.0 {
+                        vector.indices.push(first + column as u32);
+                        vector.values.push(value);
+                    }
+                }
             }
+            first += width as u32;
         }
         Ok(pooled)
     }
