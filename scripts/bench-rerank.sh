@@ -10,17 +10,7 @@
 # Features as in scripts/test.sh (EMBEDDINGS_FEATURES, default the pure-Rust build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/features.sh
-python3 scripts/fetch-test-model.py >/dev/null
-repo_dir="$PWD/target/test-hf-home/hub/models--sentence-transformers--all-MiniLM-L6-v2"
-snapshot="$repo_dir/snapshots/$(cat "$repo_dir/refs/main")"
-python="${EMBEDDINGS_BENCH_PYTHON:-target/baseline-python/bin/python}"
-if ! "$python" -c 'import sentence_transformers, torch, safetensors' 2>/dev/null; then
-    python3 -m venv target/baseline-python
-    target/baseline-python/bin/pip install -q --disable-pip-version-check -r benches/baseline-requirements.txt
-    python=target/baseline-python/bin/python
-fi
-cargo build --release --locked "${features[@]}" --bin embeddings >/dev/null 2>&1
+. scripts/bench-baseline.sh
 bf16=()
 grep -qw avx512_bf16 /proc/cpuinfo && bf16=(--bf16)
 HF_HUB_OFFLINE=1 RUST_LOG=warn "$python" benches/rerank.py "$snapshot" target/release/embeddings "${bf16[@]}" "$@"

@@ -118,13 +118,17 @@ impl EmbeddingResponse {
                 }),
             })
             .collect();
+        Self::list(model, data, embedded.prompt_tokens)
+    }
+
+    fn list(model: String, data: Vec<EmbeddingData>, tokens: usize) -> Self {
         Self {
             object: "list",
             data,
             model,
             usage: Usage {
-                prompt_tokens: embedded.prompt_tokens,
-                total_tokens: embedded.prompt_tokens,
+                prompt_tokens: tokens,
+                total_tokens: tokens,
             },
         }
     }
@@ -143,15 +147,7 @@ impl EmbeddingResponse {
                 },
             })
             .collect();
-        Self {
-            object: "list",
-            data,
-            model,
-            usage: Usage {
-                prompt_tokens: embedded.prompt_tokens,
-                total_tokens: embedded.prompt_tokens,
-            },
-        }
+        Self::list(model, data, embedded.prompt_tokens)
     }
 }
 

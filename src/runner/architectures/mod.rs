@@ -73,38 +73,38 @@ pub fn from_json(text: &str) -> ConfigResult<Arc<dyn Architecture>> {
 /// The head of a `*ForSequenceClassification` checkpoint of this config's architecture, with
 /// `labels` outputs.
 pub fn classification_head(config: &Value, shape: &ModelShape, labels: usize) -> ConfigResult<ScoreHeadSpec> {
-    let registration = registration(config)?;
-    let read = registration.classification_head.ok_or_else(|| {
-        let classifiable: Vec<&str> = REGISTERED
-            .iter()
-            .filter(|r| r.classification_head.is_some())
-            .flat_map(|r| r.model_types.iter().copied())
-            .collect();
-        ConfigError::Shape(format!(
-            "a sequence-classification head on {} is not supported (it is on {})",
-            shape.model_type,
-            classifiable.join(", ")
-        ))
+    let read = head_reader(config, shape, "a sequence-classification head", |r| {
+        r.classification_head
     })?;
     read(config, shape, labels)
 }
 
 /// The head of a `*ForMaskedLM` checkpoint of this config's architecture (SPLADE).
 pub fn masked_lm_head(config: &Value, shape: &ModelShape) -> ConfigResult<MaskedLmSpec> {
-    let registration = registration(config)?;
-    let read = registration.masked_lm_head.ok_or_else(|| {
+    let read = head_reader(config, shape, "a masked-LM head", |r| r.masked_lm_head)?;
+    read(config, shape)
+}
+
+/// The config's architecture's reader of one kind of head (`head_of`), or the error naming the
+/// architectures that have one.
+fn head_reader<T>(
+    config: &Value,
+    shape: &ModelShape,
+    head: &str,
+    head_of: impl Fn(&Registration) -> Option<T>,
+) -> ConfigResult<T> {
+    head_of(registration(config)?).ok_or_else(|| {
         let supported: Vec<&str> = REGISTERED
             .iter()
-            .filter(|r| r.masked_lm_head.is_some())
+            .filter(|r| head_of(r).is_some())
             .flat_map(|r| r.model_types.iter().copied())
             .collect();
         ConfigError::Shape(format!(
-            "a masked-LM head on {} is not supported (it is on {})",
+            "{head} on {} is not supported (it is on {})",
             shape.model_type,
             supported.join(", ")
         ))
-    })?;
-    read(config, shape)
+    })
 }
 
 /// An LLM reranker's head (sentence-transformers' `LogitScore`): the last token's logit for
