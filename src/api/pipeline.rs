@@ -79,6 +79,18 @@ pub struct DenseSummary {
     pub activation: &'static str,
 }
 
+/// How an entry pools, as every dialect names it: its pooling modes (`mean`, `cls+mean`, ...),
+/// a scoring head's token (`cls`, `mean`, `lasttoken`), or `splade`, TEI's name for a sparse
+/// model's.
+pub fn pooling_of(info: &EntryInfo) -> String {
+    let description = &info.description;
+    match (&description.scoring, &description.sparse) {
+        (Some(scoring), _) => scoring.head.pooling.name().to_owned(),
+        (None, Some(_)) => "splade".to_owned(),
+        (None, None) => info.serving.pooling.describe(),
+    }
+}
+
 impl PipelineSummary {
     pub fn of(info: &EntryInfo) -> Self {
         let description = &info.description;
@@ -92,11 +104,7 @@ impl PipelineSummary {
             hidden_size: shape.hidden_size,
             layers: shape.layers,
             attention: masks.iter().any(|m| m != "full").then_some(masks),
-            pooling: match (&description.scoring, &description.sparse) {
-                (Some(scoring), _) => scoring.head.pooling.name().to_owned(),
-                (None, Some(_)) => "splade".to_owned(),
-                (None, None) => info.serving.pooling.describe(),
-            },
+            pooling: pooling_of(info),
             include_prompt: description.include_prompt,
             dense: description
                 .head

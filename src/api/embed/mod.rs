@@ -97,11 +97,11 @@ pub async fn embed_resolved(
     resolved: &Resolved<'_>,
     request: EmbedRequest,
 ) -> Result<Embedded, ApiError> {
-    let options = request.options.clone();
+    let (dimensions, normalize) = (request.options.dimensions, request.options.normalize);
     tracing::debug_span!("validate").in_scope(|| {
         require_kind(resolved, &[ModelKind::Embedding], "embedding")?;
-        check_dimensions(resolved, options.dimensions)?;
-        if options.max_active_dims.is_some() {
+        check_dimensions(resolved, dimensions)?;
+        if request.options.max_active_dims.is_some() {
             return Err(ApiError::invalid(
                 format!(
                     "`max_active_dims` applies to sparse models; {} gives dense vectors.",
@@ -114,12 +114,8 @@ pub async fn embed_resolved(
     })?;
     let pooling = Pooling::new(resolved.serving.pooling);
     let (vectors, prompt_tokens) = pipeline_vectors(state, resolved, request, pooling).await?;
-    let vectors = tracing::debug_span!("encode").in_scope(|| {
-        vectors
-            .into_iter()
-            .map(|v| finish(v, options.dimensions, options.normalize))
-            .collect()
-    });
+    let vectors = tracing::debug_span!("encode")
+        .in_scope(|| vectors.into_iter().map(|v| finish(v, dimensions, normalize)).collect());
     Ok(Embedded { vectors, prompt_tokens })
 }
 

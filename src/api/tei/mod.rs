@@ -19,7 +19,7 @@ use super::body::{read_json, RawBody};
 use super::embed::{embed, embed_every_token, resolve, EmbedRequest};
 use super::error::{ApiError, ErrorKind, ErrorShape, Shaped};
 use super::input::{model_name, object, parse_input, take, EmbedOptions, Input, MAX_INPUTS};
-use super::pipeline::PipelineSummary;
+use super::pipeline::{pooling_of, PipelineSummary};
 use super::score::default_model;
 use super::AppState;
 use crate::model_files::ModelKind;
@@ -234,16 +234,6 @@ impl TeiModelType {
             label2id: labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect(),
         };
         let scoring = info.and_then(|i| i.description.scoring.as_ref());
-        if info.is_some_and(|i| i.description.sparse.is_some()) {
-            // TEI serves SPLADE as an embedding model pooled by "splade".
-            return Self {
-                embedding: Some(TeiPooling {
-                    pooling: Some("splade".to_owned()),
-                }),
-                reranker: None,
-                classifier: None,
-            };
-        }
         match (scoring, scoring.map(|s| s.kind())) {
             (Some(s), Some(ModelKind::Classifier)) => Self {
                 embedding: None,
@@ -257,7 +247,8 @@ impl TeiModelType {
             },
             (None, _) => Self {
                 embedding: Some(TeiPooling {
-                    pooling: info.map(|i| i.serving.pooling.describe()),
+                    // TEI serves SPLADE as an embedding model pooled by "splade".
+                    pooling: info.map(pooling_of),
                 }),
                 reranker: None,
                 classifier: None,
