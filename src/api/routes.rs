@@ -94,8 +94,12 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/hf-inference/models/{*id}" as "/hf-inference/models/{id}/pipeline/feature-extraction", Plain, hf::feature_extraction, hf_router),
     // text-embeddings-inference
     route!(Post "/embed", Tei, tei::embed_handler, tei_embed),
-    route!(Post "/", Tei, tei::embed_handler, tei_root),
+    route!(Post "/", Tei, tei::invocations_handler, tei_root),
+    route!(Post "/invocations", Tei, tei::invocations_handler, tei_invocations),
+    route!(Post "/vertex", Tei, tei::vertex_handler, tei_vertex),
     route!(Post "/tokenize", Tei, tei::tokenize_handler, tei_tokenize),
+    route!(Post "/decode", Tei, tei::decode_handler, tei_decode),
+    route!(Post "/similarity", Tei, tei::similarity_handler, tei_similarity),
     route!(Get "/info", Tei, tei::info_handler, tei_info),
     route!(Post "/rerank", Tei, tei::scoring::rerank_handler, tei_rerank),
     route!(Post "/predict", Tei, tei::scoring::predict_handler, tei_predict),
@@ -120,6 +124,8 @@ pub static ROUTES: &[Route] = &[
     // Operations
     route!(Get "/health", OpenAi, health, health),
     route!(Get "/healthz", OpenAi, health, healthz),
+    // SageMaker's health check
+    route!(Get "/ping", OpenAi, health, ping),
     route!(Get "/health/ready", OpenAi, ready, ready),
     route!(Get "/health/live", OpenAi, live, live),
     route!(Get "/metrics", OpenAi, metrics, metrics),

@@ -59,6 +59,11 @@ impl LoadedModel {
         self.tokenizer.pieces(text, prompt, special_tokens)
     }
 
+    /// The text of token ids. Blocking.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, TokenizeError> {
+        self.tokenizer.decode(ids, skip_special)
+    }
+
     /// The prompt's token count as pooling with `include_prompt: false` leaves it out.
     pub fn prompt_length(&self, prompt: &str) -> Result<usize, TokenizeError> {
         self.tokenizer.prompt_length(prompt)

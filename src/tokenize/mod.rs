@@ -190,6 +190,20 @@ impl TextTokenizer {
         Ok(pieces)
     }
 
+    /// The text of token ids, as the tokenizer's decoder joins them; `skip_special` leaves out
+    /// special tokens. An id outside the vocabulary is an error.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, TokenizeError> {
+        if let Some(&bad) = ids.iter().find(|&&id| self.inner.id_to_token(id).is_none()) {
+            return Err(TokenizeError::Encode(format!(
+                "token id {bad} is outside the vocabulary (0..{})",
+                self.vocab_size()
+            )));
+        }
+        self.inner
+            .decode(ids, skip_special)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))
+    }
+
     /// How many leading tokens of a prompted text are the prompt's, as sentence-transformers
     /// counts them for `include_prompt: false`: the prompt's own tokens less the closing one.
     pub fn prompt_length(&self, prompt: &str) -> Result<usize, TokenizeError> {

@@ -33,6 +33,10 @@ use paths::*;
         tei_embed,
         tei_root,
         tei_tokenize,
+        tei_decode,
+        tei_similarity,
+        tei_invocations,
+        tei_vertex,
         tei_info,
         ollama_embed,
         ollama_embeddings,
@@ -52,6 +56,7 @@ use paths::*;
         vllm_score_v1,
         health,
         healthz,
+        ping,
         ready,
         live,
         metrics,
@@ -122,6 +127,19 @@ mod tests {
             panic!("object")
         };
         assert!(super::super::input::EmbedOptions::default().read(&mut fields).is_ok());
+        let similarity = serde_json::to_value(TeiSimilarityRequest {
+            inputs: SimilarityInputs {
+                source_sentence: "a".into(),
+                sentences: vec!["b".into()],
+            },
+            parameters: None,
+            model: None,
+        })
+        .expect("serialises");
+        let serde_json::Value::Object(fields) = similarity else {
+            panic!("object")
+        };
+        assert!(crate::api::tei::similarity::is_similarity(&fields));
         for input in [
             Input::Text("a".into()),
             Input::Texts(vec!["a".into()]),

@@ -6,8 +6,8 @@
 use super::errors::{CohereErrors, OpenAiErrors, PlainErrors, TeiErrors};
 use super::requests::{
     CohereEmbedRequest, CohereV1EmbedRequest, HfFeatureExtractionRequest, OllamaEmbedRequest, OllamaEmbeddingsRequest,
-    OllamaShowRequest, OpenAiEmbeddingRequest, TeiEmbedAllRequest, TeiEmbedRequest, TeiEmbedSparseRequest,
-    TeiTokenizeRequest,
+    OllamaShowRequest, OpenAiEmbeddingRequest, TeiDecodeRequest, TeiEmbedAllRequest, TeiEmbedRequest,
+    TeiEmbedSparseRequest, TeiSimilarityRequest, TeiTokenizeRequest, VertexRequest,
 };
 use super::scoring::{RerankRequest, ScoreRequest, TeiPredictRequest, TeiRerankRequest};
 use crate::api::cohere::rerank::RerankAnswer;
@@ -21,6 +21,7 @@ use crate::api::openai::models::{ModelCard, ModelList};
 use crate::api::openai::types::EmbeddingResponse;
 use crate::api::tei::scoring::{TeiPredictAnswer, TeiRerankAnswer};
 use crate::api::tei::sparse::SparseValue;
+use crate::api::tei::tasks::{TeiTaskAnswer, VertexAnswer};
 use crate::api::tei::{SimpleToken, TeiErrorBody, TeiInfo};
 use crate::api::vllm::ScoreAnswer;
 use crate::api::HealthStatus;
@@ -77,8 +78,26 @@ pub fn tei_embed_sparse() {}
 pub fn tei_embed_all() {}
 
 #[utoipa::path(post, path = "/", tag = "text-embeddings-inference", request_body = TeiEmbedRequest,
-    responses((status = 200, body = Vec<Vec<f32>>), TeiErrors))]
+    description = "The model's own task, as `/invocations`.",
+    responses((status = 200, body = TeiTaskAnswer), TeiErrors))]
 pub fn tei_root() {}
+
+#[utoipa::path(post, path = "/invocations", tag = "text-embeddings-inference", request_body = TeiEmbedRequest,
+    description = "SageMaker's route: `/predict` on a classifier, `/rerank` on a reranker, `/embed_sparse` on a SPLADE model, `/embed` on an embedding model (`/similarity` for a sentence-similarity body).",
+    responses((status = 200, body = TeiTaskAnswer), TeiErrors))]
+pub fn tei_invocations() {}
+
+#[utoipa::path(post, path = "/vertex", tag = "text-embeddings-inference", request_body = VertexRequest,
+    responses((status = 200, body = VertexAnswer), TeiErrors))]
+pub fn tei_vertex() {}
+
+#[utoipa::path(post, path = "/decode", tag = "text-embeddings-inference", request_body = TeiDecodeRequest,
+    responses((status = 200, description = "one text per sequence", body = Vec<String>), TeiErrors))]
+pub fn tei_decode() {}
+
+#[utoipa::path(post, path = "/similarity", tag = "text-embeddings-inference", request_body = TeiSimilarityRequest,
+    responses((status = 200, description = "each sentence's cosine similarity with the source sentence", body = Vec<f32>), TeiErrors))]
+pub fn tei_similarity() {}
 
 #[utoipa::path(post, path = "/tokenize", tag = "text-embeddings-inference", request_body = TeiTokenizeRequest,
     responses((status = 200, body = Vec<Vec<SimpleToken>>), TeiErrors))]
@@ -115,6 +134,10 @@ pub fn ollama_version() {}
 #[utoipa::path(get, path = "/health", tag = "Operations",
     responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus)))]
 pub fn health() {}
+
+#[utoipa::path(get, path = "/ping", tag = "Operations", description = "SageMaker's health check: `/health`.",
+    responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus)))]
+pub fn ping() {}
 
 #[utoipa::path(get, path = "/healthz", tag = "Operations",
     responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus)))]

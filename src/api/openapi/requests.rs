@@ -114,6 +114,50 @@ pub struct TeiTokenizeRequest {
     pub model: Option<String>,
 }
 
+/// Token ids: one sequence, or a batch of them.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(Vec<u32>),
+    Batch(Vec<Vec<u32>>),
+}
+
+/// `POST /decode`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"ids": [101, 7592, 2088, 102], "skip_special_tokens": true}))]
+pub struct TeiDecodeRequest {
+    pub ids: TokenIds,
+    /// Default true.
+    pub skip_special_tokens: Option<bool>,
+    /// Extension: the model; the first of the allow-list when absent.
+    pub model: Option<String>,
+}
+
+/// The texts of a sentence-similarity request.
+#[derive(Serialize, ToSchema)]
+pub struct SimilarityInputs {
+    pub source_sentence: String,
+    pub sentences: Vec<String>,
+}
+
+/// `POST /similarity`: the options may also stand at the top level.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"inputs": {"source_sentence": "What is Deep Learning?", "sentences": ["What is Machine Learning?"]}}))]
+pub struct TeiSimilarityRequest {
+    pub inputs: SimilarityInputs,
+    pub parameters: Option<HfParameters>,
+    /// Extension: the model; the first of the allow-list when absent.
+    pub model: Option<String>,
+}
+
+/// `POST /vertex`: each instance is a body of `/embed`, `/embed_sparse`, `/rerank`,
+/// `/predict` or `/similarity`, as the model's kind (or the body's shape) calls for.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"instances": [{"inputs": "The quick brown fox"}, {"inputs": ["jumps over", "the lazy dog"]}]}))]
+pub struct VertexRequest {
+    pub instances: Vec<serde_json::Value>,
+}
+
 /// Options of the Inference API, at the top level or in `parameters`.
 #[derive(Serialize, ToSchema)]
 pub struct HfParameters {

@@ -16,16 +16,23 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 use super::body::{read_json, RawBody};
-use super::embed::{embed, embed_every_token, resolve, EmbedRequest};
+use super::embed::{embed, embed_every_token, EmbedRequest};
 use super::error::{ApiError, ErrorKind, ErrorShape, Shaped};
-use super::input::{model_name, object, parse_input, take, EmbedOptions, Input, MAX_INPUTS};
+use super::input::{model_name, object, parse_input, EmbedOptions};
 use super::pipeline::{pooling_of, PipelineSummary};
 use super::score::default_model;
 use super::AppState;
 use crate::model_files::ModelKind;
 
 pub mod scoring;
+pub mod similarity;
 pub mod sparse;
+pub mod tasks;
+pub mod tokens;
+
+pub use similarity::similarity_handler;
+pub use tasks::{invocations_handler, vertex_handler};
+pub use tokens::{decode_handler, tokenize_handler, SimpleToken};
 
 /// TEI's error shape: its statuses (422 for a validation error) and `error_type`.
 pub enum TeiShape {}
@@ -95,15 +102,20 @@ fn embed_request(state: &AppState, json: Value) -> Result<EmbedRequest, ApiError
     Ok(EmbedRequest { model, input, options })
 }
 
-/// `POST /embed` and `POST /`: `[[f32, ...], ...]`, one vector per input.
+/// `POST /embed`: `[[f32, ...], ...]`, one vector per input.
 pub async fn embed_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, TeiError> {
     let json = read_json(Some(&headers), body)?;
-    let request = embed_request(&state, json)?;
-    Ok(Json(embed(&state, request).await?.vectors).into_response())
+    Ok(Json(embed_answer(&state, json).await?).into_response())
+}
+
+/// `/embed`'s answer to a body.
+async fn embed_answer(state: &AppState, json: Value) -> Result<Vec<Vec<f32>>, ApiError> {
+    let request = embed_request(state, json)?;
+    Ok(embed(state, request).await?.vectors)
 }
 
 /// `POST /embed_all`: every token's last hidden state per input, `[[[f32, ...], ...], ...]`
@@ -116,66 +128,6 @@ pub async fn embed_all_handler(
     let json = read_json(Some(&headers), body)?;
     let request = embed_request(&state, json)?;
     Ok(Json(embed_every_token(&state, request).await?).into_response())
-}
-
-/// One token of `/tokenize`'s answer.
-#[derive(Serialize, ToSchema)]
-pub struct SimpleToken {
-    id: u32,
-    text: String,
-    special: bool,
-    start: Option<usize>,
-    stop: Option<usize>,
-}
-
-/// `POST /tokenize`: each input's tokens (untruncated, the prompt included) with byte offsets.
-pub async fn tokenize_handler(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Response, TeiError> {
-    let json = read_json(Some(&headers), body)?;
-    let mut fields = object(json)?;
-    let name = model_or_default(&state, &mut fields)?;
-    let texts = match parse_input(fields.remove("inputs").unwrap_or(Value::Null), "inputs")? {
-        Input::Texts(texts) => texts,
-        Input::Tokens(_) => return Err(ApiError::invalid("`inputs` must be a string or strings.", "inputs").into()),
-    };
-    let special_tokens = match take(&mut fields, "add_special_tokens") {
-        None => true,
-        Some(value) => value
-            .as_bool()
-            .ok_or_else(|| ApiError::invalid("`add_special_tokens` must be true or false.", "add_special_tokens"))?,
-    };
-    let options = EmbedOptions::default().read(&mut fields)?;
-    let resolved = resolve(&state, &name, None).await?;
-    let prompt = resolved.prompt(options.prompt_name.as_deref())?;
-    let model = resolved.model.shared();
-    let tokens = tokio::task::spawn_blocking(move || {
-        texts
-            .iter()
-            .map(|text| model.pieces(text, prompt.as_deref(), special_tokens))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(|_| ApiError::server("tokenization was interrupted"))?
-    .map_err(|e| ApiError::invalid(e.to_string(), "inputs"))?;
-    let tokens: Vec<Vec<SimpleToken>> = tokens
-        .into_iter()
-        .map(|pieces| {
-            pieces
-                .into_iter()
-                .map(|piece| SimpleToken {
-                    id: piece.id,
-                    text: piece.text,
-                    special: piece.special,
-                    start: piece.span.map(|(start, _)| start),
-                    stop: piece.span.map(|(_, stop)| stop),
-                })
-                .collect()
-        })
-        .collect();
-    Ok(Json(tokens).into_response())
 }
 
 /// TEI's `/info`, for the model TEI routes serve by default.
@@ -264,10 +216,15 @@ pub struct TeiPooling {
 
 /// `GET /info`: TEI's description of the (first) model and the server's limits.
 pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
+    Json(info(&state)).into_response()
+}
+
+/// TEI's description of the model its routes serve by default, and the server's limits.
+pub fn info(state: &AppState) -> TeiInfo {
     let spec = state.store.registry().default_spec();
     let info = state.store.info(spec);
     let engine = state.store.engine_config();
-    Json(TeiInfo {
+    TeiInfo {
         model_id: spec.public_name().to_owned(),
         model_sha: None,
         model_dtype: spec.precision().name().to_owned(),
@@ -275,9 +232,9 @@ pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
         max_concurrent_requests: engine.queue_capacity,
         max_input_length: info.as_ref().map(|i| i.description.max_tokens),
         max_batch_tokens: engine.max_batch_tokens,
-        max_batch_requests: None,
-        max_client_batch_size: MAX_INPUTS,
-        auto_truncate: true,
+        max_batch_requests: Some(engine.max_batch_sequences).filter(|&n| n != usize::MAX),
+        max_client_batch_size: state.limits.max_inputs,
+        auto_truncate: state.limits.auto_truncate,
         tokenization_workers: crate::runner::kernels::compute_threads(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         sha: None,
@@ -286,6 +243,5 @@ pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
         prompts: info.as_ref().map(|i| i.description.prompts.clone()),
         pipeline: info.as_ref().map(PipelineSummary::of),
         kernels: state.store.kernels(spec.precision()),
-    })
-    .into_response()
+    }
 }

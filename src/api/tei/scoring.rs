@@ -72,17 +72,25 @@ pub async fn rerank_handler(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, TeiError> {
-    let mut fields = object(read_json(Some(&headers), body)?)?;
+    let fields = object(read_json(Some(&headers), body)?)?;
+    Ok(Json(rerank_answer(&state, fields).await?).into_response())
+}
+
+/// `/rerank`'s answer to a body.
+pub(super) async fn rerank_answer(
+    state: &AppState,
+    mut fields: Map<String, Value>,
+) -> Result<TeiRerankAnswer, ApiError> {
     if fields.contains_key("documents") && !fields.contains_key("texts") {
-        let answer = rerank_documents(&state, fields, RerankDialect::Vllm).await?;
-        return Ok(Json(TeiRerankAnswer::Documents(answer)).into_response());
+        let answer = rerank_documents(state, fields, RerankDialect::Vllm).await?;
+        return Ok(TeiRerankAnswer::Documents(answer));
     }
-    let model = model_or(&state, &mut fields, ModelKind::Reranker)?;
+    let model = model_or(state, &mut fields, ModelKind::Reranker)?;
     let query = string(&mut fields, "query")?;
     let texts = strings(&mut fields, "texts", Documents::Strings)?;
     let return_text = flag(&mut fields, "return_text", false)?;
     let options = options(&mut fields)?;
-    let scored = rerank(&state, &model, query, texts.clone(), options).await?;
+    let scored = rerank(state, &model, query, texts.clone(), options).await?;
     let scores = scored.relevance();
     let mut texts: Vec<Option<String>> = texts.into_iter().map(Some).collect();
     let ranks: Vec<TeiRank> = ranking(&scores, None)
@@ -93,7 +101,7 @@ pub async fn rerank_handler(
             text: if return_text { texts[index].take() } else { None },
         })
         .collect();
-    Ok(Json(TeiRerankAnswer::Ranks(ranks)).into_response())
+    Ok(TeiRerankAnswer::Ranks(ranks))
 }
 
 /// `inputs` as TEI reads it: a string or a two-string pair is one input; any other array is a
@@ -146,11 +154,19 @@ pub async fn predict_handler(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, TeiError> {
-    let mut fields = object(read_json(Some(&headers), body)?)?;
-    let model = model_or(&state, &mut fields, ModelKind::Classifier)?;
+    let fields = object(read_json(Some(&headers), body)?)?;
+    Ok(Json(predict_answer(&state, fields).await?).into_response())
+}
+
+/// `/predict`'s answer to a body.
+pub(super) async fn predict_answer(
+    state: &AppState,
+    mut fields: Map<String, Value>,
+) -> Result<TeiPredictAnswer, ApiError> {
+    let model = model_or(state, &mut fields, ModelKind::Classifier)?;
     let (inputs, batch) = predict_inputs(fields.remove("inputs").filter(|v| !v.is_null()))?;
     let options = options(&mut fields)?;
-    let scored = predict(&state, &model, inputs, options).await?;
+    let scored = predict(state, &model, inputs, options).await?;
     let mut answers: Vec<Vec<TeiPrediction>> = scored
         .scores
         .iter()
@@ -164,10 +180,9 @@ pub async fn predict_handler(
                 .collect()
         })
         .collect();
-    let answer = if batch {
+    Ok(if batch {
         TeiPredictAnswer::Batch(answers)
     } else {
         TeiPredictAnswer::One(answers.pop().unwrap_or_default())
-    };
-    Ok(Json(answer).into_response())
+    })
 }

@@ -8,13 +8,14 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{model_or, TeiError};
 use crate::api::body::{read_json, RawBody};
 use crate::api::embed::sparse::embed_sparse;
 use crate::api::embed::EmbedRequest;
+use crate::api::error::ApiError;
 use crate::api::input::{object, parse_input, EmbedOptions};
 use crate::api::AppState;
 use crate::model_files::ModelKind;
@@ -34,12 +35,19 @@ pub async fn embed_sparse_handler(
     body: RawBody,
 ) -> Result<Response, TeiError> {
     let json = read_json(Some(&headers), body)?;
-    let mut fields = object(json)?;
-    let model = model_or(&state, &mut fields, ModelKind::Sparse)?;
+    Ok(Json(embed_sparse_answer(&state, object(json)?).await?).into_response())
+}
+
+/// `/embed_sparse`'s answer to a body.
+pub(super) async fn embed_sparse_answer(
+    state: &AppState,
+    mut fields: Map<String, Value>,
+) -> Result<Vec<Vec<SparseValue>>, ApiError> {
+    let model = model_or(state, &mut fields, ModelKind::Sparse)?;
     let input = parse_input(fields.remove("inputs").unwrap_or(Value::Null), "inputs")?;
     let options = EmbedOptions::default().read(&mut fields)?;
-    let embedded = embed_sparse(&state, EmbedRequest { model, input, options }).await?;
-    let answer: Vec<Vec<SparseValue>> = embedded
+    let embedded = embed_sparse(state, EmbedRequest { model, input, options }).await?;
+    Ok(embedded
         .vectors
         .into_iter()
         .map(|vector| {
@@ -50,6 +58,5 @@ pub async fn embed_sparse_handler(
                 .map(|(index, value)| SparseValue { index, value })
                 .collect()
         })
-        .collect();
-    Ok(Json(answer).into_response())
+        .collect())
 }
