@@ -210,10 +210,35 @@ impl Service<hyper::Request<Incoming>> for Tracked {
     }
 }
 
+/// Where connections come from: a TCP port, or a Unix socket (`--uds-path`).
+pub trait Listener: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+impl Listener for TcpListener {
+    type Stream = tokio::net::TcpStream;
+
+    async fn accept(&self) -> io::Result<Self::Stream> {
+        let (stream, _) = TcpListener::accept(self).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+#[cfg(unix)]
+impl Listener for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+
+    async fn accept(&self) -> io::Result<Self::Stream> {
+        Ok(tokio::net::UnixListener::accept(self).await?.0)
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, lets
 /// in-flight requests finish (up to `shutdown_timeout`) and says in the log what was drained.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Listener,
     router: Router,
     settings: ConnectionSettings,
     shutdown: impl Future<Output = ()>,
@@ -232,7 +257,7 @@ pub async fn serve(
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(stream) => stream,
                 Err(error) => {
                     // Out of descriptors and the like: wait a little instead of spinning.
                     tracing::warn!(%error, "accepting a connection failed");
@@ -242,7 +267,6 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
         let connection = Arc::new(ConnectionState::new());
         let io = TokioIo::new(GuardedStream {
             inner: stream,

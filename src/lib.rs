@@ -18,6 +18,7 @@ pub mod cache;
 pub mod config;
 pub mod connections;
 pub mod engine;
+pub mod grpc;
 pub mod hub;
 pub mod memory_guard;
 pub mod metrics;

@@ -16,8 +16,14 @@ use embeddings::registry::Registry;
 use embeddings::runner::select_device;
 
 fn main() -> ExitCode {
+    embeddings::config::tei::adopt_environment();
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let (json, spans) = match &cli.command {
+        Command::Serve(args) => (args.tei.json_output, !args.tei.disable_spans),
+        _ => (false, true),
+    };
+    let format = if json { LogFormat::Json } else { cli.log_format };
+    init_logging(format, spans);
     let outcome = match cli.command {
         Command::Serve(args) => {
             embeddings::runner::kernels::configure_cpu_threads(args.tuning.threads_per_worker());
@@ -43,14 +49,18 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, spans: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only on a terminal: container and journal logs get plain text.
     // Spans (a request's validate, tokenize, queue, forward and encode stages, at debug level)
     // are logged when they close, with their durations.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_span_events(if spans {
+            tracing_subscriber::fmt::format::FmtSpan::CLOSE
+        } else {
+            tracing_subscriber::fmt::format::FmtSpan::NONE
+        })
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     match format {

@@ -1,26 +1,38 @@
-//! Starting and stopping the HTTP server.
+//! Starting and stopping the server: the listeners (HTTP and gRPC on `--port`, and on
+//! `--uds-path`; gRPC alone on `--grpc-port`; metrics alone on `--prometheus-port`), the
+//! start-up models, and one shutdown for all of them.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::api::{router, AppState};
 use crate::auth::ApiKeys;
 use crate::config::{preload_selection, ServeArgs};
 use crate::hub::HubSettings;
+use crate::model_files::ModelKind;
 use crate::model_store::ModelStore;
 use crate::registry::ModelSpec;
 use crate::runner::select_device;
 
 /// Runs `embeddings serve` until SIGINT/SIGTERM, or until a model loaded at start fails.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let registry = args.precision.registry(&args.models)?;
+    for line in args.tei.ignored() {
+        tracing::warn!("{line}");
+    }
+    let registry = args.registry()?;
     let preload = preload_selection(&args.preload, &registry)?;
     let device = select_device(args.device)?;
-    let hub = HubSettings::from_env();
+    let mut hub = HubSettings::from_env().with_token(args.tei.hf_token.as_deref());
+    if let Some(cache) = &args.tei.huggingface_hub_cache {
+        hub.cache_dir = cache.clone();
+    }
     tracing::info!(cache = %hub.cache_dir.display(), offline = hub.offline, token = hub.has_token(), "hugging face hub settings");
-    let engine = args.tuning.engine(&device);
+    let engine = args.engine(&device);
     tracing::info!(
         device = crate::runner::device::describe(&device),
         cpu_backend = crate::runner::kernels::cpu_backend(),
@@ -52,7 +64,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(api_keys = keys.enabled(), "access");
-    let mut state = AppState::new(store, args.tuning.limits(&args.protection))
+    let mut state = AppState::new(store, args.limits())
         .with_keys(keys)
         .with_cache_bytes(args.tuning.cache_bytes);
     state.metrics_public = args.access.metrics_public;
@@ -61,13 +73,38 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     #[cfg(unix)]
     tokio::spawn(reload_keys_on_hangup(Arc::clone(&state)));
 
-    let listener = TcpListener::bind((args.host.as_str(), args.port))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
-    let address: SocketAddr = listener.local_addr()?;
-    tracing::info!(%address, "listening");
+    let listener = bind(&args.host, args.port, "HTTP and gRPC").await?;
+    let grpc = crate::grpc::router(Arc::clone(&state))?;
+    let app = crate::grpc::beside(router(Arc::clone(&state)), grpc.clone());
+    let (stop, stopped) = watch::channel(false);
+    let connections = args.protection.connections();
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(crate::connections::serve(
+        listener,
+        app.clone(),
+        connections,
+        until(&stopped),
+    ));
+    if let Some(port) = args.tei.grpc_port {
+        let listener = bind(&args.host, port, "gRPC").await?;
+        servers.spawn(crate::connections::serve(listener, grpc, connections, until(&stopped)));
+    }
+    if let Some(port) = args.tei.prometheus_port {
+        let listener = bind(&args.host, port, "metrics").await?;
+        servers.spawn(crate::connections::serve(
+            listener,
+            metrics_only(),
+            connections,
+            until(&stopped),
+        ));
+    }
+    #[cfg(unix)]
+    if let Some(path) = &args.tei.uds_path {
+        let listener = bind_socket(path)?;
+        servers.spawn(crate::connections::serve(listener, app, connections, until(&stopped)));
+    }
 
-    let loading = tokio::spawn(preload_models(Arc::clone(&state), preload));
+    let loading = tokio::spawn(preload_models(Arc::clone(&state), preload, args.tei.wants_splade()));
     // Resolves only if loading fails: a server that cannot serve its models should exit (and be
     // restarted by its supervisor) rather than stay up answering 503 forever.
     let load_failure = async {
@@ -78,22 +115,80 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let draining = Arc::clone(&state);
-    let stop = async move {
+    let shutdown = async move {
         shutdown_signal().await;
         draining.start_draining();
+        let _ = stop.send(true);
+        drain(servers).await
     };
-    let server = crate::connections::serve(listener, router(state), args.protection.connections(), stop);
-    tokio::select! {
-        served = server => served.map_err(Into::into),
+    let outcome = tokio::select! {
+        served = shutdown => served,
         error = load_failure => Err(error),
+    };
+    #[cfg(unix)]
+    if let Some(path) = &args.tei.uds_path {
+        let _ = std::fs::remove_file(path);
+    }
+    outcome
+}
+
+async fn bind(host: &str, port: u16, serves: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind((host, port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port} ({serves}): {e}"))?;
+    let address: SocketAddr = listener.local_addr()?;
+    tracing::info!(%address, serves, "listening");
+    Ok(listener)
+}
+
+/// A Unix socket at `path`, replacing a stale one left by an earlier run.
+#[cfg(unix)]
+fn bind_socket(path: &std::path::Path) -> anyhow::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", path.display()))?;
+    tracing::info!(socket = %path.display(), serves = "HTTP and gRPC", "listening");
+    Ok(listener)
+}
+
+/// GET /metrics alone, for `--prometheus-port` (open: a port of its own is how TEI serves it).
+fn metrics_only() -> Router {
+    Router::new().route("/metrics", axum::routing::get(crate::api::metrics))
+}
+
+/// Resolves once shutdown starts.
+fn until(stopped: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut stopped = stopped.clone();
+    async move {
+        let _ = stopped.wait_for(|&stop| stop).await;
     }
 }
 
+/// Waits for every listener to drain (each within the shutdown timeout).
+async fn drain(mut servers: tokio::task::JoinSet<std::io::Result<()>>) -> anyhow::Result<()> {
+    while let Some(served) = servers.join_next().await {
+        served??;
+    }
+    Ok(())
+}
+
 /// Loads the start-up models, then marks the server ready. The server keeps running after a
-/// successful load: the caller only wakes up on failure.
-pub async fn preload_models(state: Arc<AppState>, models: Vec<ModelSpec>) -> anyhow::Result<()> {
+/// successful load: the caller only wakes up on failure. `splade`: TEI's `--pooling splade`,
+/// which only a SPLADE model can honour.
+pub async fn preload_models(state: Arc<AppState>, models: Vec<ModelSpec>, splade: bool) -> anyhow::Result<()> {
     for spec in &models {
         state.store.get(spec, None).await?;
+        let kind = state.store.info(spec).map(|info| info.description.kind());
+        if splade && kind != Some(ModelKind::Sparse) {
+            anyhow::bail!(
+                "--pooling splade: {} is not a SPLADE model (its files make it {})",
+                spec.public_name(),
+                kind.map_or("unknown", |k| k.name())
+            );
+        }
     }
     state.set_ready();
     tracing::info!(models = models.len(), "ready");

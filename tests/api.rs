@@ -328,6 +328,7 @@ async fn concurrent_requests_each_get_their_own_correct_vectors() {
                 queue_capacity: 1024,
                 workers: 2,
                 threads_per_worker: 1,
+                max_batch_sequences: usize::MAX,
             },
             ..Options::default()
         })
@@ -381,6 +382,7 @@ async fn a_full_queue_answers_429_with_retry_after_instead_of_hanging() {
                 queue_capacity: 1,
                 workers: 2,
                 threads_per_worker: 1,
+                max_batch_sequences: usize::MAX,
             },
             ..Options::default()
         })

@@ -81,6 +81,17 @@ pub fn note(update: impl FnOnce(&mut AccessRecord)) {
     let _ = RECORD.try_with(|record| update(&mut record.borrow_mut()));
 }
 
+/// Runs `work` with a record of its own, for callers outside the HTTP stack (the gRPC API),
+/// and gives back what it noted.
+pub async fn recorded<T>(work: impl std::future::Future<Output = T>) -> (T, AccessRecord) {
+    RECORD
+        .scope(RefCell::new(AccessRecord::default()), async {
+            let output = work.await;
+            (output, RECORD.with(|record| record.borrow().clone()))
+        })
+        .await
+}
+
 /// The client's id if it is short printable ASCII without spaces, else a new one.
 fn request_id(request: &Request) -> HeaderValue {
     request

@@ -123,6 +123,9 @@ pub struct EmbedOptions {
     /// `false`: the pipeline's own vector, without the final L2 normalisation.
     pub normalize: bool,
     pub truncation: Truncation,
+    /// Whether the request said how to truncate; when it did not, `--auto-truncate false`
+    /// makes an over-long input an error.
+    pub truncation_chosen: bool,
     /// How long the model stays loaded after this request (Ollama's `keep_alive`); `None`: the
     /// server's `--keep-alive`.
     pub keep_alive: Option<KeepAlive>,
@@ -142,6 +145,7 @@ impl Default for EmbedOptions {
             dimensions: None,
             normalize: true,
             truncation: Truncation::Right,
+            truncation_chosen: false,
             keep_alive: None,
             max_active_dims: None,
             input_type: None,
@@ -178,6 +182,9 @@ impl EmbedOptions {
         if let Some(value) = take(fields, "normalize") {
             self.normalize = boolean(value, "normalize")?;
         }
+        self.truncation_chosen |= ["truncate", "truncation_direction"]
+            .iter()
+            .any(|key| fields.get(*key).is_some_and(|v| !v.is_null()));
         self.truncation = truncation(fields, self.truncation)?;
         Ok(self)
     }

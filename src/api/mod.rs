@@ -4,7 +4,7 @@
 //! its own way. The operation, limits and validation are shared ([`embed`], [`input`],
 //! [`body`]). Nothing here touches tensors.
 
-mod access;
+pub(crate) mod access;
 mod body;
 pub mod cohere;
 pub mod embed;
@@ -17,7 +17,8 @@ pub mod openapi;
 pub mod pipeline;
 pub mod routes;
 pub mod score;
-mod tei;
+pub mod tei;
+pub mod tokens;
 mod vllm;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +54,11 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Most documents (or pairs, or texts to classify) in one scoring request (400 beyond).
     pub max_rerank_documents: usize,
+    /// Most inputs in one embedding request (413 beyond; TEI's `--max-client-batch-size`).
+    pub max_inputs: usize,
+    /// Whether an over-long input is truncated when the request does not say (TEI's
+    /// `--auto-truncate`); `false` makes it an error.
+    pub auto_truncate: bool,
 }
 
 impl Default for Limits {
@@ -64,6 +70,8 @@ impl Default for Limits {
             body_min_bytes_per_second: 64 * 1024,
             request_timeout: Duration::from_secs(60),
             max_rerank_documents: 1000,
+            max_inputs: input::MAX_INPUTS,
+            auto_truncate: true,
         }
     }
 }
@@ -130,7 +138,7 @@ impl AppState {
         self.draining.store(true, Ordering::Release);
     }
 
-    fn accepting(&self) -> bool {
+    pub fn accepting(&self) -> bool {
         self.is_ready() && !self.draining.load(Ordering::Acquire)
     }
 }
@@ -214,7 +222,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 }
 
 /// Prometheus' text exposition of the process's metrics.
-async fn metrics() -> Response {
+pub async fn metrics() -> Response {
     match crate::metrics::render() {
         Some(text) => (
             [(
@@ -234,7 +242,7 @@ async fn live() -> Response {
 }
 
 /// Routes anyone may call, keys or not: the orchestrator's probes.
-const OPEN_PATHS: [&str; 4] = ["/health", "/healthz", "/health/ready", "/health/live"];
+const OPEN_PATHS: [&str; 5] = ["/health", "/healthz", "/health/ready", "/health/live", "/ping"];
 
 /// Lets a request through when keys are off, the route is open, or it carries a key.
 async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {

@@ -13,7 +13,9 @@ use crate::registry::{ModelSpec, Registry};
 use crate::runner::{DeviceChoice, Precision};
 
 mod memory;
+pub mod tei;
 pub use memory::{byte_size, MemoryArgs};
+pub use tei::TeiArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,11 +64,11 @@ pub struct ModelsFileArg {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on (0.0.0.0 to accept connections from other hosts).
-    #[arg(long, env = "EMBEDDINGS_HOST", default_value = "127.0.0.1")]
+    #[arg(long, alias = "hostname", env = "EMBEDDINGS_HOST", default_value = "127.0.0.1")]
     pub host: String,
 
-    /// Port to listen on.
-    #[arg(long, env = "EMBEDDINGS_PORT", default_value_t = 11445)]
+    /// Port to listen on (HTTP, and gRPC by content type). TEI's PORT is read too.
+    #[arg(long, short = 'p', env = "EMBEDDINGS_PORT", default_value_t = 11445)]
     pub port: u16,
 
     #[command(flatten)]
@@ -95,6 +97,40 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub access: AccessArgs,
+
+    #[command(flatten)]
+    pub tei: TeiArgs,
+}
+
+impl ServeArgs {
+    /// The allow-list: `--model-id`'s one model, else the models file; `--dtype` applied.
+    pub fn registry(&self) -> anyhow::Result<Registry> {
+        match self.tei.registry()? {
+            Some(registry) => {
+                self.precision.simulate();
+                Ok(registry.with_default_precision(self.precision.dtype))
+            }
+            None => self.precision.registry(&self.models),
+        }
+    }
+
+    /// The request limits, TEI's flags included.
+    pub fn limits(&self) -> Limits {
+        let mut limits = self.tuning.limits(&self.protection);
+        if let Some(size) = self.tei.max_client_batch_size {
+            limits.max_inputs = size.max(1);
+        }
+        limits.auto_truncate = self.tei.auto_truncate.unwrap_or(true);
+        limits
+    }
+
+    /// The engine settings for a model on `device`, TEI's flags included.
+    pub fn engine(&self, device: &candle_core::Device) -> EngineConfig {
+        EngineConfig {
+            max_batch_sequences: self.tei.max_batch_requests.map_or(usize::MAX, |n| n.max(1)),
+            ..self.tuning.engine(device)
+        }
+    }
 }
 
 /// The number format of the models' matmuls.
@@ -114,10 +150,16 @@ pub struct PrecisionArgs {
 impl PrecisionArgs {
     /// Loads the models file with these settings applied to it and to the process.
     pub fn registry(&self, models: &ModelsFileArg) -> anyhow::Result<Registry> {
+        self.simulate();
+        Ok(Registry::load(&models.models_file)?.with_default_precision(self.dtype))
+    }
+}
+
+impl PrecisionArgs {
+    fn simulate(&self) {
         if self.simulate_cpu_without_bf16 {
             crate::runner::kernels::packed::disable_cpu_bf16();
         }
-        Ok(Registry::load(&models.models_file)?.with_default_precision(self.dtype))
     }
 }
 
@@ -214,7 +256,7 @@ pub struct TuningArgs {
     pub max_batch_tokens: usize,
 
     /// Most requests waiting per model; beyond it requests get 429 with Retry-After.
-    #[arg(long, env = "EMBEDDINGS_MAX_QUEUE", default_value_t = EngineConfig::default().queue_capacity)]
+    #[arg(long, alias = "max-concurrent-requests", env = "EMBEDDINGS_MAX_QUEUE", default_value_t = EngineConfig::default().queue_capacity)]
     pub max_queue: usize,
 
     /// Forward passes run at once, each on its own thread [default: one per physical core on
@@ -236,7 +278,7 @@ pub struct TuningArgs {
     pub max_rerank_documents: usize,
 
     /// Largest request body in bytes (413 beyond).
-    #[arg(long, env = "EMBEDDINGS_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+    #[arg(long, alias = "payload-limit", env = "EMBEDDINGS_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
     pub max_body_bytes: usize,
 
     /// Bytes the exact-repeat cache of text vectors may hold (least recently used out first);
@@ -250,6 +292,7 @@ impl TuningArgs {
     pub fn engine(&self, device: &candle_core::Device) -> EngineConfig {
         EngineConfig {
             max_batch_tokens: self.max_batch_tokens.max(1),
+            max_batch_sequences: usize::MAX,
             queue_capacity: self.max_queue.max(1),
             workers: self
                 .workers
@@ -272,6 +315,7 @@ impl TuningArgs {
             body_min_bytes_per_second: protection.body_min_rate.max(1),
             request_timeout: protection.request_timeout,
             max_rerank_documents: self.max_rerank_documents.max(1),
+            ..Limits::default()
         }
     }
 }

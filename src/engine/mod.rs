@@ -25,6 +25,8 @@ mod job;
 pub struct EngineConfig {
     /// Most tokens (padding included) in one forward pass.
     pub max_batch_tokens: usize,
+    /// Most sequences in one forward pass (TEI's `--max-batch-requests`).
+    pub max_batch_sequences: usize,
     /// Most requests waiting for a worker; one more is refused with [`EngineError::QueueFull`].
     pub queue_capacity: usize,
     /// Forward passes running at once, each on its own thread.
@@ -37,6 +39,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             max_batch_tokens: 256,
+            max_batch_sequences: usize::MAX,
             queue_capacity: 256,
             workers: 1,
             threads_per_worker: 1,
@@ -291,7 +294,7 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
         // MKL's thread cap is per OS thread, and the pool may run this on any of its threads.
         pool.install(|| {
             crate::runner::kernels::limit_matmul_threads(threads);
-            run_wave(&*shared.model, wave, shared.config.max_batch_tokens, &shared.name)
+            run_wave(&*shared.model, wave, &shared.config, &shared.name)
         });
     }
     // The engine was dropped (its model unloaded): the last worker out frees the weights, and
@@ -301,9 +304,11 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
     crate::memory_guard::return_freed_memory();
 }
 
-fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize, name: &str) {
+fn run_wave(model: &dyn Embedder, mut wave: Wave, config: &EngineConfig, name: &str) {
     wave.sort_by_key(|(job, sequence)| job.sequences[*sequence].len());
-    for batch in plan_batches(wave.len(), |i| wave[i].0.sequences[wave[i].1].len(), max_batch_tokens) {
+    let length = |i: usize| wave[i].0.sequences[wave[i].1].len();
+    let batches = plan_batches(wave.len(), length, config.max_batch_tokens, config.max_batch_sequences);
+    for batch in batches {
         let members: Vec<&(Arc<JobState>, usize)> = wave[batch].iter().filter(|(job, _)| !job.is_abandoned()).collect();
         if members.is_empty() {
             continue;
@@ -353,13 +358,19 @@ fn run_wave(model: &dyn Embedder, mut wave: Wave, max_batch_tokens: usize, name:
 }
 
 /// Splits `count` length-sorted sequences into consecutive batches whose padded size
-/// (sequences x longest) stays within `max_tokens`; a sequence longer than that goes alone.
-pub fn plan_batches(count: usize, len_of: impl Fn(usize) -> usize, max_tokens: usize) -> Vec<std::ops::Range<usize>> {
+/// (sequences x longest) stays within `max_tokens`, of at most `max_sequences` each; a sequence
+/// longer than that goes alone.
+pub fn plan_batches(
+    count: usize,
+    len_of: impl Fn(usize) -> usize,
+    max_tokens: usize,
+    max_sequences: usize,
+) -> Vec<std::ops::Range<usize>> {
     let mut batches = Vec::new();
     let mut start = 0;
     while start < count {
         let mut end = start + 1;
-        while end < count && (end + 1 - start) * len_of(end) <= max_tokens {
+        while end < count && end - start < max_sequences && (end + 1 - start) * len_of(end) <= max_tokens {
             end += 1;
         }
         batches.push(start..end);

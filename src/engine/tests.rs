@@ -11,13 +11,15 @@ fn mean() -> Pooling {
 #[test]
 fn batches_respect_the_padded_token_budget() {
     let lens = [2, 3, 3, 5, 8, 20];
-    let batches = plan_batches(lens.len(), |i| lens[i], 10);
+    let batches = plan_batches(lens.len(), |i| lens[i], 10, usize::MAX);
     assert_eq!(batches, vec![0..3, 3..4, 4..5, 5..6]);
     for batch in &batches {
         let longest = lens[batch.end - 1];
         assert!(batch.len() == 1 || batch.len() * longest <= 10);
     }
-    assert!(plan_batches(0, |_| 1, 10).is_empty());
+    assert!(plan_batches(0, |_| 1, 10, usize::MAX).is_empty());
+    // TEI's --max-batch-requests: at most that many sequences a pass, whatever the budget.
+    assert_eq!(plan_batches(5, |_| 1, 100, 2), vec![0..2, 2..4, 4..5]);
 }
 
 #[test]
@@ -80,6 +82,7 @@ async fn every_request_gets_its_own_vectors_back() {
             queue_capacity: 64,
             workers: 3,
             threads_per_worker: 1,
+            max_batch_sequences: usize::MAX,
         },
         "echo",
     )
@@ -123,6 +126,7 @@ async fn a_request_whose_client_left_stops_costing_work() {
         queue_capacity: 4,
         workers: 1,
         threads_per_worker: 1,
+        max_batch_sequences: usize::MAX,
     };
     let engine = Engine::start(Arc::clone(&model) as Arc<dyn Embedder>, config, "slow").expect("engine starts");
     // 200 sequences at one per 10 ms batch would take two seconds; the client gives up early.

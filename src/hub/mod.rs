@@ -83,6 +83,14 @@ impl HubSettings {
         }
     }
 
+    /// These settings with `--hf-token`'s token (over the environment's).
+    pub fn with_token(mut self, token: Option<&str>) -> Self {
+        if let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) {
+            self.token = Some(token.to_owned());
+        }
+        self
+    }
+
     pub fn has_token(&self) -> bool {
         self.token.is_some()
     }

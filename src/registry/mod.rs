@@ -114,6 +114,28 @@ impl ModelSpec {
             })
     }
 
+    /// The entry TEI's `--model-id` means: a local directory when one exists at that path (as
+    /// TEI reads a model saved by `save_pretrained`), else a hub repository at `revision`.
+    pub fn from_model_id(model_id: &str, revision: Option<&str>, options: EntryOptions) -> Result<Self, String> {
+        let path = Path::new(model_id);
+        if path.is_dir() {
+            let path = path
+                .canonicalize()
+                .map_err(|e| format!("cannot read {model_id}: {e}"))?;
+            return Ok(Self {
+                id: model_id.to_owned(),
+                source: ModelSource::Local { path },
+                aliases: Vec::new(),
+                options,
+            });
+        }
+        let entry = match revision.map(str::trim).filter(|r| !r.is_empty()) {
+            Some(revision) => format!("{model_id}@{revision}"),
+            None => model_id.to_owned(),
+        };
+        parse_entry(&entry, Vec::new(), options, Path::new("."))
+    }
+
     /// The organisation for OpenAI's `owned_by` field.
     pub fn owner(&self) -> &str {
         match &self.source {

@@ -185,7 +185,7 @@ impl TestServer {
             let _ = serve(listener, app, connections, std::future::pending()).await;
         });
         if options.preload {
-            preload_models(Arc::clone(&state), registry.specs().to_vec())
+            preload_models(Arc::clone(&state), registry.specs().to_vec(), false)
                 .await
                 .expect("models load");
         }

@@ -161,6 +161,7 @@ async fn embed(
         dimensions: request.output_dimension,
         normalize: true,
         truncation: request.truncation,
+        truncation_chosen: true,
         keep_alive: None,
         max_active_dims: None,
         input_type: None,

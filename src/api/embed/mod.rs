@@ -132,9 +132,13 @@ pub(super) async fn pipeline_vectors(
     let EmbedRequest {
         model: name,
         input,
-        options,
+        mut options,
     } = request;
+    if !options.truncation_chosen && !state.limits.auto_truncate {
+        options.truncation = Truncation::Off;
+    }
     let prompt = tracing::debug_span!("validate").in_scope(|| {
+        check_input_count(state, input.len())?;
         let prompt = resolved.prompt(options.prompt_name.as_deref())?;
         // Rejected by counting, before any tokenizing: every input costs at least its framing tokens.
         check_request_tokens(state, input.len() * resolved.model.frame_tokens().max(1))?;
@@ -210,6 +214,19 @@ async fn token_work(
         }
         Input::Texts(texts) => texts_through_cache(state, resolved, texts, prompt, truncation, pooling).await,
     }
+}
+
+fn check_input_count(state: &AppState, inputs: usize) -> Result<(), ApiError> {
+    let limit = state.limits.max_inputs;
+    if inputs > limit {
+        return Err(ApiError::invalid(
+            format!("This request has {inputs} inputs; the limit is {limit} per request."),
+            "input",
+        )
+        .with_code("too_many_inputs")
+        .with_kind(ErrorKind::TooLarge));
+    }
+    Ok(())
 }
 
 fn check_request_tokens(state: &AppState, tokens: usize) -> Result<(), ApiError> {

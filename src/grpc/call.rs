@@ -1,0 +1,168 @@
+//! What every RPC shares: the key check, one call's run (deadline, timings, metrics, the error
+//! as a gRPC status) and the streaming methods' bounded loop.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::{Stream, StreamExt};
+use tonic::{Code, Status, Streaming};
+
+use super::pb;
+use crate::api::access::{recorded, AccessRecord};
+use crate::api::error::{ApiError, ErrorKind};
+use crate::api::AppState;
+
+/// Messages of one stream in the operations at once. Answers keep the messages' order; a
+/// client that stops reading stops the server reading its stream (HTTP/2 flow control does
+/// the rest), so nothing piles up.
+pub const STREAM_CONCURRENCY: usize = 16;
+
+/// An answer stream of a streaming method.
+pub type AnswerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The services' shared handle on the server.
+#[derive(Clone)]
+pub struct Api {
+    pub state: Arc<AppState>,
+}
+
+/// Lets a call through when keys are off or its `authorization` metadata carries one.
+pub fn key_check(state: Arc<AppState>) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, Status> + Clone {
+    move |request: tonic::Request<()>| {
+        let presented = request.metadata().get("authorization").map(|value| value.as_bytes());
+        if state.keys.allows(presented) {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated(
+                "Missing or incorrect API key. Send it as `authorization: Bearer YOUR_KEY` metadata.",
+            ))
+        }
+    }
+}
+
+impl Api {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    /// Runs one call's operation within the request deadline, counted in the request metrics
+    /// under `method`; its answer comes back with TEI's `Metadata` of where the time went.
+    pub async fn call<T>(
+        &self,
+        method: &'static str,
+        work: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<(T, pb::Metadata), Status> {
+        let started = Instant::now();
+        let limit = self.state.limits.request_timeout;
+        let (outcome, record) = recorded(async {
+            tokio::time::timeout(limit, work)
+                .await
+                .unwrap_or_else(|_| Err(ApiError::deadline(limit)))
+        })
+        .await;
+        let elapsed = started.elapsed();
+        let status = outcome.as_ref().map_or_else(|e| e.status.as_u16(), |_| 200);
+        crate::metrics::request(method, record.model.as_deref().unwrap_or(""), status, elapsed);
+        tracing::info!(
+            target: "embeddings::access",
+            method,
+            model = record.model.as_deref().unwrap_or(""),
+            status,
+            inputs = record.inputs,
+            tokens = record.tokens,
+            latency_ms = elapsed.as_secs_f64() * 1e3,
+            "grpc call"
+        );
+        match outcome {
+            Ok(answer) => Ok((answer, metadata(&record, elapsed))),
+            Err(error) => Err(status_of(error)),
+        }
+    }
+
+    /// A streaming method's answers: `answer` for each message read, in order, at most
+    /// [`STREAM_CONCURRENCY`] at once. A failed message ends the stream with its status.
+    pub fn each<In, Out, F, Fut>(&self, inbound: Streaming<In>, answer: F) -> AnswerStream<Out>
+    where
+        In: Send + 'static,
+        Out: Send + 'static,
+        F: Fn(Api, In) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Out, Status>> + Send + 'static,
+    {
+        let api = self.clone();
+        let answers = inbound
+            .map(move |message| {
+                let call = message.map(|message| answer(api.clone(), message));
+                async move { call?.await }
+            })
+            .buffered(STREAM_CONCURRENCY);
+        Box::pin(answers)
+    }
+}
+
+/// TEI's timings: the same figures as the HTTP routes' `x-*-time` headers, in nanoseconds.
+fn metadata(record: &AccessRecord, total: std::time::Duration) -> pb::Metadata {
+    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let compute = record.compute.unwrap_or_default();
+    pb::Metadata {
+        compute_chars: u32::try_from(compute.characters).unwrap_or(u32::MAX),
+        compute_tokens: u32::try_from(record.tokens).unwrap_or(u32::MAX),
+        total_time_ns: nanos(total),
+        tokenization_time_ns: nanos(compute.tokenization),
+        queue_time_ns: nanos(compute.queue),
+        inference_time_ns: nanos(compute.inference),
+    }
+}
+
+/// The status TEI's gRPC server gives for the same failure: validation errors are
+/// INVALID_ARGUMENT, a full queue RESOURCE_EXHAUSTED, a model of the wrong kind
+/// FAILED_PRECONDITION.
+pub fn status_of(error: ApiError) -> Status {
+    let code = match (error.kind, error.status.as_u16(), error.code) {
+        (_, _, Some("wrong_model_kind")) => Code::FailedPrecondition,
+        (_, _, Some("model_not_found")) => Code::NotFound,
+        (ErrorKind::Syntax | ErrorKind::Invalid | ErrorKind::Empty, _, _) => Code::InvalidArgument,
+        (ErrorKind::TooLarge, 413, _) => Code::ResourceExhausted,
+        (ErrorKind::TooLarge, _, _) => Code::InvalidArgument,
+        (_, 401, _) => Code::Unauthenticated,
+        (_, 404, _) => Code::NotFound,
+        (_, 429, _) => Code::ResourceExhausted,
+        (_, 503, Some("timeout")) => Code::DeadlineExceeded,
+        (_, 503, _) => Code::Unavailable,
+        (_, 400..=499, _) => Code::InvalidArgument,
+        _ => Code::Internal,
+    };
+    Status::new(code, error.message)
+}
+
+/// TEI's truncation enum as the operations take it; `truncate: false` never truncates.
+pub fn truncation(truncate: bool, direction: i32) -> crate::tokenize::Truncation {
+    use crate::tokenize::Truncation;
+    match (truncate, pb::TruncationDirection::try_from(direction)) {
+        (false, _) => Truncation::Off,
+        (true, Ok(pb::TruncationDirection::Left)) => Truncation::Left,
+        (true, _) => Truncation::Right,
+    }
+}
+
+/// The metadata key that names a model (an extension: TEI serves one model). Without it a call
+/// goes to the first listed model of the kind its method needs, as the TEI routes do.
+pub const MODEL_METADATA: &str = "x-model";
+
+impl Api {
+    /// The model a call names in its `x-model` metadata, else the first listed of `kind`.
+    pub fn model_of<T>(
+        &self,
+        request: &tonic::Request<T>,
+        kind: crate::model_files::ModelKind,
+    ) -> Result<String, Status> {
+        match request.metadata().get(MODEL_METADATA) {
+            None => Ok(crate::api::score::default_model(&self.state, kind)),
+            Some(value) => value
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| Status::invalid_argument("`x-model` metadata must be a model's name in ASCII.")),
+        }
+    }
+}
