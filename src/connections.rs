@@ -197,16 +197,42 @@ impl Service<hyper::Request<Incoming>> for Tracked {
     }
 
     fn call(&mut self, request: hyper::Request<Incoming>) -> Self::Future {
-        self.connection.request_started();
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let (connection, in_flight) = (Arc::clone(&self.connection), Arc::clone(&self.in_flight));
+        let guard = InProgress::start(&self.connection, &self.in_flight);
         let answer = self.router.call(request);
         Box::pin(async move {
-            let response = answer.await;
-            connection.request_finished();
-            in_flight.fetch_sub(1, Ordering::AcqRel);
-            response
+            let response = answer.await?;
+            // A streamed answer (gRPC streams, among others) is in progress until its body ends.
+            Ok(response.map(|body| {
+                axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                    let _ = &guard;
+                    frame
+                }))
+            }))
         })
+    }
+}
+
+/// A request from its head until its answer's body is sent or dropped.
+struct InProgress {
+    connection: Arc<ConnectionState>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl InProgress {
+    fn start(connection: &Arc<ConnectionState>, in_flight: &Arc<AtomicUsize>) -> Self {
+        connection.request_started();
+        in_flight.fetch_add(1, Ordering::AcqRel);
+        Self {
+            connection: Arc::clone(connection),
+            in_flight: Arc::clone(in_flight),
+        }
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.connection.request_finished();
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

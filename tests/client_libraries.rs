@@ -14,9 +14,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
+use common::python::{run_script, skipped};
 use common::{offline_hub, test_hf_cache, Options, TestServer, MINILM};
 
 async fn run_client(script: &str, route: &str) {
@@ -38,14 +36,6 @@ async fn run_client_in(python_var: &str, script: &str, route: &str) {
     run_script(python_var, script, &server.url(route), &[fixtures]).await;
 }
 
-fn skipped() -> bool {
-    let skip = std::env::var_os("EMBEDDINGS_SKIP_CLIENT_LIBRARIES").is_some();
-    if skip {
-        eprintln!("skipped: EMBEDDINGS_SKIP_CLIENT_LIBRARIES is set");
-    }
-    skip
-}
-
 /// Runs a rerank client script against the scoring fixtures, with the references and the
 /// model name of the tiny BERT reranker: the first listed, which TEI clients (whose bodies name
 /// no model) get.
@@ -58,31 +48,6 @@ async fn run_rerank_client(python_var: &str, script: &str) {
     let fixtures = common::fixtures_dir().join("rerank").join(format!("{name}.jsonl"));
     let args = [fixtures.display().to_string(), alias.to_owned()];
     run_script(python_var, script, &server.url(""), &args).await;
-}
-
-async fn run_script(python_var: &str, script: &str, base_url: &str, args: &[String]) {
-    let python = std::env::var(python_var).unwrap_or_else(|_| "python3".to_owned());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(script);
-    let (base_url, args) = (base_url.to_owned(), args.to_vec());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(&python)
-            .arg(&script)
-            .arg(&base_url)
-            .args(&args)
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env_remove("HF_TOKEN")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"))
-    })
-    .await
-    .expect("client ran");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the client script failed (are its requirements installed for {python_var}?):\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

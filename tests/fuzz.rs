@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Map, Value};
 
-const ROUTES: [&str; 19] = [
+const ROUTES: [&str; 23] = [
     "/v1/embeddings",
     "/embeddings",
     "/embed",
@@ -31,9 +31,13 @@ const ROUTES: [&str; 19] = [
     "/v1/score",
     "/embed_sparse",
     "/embed_all",
+    "/decode",
+    "/similarity",
+    "/vertex",
+    "/invocations",
 ];
 
-const FIELDS: [&str; 27] = [
+const FIELDS: [&str; 32] = [
     "model",
     "input",
     "inputs",
@@ -61,6 +65,11 @@ const FIELDS: [&str; 27] = [
     "text_1",
     "text_2",
     "max_active_dims",
+    "ids",
+    "skip_special_tokens",
+    "source_sentence",
+    "sentences",
+    "instances",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -88,6 +88,8 @@ pub struct AppState {
     pub cache: EmbeddingCache,
     ready: AtomicBool,
     draining: AtomicBool,
+    /// Whether the server takes traffic ([`AppState::accepting`]), for those who wait on it.
+    accepting: tokio::sync::watch::Sender<bool>,
     pub(crate) started_at: u64,
 }
 
@@ -107,6 +109,7 @@ impl AppState {
             cache: EmbeddingCache::new(DEFAULT_CACHE_BYTES),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            accepting: tokio::sync::watch::Sender::new(false),
             started_at,
         }
     }
@@ -126,6 +129,7 @@ impl AppState {
     /// Marks the models loaded at start as ready; `/health` answers 200 from then on.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
+        self.accepting.send_replace(self.accepting());
     }
 
     pub fn is_ready(&self) -> bool {
@@ -136,6 +140,12 @@ impl AppState {
     /// requests are still answered.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
+        self.accepting.send_replace(false);
+    }
+
+    /// Follows [`AppState::accepting`] as it changes; closes when the state is dropped.
+    pub fn watch_accepting(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.accepting.subscribe()
     }
 
     pub fn accepting(&self) -> bool {

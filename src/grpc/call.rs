@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::{Stream, StreamExt};
-use tonic::{Code, Status, Streaming};
+use tonic::{Code, Status};
 
 use super::pb;
 use crate::api::access::{recorded, AccessRecord};
@@ -83,7 +83,11 @@ impl Api {
 
     /// A streaming method's answers: `answer` for each message read, in order, at most
     /// [`STREAM_CONCURRENCY`] at once. A failed message ends the stream with its status.
-    pub fn each<In, Out, F, Fut>(&self, inbound: Streaming<In>, answer: F) -> AnswerStream<Out>
+    pub fn each<In, Out, F, Fut>(
+        &self,
+        inbound: impl Stream<Item = Result<In, Status>> + Send + 'static,
+        answer: F,
+    ) -> AnswerStream<Out>
     where
         In: Send + 'static,
         Out: Send + 'static,
@@ -97,7 +101,12 @@ impl Api {
                 async move { call?.await }
             })
             .buffered(STREAM_CONCURRENCY);
-        Box::pin(answers)
+        let mut failed = false;
+        Box::pin(answers.take_while(move |answer| {
+            let go_on = !failed;
+            failed |= answer.is_err();
+            std::future::ready(go_on)
+        }))
     }
 }
 
@@ -164,5 +173,66 @@ impl Api {
                 .map(str::to_owned)
                 .map_err(|_| Status::invalid_argument("`x-model` metadata must be a model's name in ASCII.")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn api() -> Api {
+        let registry = crate::registry::Registry::parse("/nowhere/model\n", std::path::Path::new("/")).expect("parses");
+        let hub = crate::hub::HubSettings::from_lookup(|_| None);
+        let store = crate::model_store::ModelStore::new(
+            registry,
+            hub,
+            candle_core::Device::Cpu,
+            crate::engine::EngineConfig::default(),
+            crate::model_store::MemorySettings::default(),
+        )
+        .expect("store");
+        Api::new(Arc::new(AppState::new(store, crate::api::Limits::default())))
+    }
+
+    /// A client that sends without reading: the server reads only as far as the answers it
+    /// may hold, never the whole stream.
+    #[tokio::test]
+    async fn a_stream_is_read_only_as_fast_as_its_answers_are_taken() {
+        let read = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&read);
+        let inbound = futures_util::stream::iter(0..100_000).map(move |i| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, Status>(i)
+        });
+        let mut answers = api().each(inbound, |_, i: usize| async move { Ok(i * 2) });
+        for expected in 0..3 {
+            assert_eq!(answers.next().await.expect("an answer").expect("ok"), expected * 2);
+        }
+        let read = read.load(Ordering::Relaxed);
+        assert!(read <= 3 + STREAM_CONCURRENCY, "read {read} messages for 3 answers");
+    }
+
+    #[tokio::test]
+    async fn a_failed_message_ends_the_stream_with_its_status() {
+        let inbound = futures_util::stream::iter([Ok(1), Err(Status::internal("broken message")), Ok(3)]);
+        let answers: Vec<_> = api().each(inbound, |_, i: i32| async move { Ok(i) }).collect().await;
+        assert_eq!(answers.len(), 2);
+        assert_eq!(answers[1].as_ref().unwrap_err().code(), Code::Internal);
+    }
+
+    #[test]
+    fn statuses_follow_tei() {
+        assert_eq!(
+            status_of(ApiError::invalid("bad", "inputs")).code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(status_of(ApiError::overloaded()).code(), Code::ResourceExhausted);
+        assert_eq!(status_of(ApiError::model_not_found("x", &[])).code(), Code::NotFound);
+        assert_eq!(
+            status_of(ApiError::deadline(std::time::Duration::from_secs(1))).code(),
+            Code::DeadlineExceeded
+        );
+        assert_eq!(status_of(ApiError::server("boom")).code(), Code::Internal);
     }
 }

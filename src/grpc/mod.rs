@@ -13,8 +13,7 @@ mod embed;
 mod score;
 mod tokenize;
 
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
@@ -58,7 +57,7 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
     let limit = state.limits.max_body_bytes;
     let keys = || call::key_check(Arc::clone(&state));
     let (health, health_service) = tonic_health::server::health_reporter();
-    tokio::spawn(report_health(Arc::downgrade(&state), health));
+    tokio::spawn(report_health(state.watch_accepting(), health));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -91,25 +90,23 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
 }
 
 /// Keeps the health service in step with the HTTP readiness probe: SERVING once the start-up
-/// models are loaded, NOT_SERVING before and while draining. Ends with the server.
-async fn report_health(state: Weak<AppState>, health: tonic_health::server::HealthReporter) {
-    let mut reported = None;
+/// models are loaded, NOT_SERVING before and while draining. Ends with the server's state.
+async fn report_health(
+    mut accepting: tokio::sync::watch::Receiver<bool>,
+    health: tonic_health::server::HealthReporter,
+) {
     loop {
-        let Some(serving) = state.upgrade().map(|state| state.accepting()) else {
-            return;
+        let status = if *accepting.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
         };
-        if reported != Some(serving) {
-            let status = if serving {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
-            for service in std::iter::once("").chain(SERVICES) {
-                health.set_service_status(service, status).await;
-            }
-            reported = Some(serving);
+        for service in std::iter::once("").chain(SERVICES) {
+            health.set_service_status(service, status).await;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        if accepting.changed().await.is_err() {
+            return;
+        }
     }
 }
 

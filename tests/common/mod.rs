@@ -3,6 +3,7 @@
 
 pub mod fidelity;
 pub mod process;
+pub mod python;
 pub mod rerank;
 pub mod tiny;
 
@@ -11,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use candle_core::Device;
-use embeddings::api::{router, AppState, Limits};
+pub use embeddings::api::Limits;
+use embeddings::api::{router, AppState};
 use embeddings::auth::ApiKeys;
 use embeddings::connections::{serve, ConnectionSettings};
 use embeddings::engine::EngineConfig;
@@ -179,7 +181,9 @@ impl TestServer {
             .await
             .expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        let app = router(Arc::clone(&state));
+        // HTTP and gRPC on one port, told apart by content type, as `embeddings serve` does.
+        let grpc = embeddings::grpc::router(Arc::clone(&state)).expect("gRPC services");
+        let app = embeddings::grpc::beside(router(Arc::clone(&state)), grpc);
         let connections = options.connections;
         tokio::spawn(async move {
             let _ = serve(listener, app, connections, std::future::pending()).await;

@@ -21,6 +21,21 @@ pub fn binary() -> Command {
     ] {
         command.env_remove(var);
     }
+    // Nor TEI's variables, which the binary reads too.
+    for var in [
+        "MODEL_ID",
+        "PORT",
+        "DTYPE",
+        "API_KEY",
+        "MAX_BATCH_TOKENS",
+        "MAX_CONCURRENT_REQUESTS",
+        "PAYLOAD_LIMIT",
+        "JSON_OUTPUT",
+        "PROMETHEUS_PORT",
+        "HUGGINGFACE_HUB_CACHE",
+    ] {
+        command.env_remove(var);
+    }
     command
         .env_remove("EMBEDDINGS_MODELS_FILE")
         .env_remove("EMBEDDINGS_PORT")
