@@ -28,6 +28,7 @@ pub mod quantize;
 pub mod registry;
 pub mod runner;
 pub mod server;
+pub mod telemetry;
 #[cfg(test)]
 mod test_fixtures;
 pub mod tokenize;

@@ -1,9 +1,8 @@
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use embeddings::telemetry::{Telemetry, TelemetrySettings};
 
 use embeddings::api::openai::types::EmbeddingRequest;
 use embeddings::api::{create_embeddings, AppState, Limits};
@@ -18,27 +17,44 @@ use embeddings::runner::select_device;
 fn main() -> ExitCode {
     embeddings::config::tei::adopt_environment();
     let cli = Cli::parse();
-    let (json, spans) = match &cli.command {
-        Command::Serve(args) => (args.tei.json_output, !args.tei.disable_spans),
-        _ => (false, true),
-    };
-    let format = if json { LogFormat::Json } else { cli.log_format };
-    init_logging(format, spans);
     let outcome = match cli.command {
         Command::Serve(args) => {
             embeddings::runner::kernels::configure_cpu_threads(args.tuning.threads_per_worker());
-            runtime().and_then(|rt| rt.block_on(embeddings::server::serve(*args)))
+            runtime().and_then(|rt| {
+                let tei = &args.tei;
+                let settings = TelemetrySettings {
+                    format: if tei.json_output {
+                        LogFormat::Json
+                    } else {
+                        cli.log_format
+                    },
+                    log_spans: !tei.disable_spans,
+                    otlp: tei
+                        .otlp_endpoint
+                        .as_deref()
+                        .map(|e| (e, tei.otlp_service_name.as_str())),
+                };
+                let telemetry = {
+                    let _entered = rt.enter();
+                    Telemetry::install(&settings)?
+                };
+                let served = rt.block_on(embeddings::server::serve(*args));
+                if let Err(error) = &served {
+                    tracing::error!("{error:#}");
+                }
+                telemetry.shutdown();
+                served
+            })
         }
-        Command::Download(args) => download(args),
+        Command::Download(args) => plain_logging(cli.log_format).and_then(|()| download(args)),
         Command::Embed(args) => {
             embeddings::runner::kernels::configure_cpu_threads(1);
-            runtime().and_then(|rt| rt.block_on(embed(args)))
+            plain_logging(cli.log_format).and_then(|()| runtime()?.block_on(embed(args)))
         }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
@@ -49,24 +65,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-fn init_logging(format: LogFormat, spans: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only on a terminal: container and journal logs get plain text.
-    // Spans (a request's validate, tokenize, queue, forward and encode stages, at debug level)
-    // are logged when they close, with their durations.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_span_events(if spans {
-            tracing_subscriber::fmt::format::FmtSpan::CLOSE
-        } else {
-            tracing_subscriber::fmt::format::FmtSpan::NONE
-        })
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+/// Log lines only, for the commands that serve nothing.
+fn plain_logging(format: LogFormat) -> anyhow::Result<()> {
+    let settings = TelemetrySettings {
+        format,
+        log_spans: true,
+        otlp: None,
+    };
+    Telemetry::install(&settings).map(drop)
 }
 
 fn download(args: DownloadArgs) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use futures_util::{Stream, StreamExt};
 use tonic::{Code, Status};
+use tracing::Instrument;
 
 use super::pb;
 use crate::api::access::{recorded, AccessRecord};
@@ -56,11 +57,16 @@ impl Api {
     ) -> Result<(T, pb::Metadata), Status> {
         let started = Instant::now();
         let limit = self.state.limits.request_timeout;
-        let (outcome, record) = recorded(async {
-            tokio::time::timeout(limit, work)
-                .await
-                .unwrap_or_else(|_| Err(ApiError::deadline(limit)))
-        })
+        // The parent of the call's stage spans, as the HTTP routes' request span is.
+        let span = tracing::debug_span!("request", method);
+        let (outcome, record) = recorded(
+            async {
+                tokio::time::timeout(limit, work)
+                    .await
+                    .unwrap_or_else(|_| Err(ApiError::deadline(limit)))
+            }
+            .instrument(span),
+        )
         .await;
         let elapsed = started.elapsed();
         let status = outcome.as_ref().map_or_else(|e| e.status.as_u16(), |_| 200);
