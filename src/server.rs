@@ -53,13 +53,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let store = ModelStore::new(registry, hub, device, engine, memory)?;
     let keys = ApiKeys::new(&args.access.api_key, args.access.api_key_file.clone())?;
-    let loopback = args
-        .host
+    let (host, port) = args.address();
+    let loopback = host
         .parse::<std::net::IpAddr>()
-        .map_or(args.host == "localhost", |ip| ip.is_loopback());
+        .map_or(host == "localhost", |ip| ip.is_loopback());
     if !keys.enabled() && !loopback {
         tracing::warn!(
-            host = %args.host,
+            host = %host,
             "listening beyond loopback with no API key: anyone who can reach this port can use it (set --api-key or --api-key-file)"
         );
     }
@@ -73,7 +73,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     #[cfg(unix)]
     tokio::spawn(reload_keys_on_hangup(Arc::clone(&state)));
 
-    let listener = bind(&args.host, args.port, "HTTP and gRPC").await?;
+    let listener = bind(&host, port, "HTTP and gRPC").await?;
     let grpc = crate::grpc::router(Arc::clone(&state))?;
     let app = crate::grpc::beside(router(Arc::clone(&state)), grpc.clone());
     let (stop, stopped) = watch::channel(false);
@@ -86,11 +86,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         until(&stopped),
     ));
     if let Some(port) = args.tei.grpc_port {
-        let listener = bind(&args.host, port, "gRPC").await?;
+        let listener = bind(&host, port, "gRPC").await?;
         servers.spawn(crate::connections::serve(listener, grpc, connections, until(&stopped)));
     }
-    if let Some(port) = args.tei.prometheus_port {
-        let listener = bind(&args.host, port, "metrics").await?;
+    if let Some(port) = args.prometheus_port() {
+        let listener = bind(&host, port, "metrics").await?;
         servers.spawn(crate::connections::serve(
             listener,
             metrics_only(),

@@ -62,7 +62,8 @@ async fn request_spans_reach_the_collector() {
 
     let mut command = binary();
     command
-        .args(["serve", "--port", "0", "--otlp-endpoint", &endpoint])
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--prometheus-port", "0"])
+        .args(["--otlp-endpoint", &endpoint])
         .args(["--otlp-service-name", "embeddings-under-test"])
         .env("MODEL_ID", MINILM)
         .env("HF_HUB_CACHE", test_hf_cache())

@@ -21,6 +21,10 @@ fn tei_style(model_id: &Path, extra: &[&str]) -> Command {
         .args(extra)
         .env("MODEL_ID", model_id)
         .env("PORT", "0")
+        // Loopback only; Docker's HOSTNAME is not an address to bind.
+        .env("EMBEDDINGS_HOST", "127.0.0.1")
+        .env("HOSTNAME", "not-an-address-to-bind")
+        .env("PROMETHEUS_PORT", "0")
         .env("HF_HUB_CACHE", test_hf_cache())
         .env("HF_HUB_OFFLINE", "1")
         .current_dir(scratch_dir("tei-style"));
@@ -55,9 +59,9 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
         &[
             "--served-model-name",
             "minilm",
+            "--hostname",
+            "127.0.0.1",
             "--grpc-port",
-            "0",
-            "--prometheus-port",
             "0",
             "--tokenization-workers",
             "4",

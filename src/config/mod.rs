@@ -63,13 +63,15 @@ pub struct ModelsFileArg {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (0.0.0.0 to accept connections from other hosts).
-    #[arg(long, alias = "hostname", env = "EMBEDDINGS_HOST", default_value = "127.0.0.1")]
-    pub host: String,
+    /// Address to listen on (0.0.0.0 to accept connections from other hosts) [default:
+    /// 127.0.0.1; 0.0.0.0 with --model-id, as TEI].
+    #[arg(long, alias = "hostname", env = "EMBEDDINGS_HOST")]
+    pub host: Option<String>,
 
-    /// Port to listen on (HTTP, and gRPC by content type). TEI's PORT is read too.
-    #[arg(long, short = 'p', env = "EMBEDDINGS_PORT", default_value_t = 11445)]
-    pub port: u16,
+    /// Port to listen on (HTTP, and gRPC by content type); TEI's PORT is read too [default:
+    /// 11445; 3000 with --model-id, as TEI].
+    #[arg(long, short = 'p', env = "EMBEDDINGS_PORT")]
+    pub port: Option<u16>,
 
     #[command(flatten)]
     pub models: ModelsFileArg,
@@ -102,7 +104,35 @@ pub struct ServeArgs {
     pub tei: TeiArgs,
 }
 
+/// Where the server listens unless told: loopback on our port, or, when started as TEI
+/// (`--model-id`), TEI's defaults, so that a TEI manifest keeps its addresses.
+pub const DEFAULT_ADDRESS: (&str, u16) = ("127.0.0.1", 11445);
+pub const TEI_DEFAULT_ADDRESS: (&str, u16) = ("0.0.0.0", 3000);
+/// TEI's metrics port, served by default when started as TEI.
+pub const TEI_PROMETHEUS_PORT: u16 = 9000;
+
 impl ServeArgs {
+    /// The address and port to listen on.
+    pub fn address(&self) -> (String, u16) {
+        let (host, port) = if self.tei.model_id.is_some() {
+            TEI_DEFAULT_ADDRESS
+        } else {
+            DEFAULT_ADDRESS
+        };
+        (
+            self.host.clone().unwrap_or_else(|| host.to_owned()),
+            self.port.unwrap_or(port),
+        )
+    }
+
+    /// The port of metrics alone, if any: `--prometheus-port`, else TEI's 9000 when started as
+    /// TEI.
+    pub fn prometheus_port(&self) -> Option<u16> {
+        self.tei
+            .prometheus_port
+            .or(self.tei.model_id.as_ref().map(|_| TEI_PROMETHEUS_PORT))
+    }
+
     /// The allow-list: `--model-id`'s one model, else the models file; `--dtype` applied.
     pub fn registry(&self) -> anyhow::Result<Registry> {
         match self.tei.registry()? {

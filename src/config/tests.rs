@@ -9,7 +9,16 @@ fn cli_is_well_formed_and_defaults_match_the_docs() {
     let Command::Serve(serve) = cli.command else {
         panic!("serve expected")
     };
-    assert_eq!((serve.host.as_str(), serve.port), ("127.0.0.1", 11445));
+    assert_eq!(serve.address(), ("127.0.0.1".to_owned(), 11445));
+    assert_eq!(serve.prometheus_port(), None);
+    let Command::Serve(tei) = Cli::try_parse_from(["embeddings", "serve", "--model-id", "org/model"])
+        .expect("parses")
+        .command
+    else {
+        panic!("serve expected")
+    };
+    assert_eq!(tei.address(), ("0.0.0.0".to_owned(), 3000), "TEI's defaults");
+    assert_eq!(tei.prometheus_port(), Some(9000));
     assert_eq!(serve.models.models_file, PathBuf::from("supported_models.txt"));
     assert_eq!(serve.device, DeviceChoice::Auto);
     assert_eq!(serve.precision.dtype, Precision::Float32);
