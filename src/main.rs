@@ -16,7 +16,9 @@ use embeddings::runner::select_device;
 
 fn main() -> ExitCode {
     embeddings::config::tei::adopt_environment();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(embeddings::config::tei::with_serve_default(
+        std::env::args_os().collect(),
+    ));
     let outcome = match cli.command {
         Command::Serve(args) => {
             embeddings::runner::kernels::configure_cpu_threads(args.tuning.threads_per_worker());

@@ -13,12 +13,11 @@ use common::python::{run_script, skipped};
 use common::{fixtures_dir, scratch_dir, test_hf_cache, MINILM};
 use serde_json::Value;
 
-/// `embeddings serve` as a TEI manifest starts it, with `extra` arguments.
-fn tei_style(model_id: &Path, extra: &[&str]) -> Command {
+/// The binary as a TEI manifest starts it, with `arguments` (flags alone mean `serve`).
+fn tei_style(model_id: &Path, arguments: &[&str]) -> Command {
     let mut command = binary();
     command
-        .arg("serve")
-        .args(extra)
+        .args(arguments)
         .env("MODEL_ID", model_id)
         .env("PORT", "0")
         // Loopback only; Docker's HOSTNAME is not an address to bind.
@@ -57,6 +56,7 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
     let mut server = ServerProcess::start(tei_style(
         Path::new(MINILM),
         &[
+            "serve",
             "--served-model-name",
             "minilm",
             "--hostname",
@@ -146,7 +146,8 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
 #[test]
 fn model_id_may_be_a_local_directory_and_tei_clients_rerank_with_it() {
     let reranker = fixtures_dir().join("rerank/tiny-bert-reranker");
-    let mut server = ServerProcess::start(tei_style(&reranker, &[]));
+    // No `serve`: flags alone, as `text-embeddings-router` takes them.
+    let mut server = ServerProcess::start(tei_style(&reranker, &["--json-output"]));
     let http = addresses(&mut server, 1)[0].1.clone();
     assert!(
         server.wait_for("\"ready\"", Duration::from_secs(60)).is_some(),
@@ -181,6 +182,11 @@ fn tei_flags_that_cannot_be_honoured_stop_the_start_in_one_line() {
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
     let stderr = run(tei_style(Path::new(MINILM), &["--pooling", "splade"]));
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{stderr}"
+    );
     assert!(
         stderr.contains("--pooling splade: sentence-transformers/all-MiniLM-L6-v2 is not a SPLADE model"),
         "{stderr}"
@@ -189,7 +195,7 @@ fn tei_flags_that_cannot_be_honoured_stop_the_start_in_one_line() {
     assert!(stderr.contains("--pooling median is not a pooling mode"), "{stderr}");
     let stderr = run(tei_style(Path::new(MINILM), &["--dtype", "float16"]));
     assert!(stderr.contains("float16"), "{stderr}");
-    let mut both = tei_style(Path::new(MINILM), &["--models-file", "supported_models.txt"]);
+    let mut both = tei_style(Path::new(MINILM), &["serve", "--models-file", "supported_models.txt"]);
     both.env_remove("PORT");
     let stderr = run(both);
     assert!(stderr.contains("cannot be used with"), "{stderr}");

@@ -50,6 +50,28 @@ pub fn adopt_environment() {
     }
 }
 
+/// The command line with `serve` put first when it starts with a flag and names no command, so
+/// that `embeddings --model-id X --port 80` runs as `text-embeddings-router --model-id X --port
+/// 80` does (and a container's arguments replace its `serve` command without breaking it).
+pub fn with_serve_default(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const COMMANDS: [&str; 4] = ["serve", "download", "embed", "help"];
+    const OWN_FLAGS: [&str; 4] = ["-h", "--help", "-V", "--version"];
+    let starts_with_flag = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| a.starts_with('-') && !OWN_FLAGS.contains(&a));
+    let names_a_command = args
+        .iter()
+        .skip(1)
+        .any(|a| a.to_str().is_some_and(|a| COMMANDS.contains(&a)));
+    if !starts_with_flag || names_a_command {
+        return args;
+    }
+    let mut with_serve = args;
+    with_serve.insert(1, "serve".into());
+    with_serve
+}
+
 /// The flags only TEI has (and `--grpc-port`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct TeiArgs {
@@ -246,6 +268,30 @@ mod tests {
         );
         assert!(adopted(&[("PORT", "8080"), ("EMBEDDINGS_PORT", "9")]).is_empty());
         assert!(adopted(&[("HOSTNAME", "a-container"), ("JSON_OUTPUT", "false")]).is_empty());
+    }
+
+    #[test]
+    fn a_command_line_of_flags_alone_means_serve() {
+        let line = |words: &[&str]| -> Vec<String> {
+            with_serve_default(words.iter().map(|w| (*w).into()).collect())
+                .into_iter()
+                .map(|w| w.into_string().expect("utf-8"))
+                .collect()
+        };
+        assert_eq!(
+            line(&["embeddings", "--model-id", "x", "-p", "80"]),
+            ["embeddings", "serve", "--model-id", "x", "-p", "80"]
+        );
+        for unchanged in [
+            &["embeddings", "serve", "--port", "1"][..],
+            &["embeddings", "--log-format", "json", "serve"],
+            &["embeddings", "--help"],
+            &["embeddings", "--version"],
+            &["embeddings", "download"],
+            &["embeddings"],
+        ] {
+            assert_eq!(line(unchanged), unchanged, "{unchanged:?}");
+        }
     }
 
     #[test]
