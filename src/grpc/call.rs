@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::{Stream, StreamExt};
-use tonic::{Code, Status};
+use tonic::{Code, Status, Streaming};
+
+use crate::model_files::ModelKind;
 use tracing::Instrument;
 
 use super::pb;
@@ -166,19 +168,39 @@ pub fn truncation(truncate: bool, direction: i32) -> crate::tokenize::Truncation
 pub const MODEL_METADATA: &str = "x-model";
 
 impl Api {
-    /// The model a call names in its `x-model` metadata, else the first listed of `kind`.
-    pub fn model_of<T>(
-        &self,
-        request: &tonic::Request<T>,
-        kind: crate::model_files::ModelKind,
-    ) -> Result<String, Status> {
+    /// The model a call names in its `x-model` metadata, else the first listed of `kind` (of
+    /// any kind for `None`).
+    pub fn model_of<T>(&self, request: &tonic::Request<T>, kind: Option<ModelKind>) -> Result<String, Status> {
         match request.metadata().get(MODEL_METADATA) {
-            None => Ok(crate::api::score::default_model(&self.state, kind)),
             Some(value) => value
                 .to_str()
                 .map(str::to_owned)
                 .map_err(|_| Status::invalid_argument("`x-model` metadata must be a model's name in ASCII.")),
+            None => Ok(match kind {
+                Some(kind) => crate::api::score::default_model(&self.state, kind),
+                None => self.state.store.registry().default_spec().id.clone(),
+            }),
         }
+    }
+
+    /// A streaming method: the call's model settled once, then `answer` for each message.
+    pub fn stream<In, Out, F, Fut>(
+        &self,
+        request: tonic::Request<Streaming<In>>,
+        kind: Option<ModelKind>,
+        answer: F,
+    ) -> Result<tonic::Response<AnswerStream<Out>>, Status>
+    where
+        In: Send + 'static,
+        Out: Send + 'static,
+        F: Fn(Api, String, In) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Out, Status>> + Send + 'static,
+    {
+        let model = self.model_of(&request, kind)?;
+        let answers = self.each(request.into_inner(), move |api, message| {
+            answer(api, model.clone(), message)
+        });
+        Ok(tonic::Response::new(answers))
     }
 }
 

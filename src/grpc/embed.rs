@@ -92,7 +92,7 @@ impl Api {
 #[tonic::async_trait]
 impl pb::embed_server::Embed for Api {
     async fn embed(&self, request: Request<pb::EmbedRequest>) -> Result<Response<pb::EmbedResponse>, Status> {
-        let model = self.model_of(&request, ModelKind::Embedding)?;
+        let model = self.model_of(&request, Some(ModelKind::Embedding))?;
         self.embed_one(model, request.into_inner()).await.map(Response::new)
     }
 
@@ -102,19 +102,16 @@ impl pb::embed_server::Embed for Api {
         &self,
         request: Request<Streaming<pb::EmbedRequest>>,
     ) -> Result<Response<Self::EmbedStreamStream>, Status> {
-        let model = self.model_of(&request, ModelKind::Embedding)?;
-        let answers = self.each(request.into_inner(), move |api, message| {
-            let model = model.clone();
-            async move { api.embed_one(model, message).await }
-        });
-        Ok(Response::new(answers))
+        self.stream(request, Some(ModelKind::Embedding), |api, model, message| async move {
+            api.embed_one(model, message).await
+        })
     }
 
     async fn embed_sparse(
         &self,
         request: Request<pb::EmbedSparseRequest>,
     ) -> Result<Response<pb::EmbedSparseResponse>, Status> {
-        let model = self.model_of(&request, ModelKind::Sparse)?;
+        let model = self.model_of(&request, Some(ModelKind::Sparse))?;
         self.embed_sparse_one(model, request.into_inner())
             .await
             .map(Response::new)
@@ -126,16 +123,13 @@ impl pb::embed_server::Embed for Api {
         &self,
         request: Request<Streaming<pb::EmbedSparseRequest>>,
     ) -> Result<Response<Self::EmbedSparseStreamStream>, Status> {
-        let model = self.model_of(&request, ModelKind::Sparse)?;
-        let answers = self.each(request.into_inner(), move |api, message| {
-            let model = model.clone();
-            async move { api.embed_sparse_one(model, message).await }
-        });
-        Ok(Response::new(answers))
+        self.stream(request, Some(ModelKind::Sparse), |api, model, message| async move {
+            api.embed_sparse_one(model, message).await
+        })
     }
 
     async fn embed_all(&self, request: Request<pb::EmbedAllRequest>) -> Result<Response<pb::EmbedAllResponse>, Status> {
-        let model = self.model_of(&request, ModelKind::Embedding)?;
+        let model = self.model_of(&request, Some(ModelKind::Embedding))?;
         self.embed_all_one(model, request.into_inner()).await.map(Response::new)
     }
 
@@ -145,11 +139,8 @@ impl pb::embed_server::Embed for Api {
         &self,
         request: Request<Streaming<pb::EmbedAllRequest>>,
     ) -> Result<Response<Self::EmbedAllStreamStream>, Status> {
-        let model = self.model_of(&request, ModelKind::Embedding)?;
-        let answers = self.each(request.into_inner(), move |api, message| {
-            let model = model.clone();
-            async move { api.embed_all_one(model, message).await }
-        });
-        Ok(Response::new(answers))
+        self.stream(request, Some(ModelKind::Embedding), |api, model, message| async move {
+            api.embed_all_one(model, message).await
+        })
     }
 }

@@ -83,7 +83,7 @@ fn ranks(scored: &Scored, mut texts: Vec<String>, return_text: bool) -> Vec<pb::
 #[tonic::async_trait]
 impl pb::predict_server::Predict for Api {
     async fn predict(&self, request: Request<pb::PredictRequest>) -> Result<Response<pb::PredictResponse>, Status> {
-        let model = self.model_of(&request, ModelKind::Classifier)?;
+        let model = self.model_of(&request, Some(ModelKind::Classifier))?;
         self.predict_text(model, request.into_inner()).await.map(Response::new)
     }
 
@@ -91,7 +91,7 @@ impl pb::predict_server::Predict for Api {
         &self,
         request: Request<pb::PredictPairRequest>,
     ) -> Result<Response<pb::PredictResponse>, Status> {
-        let model = self.model_of(&request, ModelKind::Classifier)?;
+        let model = self.model_of(&request, Some(ModelKind::Classifier))?;
         Api::predict_pair(self, model, request.into_inner())
             .await
             .map(Response::new)
@@ -103,12 +103,9 @@ impl pb::predict_server::Predict for Api {
         &self,
         request: Request<Streaming<pb::PredictRequest>>,
     ) -> Result<Response<Self::PredictStreamStream>, Status> {
-        let model = self.model_of(&request, ModelKind::Classifier)?;
-        let answers = self.each(request.into_inner(), move |api, message| {
-            let model = model.clone();
-            async move { api.predict_text(model, message).await }
-        });
-        Ok(Response::new(answers))
+        self.stream(request, Some(ModelKind::Classifier), |api, model, message| async move {
+            api.predict_text(model, message).await
+        })
     }
 
     type PredictPairStreamStream = AnswerStream<pb::PredictResponse>;
@@ -117,19 +114,16 @@ impl pb::predict_server::Predict for Api {
         &self,
         request: Request<Streaming<pb::PredictPairRequest>>,
     ) -> Result<Response<Self::PredictPairStreamStream>, Status> {
-        let model = self.model_of(&request, ModelKind::Classifier)?;
-        let answers = self.each(request.into_inner(), move |api, message| {
-            let model = model.clone();
-            async move { Api::predict_pair(&api, model, message).await }
-        });
-        Ok(Response::new(answers))
+        self.stream(request, Some(ModelKind::Classifier), |api, model, message| async move {
+            Api::predict_pair(&api, model, message).await
+        })
     }
 }
 
 #[tonic::async_trait]
 impl pb::rerank_server::Rerank for Api {
     async fn rerank(&self, request: Request<pb::RerankRequest>) -> Result<Response<pb::RerankResponse>, Status> {
-        let model = self.model_of(&request, ModelKind::Reranker)?;
+        let model = self.model_of(&request, Some(ModelKind::Reranker))?;
         let request = request.into_inner();
         let options = score_options(request.truncate, request.raw_scores, request.truncation_direction);
         let texts = request.texts;
@@ -152,7 +146,7 @@ impl pb::rerank_server::Rerank for Api {
         &self,
         request: Request<Streaming<pb::RerankStreamRequest>>,
     ) -> Result<Response<pb::RerankResponse>, Status> {
-        let model = self.model_of(&request, ModelKind::Reranker)?;
+        let model = self.model_of(&request, Some(ModelKind::Reranker))?;
         let limit = self.state.limits.max_rerank_documents;
         let mut inbound = request.into_inner();
         let mut pairs = Vec::new();

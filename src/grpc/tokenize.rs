@@ -9,13 +9,6 @@ use crate::api::tei::{info, TeiInfo};
 use crate::api::tokens::{decode, tokenize};
 
 impl Api {
-    fn any_model<T>(&self, request: &Request<T>) -> Result<String, Status> {
-        match request.metadata().get(super::call::MODEL_METADATA) {
-            None => Ok(self.state.store.registry().default_spec().id.clone()),
-            Some(_) => self.model_of(request, crate::model_files::ModelKind::Embedding),
-        }
-    }
-
     async fn tokenize_one(&self, model: String, request: pb::EncodeRequest) -> Result<pb::EncodeResponse, Status> {
         let work = tokenize(
             &self.state,
@@ -55,7 +48,7 @@ impl Api {
 #[tonic::async_trait]
 impl pb::tokenize_server::Tokenize for Api {
     async fn tokenize(&self, request: Request<pb::EncodeRequest>) -> Result<Response<pb::EncodeResponse>, Status> {
-        let model = self.any_model(&request)?;
+        let model = self.model_of(&request, None)?;
         self.tokenize_one(model, request.into_inner()).await.map(Response::new)
     }
 
@@ -65,16 +58,13 @@ impl pb::tokenize_server::Tokenize for Api {
         &self,
         request: Request<Streaming<pb::EncodeRequest>>,
     ) -> Result<Response<Self::TokenizeStreamStream>, Status> {
-        let model = self.any_model(&request)?;
-        let answers = self.each(request.into_inner(), move |api, message| {
-            let model = model.clone();
-            async move { api.tokenize_one(model, message).await }
-        });
-        Ok(Response::new(answers))
+        self.stream(request, None, |api, model, message| async move {
+            api.tokenize_one(model, message).await
+        })
     }
 
     async fn decode(&self, request: Request<pb::DecodeRequest>) -> Result<Response<pb::DecodeResponse>, Status> {
-        let model = self.any_model(&request)?;
+        let model = self.model_of(&request, None)?;
         self.decode_one(model, request.into_inner()).await.map(Response::new)
     }
 
@@ -84,12 +74,9 @@ impl pb::tokenize_server::Tokenize for Api {
         &self,
         request: Request<Streaming<pb::DecodeRequest>>,
     ) -> Result<Response<Self::DecodeStreamStream>, Status> {
-        let model = self.any_model(&request)?;
-        let answers = self.each(request.into_inner(), move |api, message| {
-            let model = model.clone();
-            async move { api.decode_one(model, message).await }
-        });
-        Ok(Response::new(answers))
+        self.stream(request, None, |api, model, message| async move {
+            api.decode_one(model, message).await
+        })
     }
 }
 
