@@ -103,7 +103,7 @@ impl Api {
         Fut: Future<Output = Result<Out, Status>> + Send + 'static,
     {
         let api = self.clone();
-        let answers = inbound
+        let answers = within(inbound, self.state.limits.request_timeout)
             .map(move |message| {
                 let call = message.map(|message| answer(api.clone(), message));
                 async move { call?.await }
@@ -116,6 +116,28 @@ impl Api {
             std::future::ready(go_on)
         }))
     }
+}
+
+/// `inbound`, failing DEADLINE_EXCEEDED when its next message takes longer than `limit` once
+/// asked for: an open stream that sends nothing does not hold its connection for ever.
+pub fn within<In: Send + 'static>(
+    inbound: impl Stream<Item = Result<In, Status>> + Send + 'static,
+    limit: std::time::Duration,
+) -> impl Stream<Item = Result<In, Status>> + Send + 'static {
+    futures_util::stream::unfold(Some(Box::pin(inbound)), move |inbound| async move {
+        let mut inbound = inbound?;
+        match tokio::time::timeout(limit, inbound.next()).await {
+            Ok(Some(message)) => Some((message, Some(inbound))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(Status::deadline_exceeded(format!(
+                    "The stream sent no message for {} s (the server's --request-timeout).",
+                    limit.as_secs_f64()
+                ))),
+                None,
+            )),
+        }
+    })
 }
 
 /// TEI's timings: the same figures as the HTTP routes' `x-*-time` headers, in nanoseconds.
@@ -239,6 +261,15 @@ mod tests {
         }
         let read = read.load(Ordering::Relaxed);
         assert!(read <= 3 + STREAM_CONCURRENCY, "read {read} messages for 3 answers");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_sends_nothing_ends_at_the_deadline() {
+        let silent = futures_util::stream::pending::<Result<u8, Status>>();
+        let mut messages = Box::pin(within(silent, std::time::Duration::from_millis(50)));
+        let status = messages.next().await.expect("an item").expect_err("a timeout");
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        assert!(messages.next().await.is_none(), "then the stream ends");
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::call::{truncation, AnswerStream, Api};
+use super::call::{truncation, within, AnswerStream, Api};
 use super::pb;
 use crate::api::score::fields::ranking;
 use crate::api::score::{predict, rerank, score_pairs, ScoreInput, ScoreOptions, Scored};
@@ -148,7 +148,7 @@ impl pb::rerank_server::Rerank for Api {
     ) -> Result<Response<pb::RerankResponse>, Status> {
         let model = self.model_of(&request, Some(ModelKind::Reranker))?;
         let limit = self.state.limits.max_rerank_documents;
-        let mut inbound = request.into_inner();
+        let mut inbound = Box::pin(within(request.into_inner(), self.state.limits.request_timeout));
         let mut pairs = Vec::new();
         let mut texts = Vec::new();
         let mut first: Option<pb::RerankStreamRequest> = None;
