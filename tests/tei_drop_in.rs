@@ -50,8 +50,25 @@ fn address_of<'a>(addresses: &'a [(String, String)], serves: &str) -> &'a str {
     &addresses.iter().find(|(s, _)| s == serves).expect("listed").1
 }
 
+/// `GET path` over the Unix socket at `socket`, HTTP/1.1: the whole answer as text.
+fn get_over_socket(socket: &Path, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("the socket accepts");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answered");
+    answer
+}
+
 #[test]
 fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
+    let socket = scratch_dir("tei-socket").join("embeddings.sock");
+    let uds = socket.display().to_string();
     // A hub id: the Hugging Face cache laid out by scripts/fetch-test-model.py.
     let mut server = ServerProcess::start(tei_style(
         Path::new(MINILM),
@@ -67,6 +84,8 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
             "4",
             "--max-client-batch-size",
             "32",
+            "--uds-path",
+            &uds,
         ],
     ));
     let addresses = addresses(&mut server, 3);
@@ -84,6 +103,9 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
         server.seen
     );
     let http = address_of(&addresses, "HTTP and gRPC");
+    let over_socket = get_over_socket(&socket, "/info");
+    assert!(over_socket.starts_with("HTTP/1.1 200"), "{over_socket}");
+    assert!(over_socket.contains("\"model_id\":\"minilm\""), "{over_socket}");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let client = reqwest::Client::new();
