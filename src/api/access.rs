@@ -81,8 +81,8 @@ pub fn note(update: impl FnOnce(&mut AccessRecord)) {
     let _ = RECORD.try_with(|record| update(&mut record.borrow_mut()));
 }
 
-/// Runs `work` with a record of its own, for callers outside the HTTP stack (the gRPC API),
-/// and gives back what it noted.
+/// Runs `work` with a record of its own (an HTTP request, or a gRPC call) and gives back what
+/// it noted.
 pub async fn recorded<T>(work: impl std::future::Future<Output = T>) -> (T, AccessRecord) {
     RECORD
         .scope(RefCell::new(AccessRecord::default()), async {
@@ -117,12 +117,7 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     // The parent of the request's stage spans, so a collector sees them as one request.
     let span = tracing::debug_span!("request", request_id = id.to_str().unwrap_or(""), %method, %route);
-    let (mut response, record) = RECORD
-        .scope(RefCell::new(AccessRecord::default()), async {
-            let response = next.run(request).instrument(span).await;
-            (response, RECORD.with(|record| record.borrow().clone()))
-        })
-        .await;
+    let (mut response, record) = recorded(next.run(request).instrument(span)).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     response.headers_mut().insert(REQUEST_ID, id.clone());

@@ -10,21 +10,33 @@ use crate::api::embed::{embed, embed_every_token, EmbedRequest};
 use crate::api::input::{EmbedOptions, Input};
 use crate::model_files::ModelKind;
 
-impl Api {
-    async fn embed_one(&self, model: String, request: pb::EmbedRequest) -> Result<pb::EmbedResponse, Status> {
-        let options = EmbedOptions {
-            prompt_name: request.prompt_name,
-            dimensions: request.dimensions.map(|d| d as usize).filter(|&d| d > 0),
-            normalize: request.normalize.unwrap_or(true),
-            truncation: truncation(request.truncate, request.truncation_direction),
+/// One message's text as the embedding operations take it: its prompt and truncation (a
+/// message always says whether to truncate), the other options at their defaults.
+fn one_text(model: String, text: String, prompt_name: Option<String>, truncate: bool, direction: i32) -> EmbedRequest {
+    EmbedRequest {
+        model,
+        input: Input::Texts(vec![text]),
+        options: EmbedOptions {
+            prompt_name,
+            truncation: truncation(truncate, direction),
             truncation_chosen: true,
             ..EmbedOptions::default()
-        };
-        let request = EmbedRequest {
+        },
+    }
+}
+
+impl Api {
+    async fn embed_one(&self, model: String, request: pb::EmbedRequest) -> Result<pb::EmbedResponse, Status> {
+        let (dimensions, normalize) = (request.dimensions, request.normalize);
+        let mut request = one_text(
             model,
-            input: Input::Texts(vec![request.inputs]),
-            options,
-        };
+            request.inputs,
+            request.prompt_name,
+            request.truncate,
+            request.truncation_direction,
+        );
+        request.options.dimensions = dimensions.map(|d| d as usize).filter(|&d| d > 0);
+        request.options.normalize = normalize.unwrap_or(true);
         let (embedded, metadata) = self.call("/tei.v1.Embed/Embed", embed(&self.state, request)).await?;
         Ok(pb::EmbedResponse {
             embeddings: embedded.vectors.into_iter().next().unwrap_or_default(),
@@ -37,16 +49,13 @@ impl Api {
         model: String,
         request: pb::EmbedSparseRequest,
     ) -> Result<pb::EmbedSparseResponse, Status> {
-        let request = EmbedRequest {
+        let request = one_text(
             model,
-            input: Input::Texts(vec![request.inputs]),
-            options: EmbedOptions {
-                prompt_name: request.prompt_name,
-                truncation: truncation(request.truncate, request.truncation_direction),
-                truncation_chosen: true,
-                ..EmbedOptions::default()
-            },
-        };
+            request.inputs,
+            request.prompt_name,
+            request.truncate,
+            request.truncation_direction,
+        );
         let (embedded, metadata) = self
             .call("/tei.v1.Embed/EmbedSparse", embed_sparse(&self.state, request))
             .await?;
@@ -63,16 +72,13 @@ impl Api {
     }
 
     async fn embed_all_one(&self, model: String, request: pb::EmbedAllRequest) -> Result<pb::EmbedAllResponse, Status> {
-        let request = EmbedRequest {
+        let request = one_text(
             model,
-            input: Input::Texts(vec![request.inputs]),
-            options: EmbedOptions {
-                prompt_name: request.prompt_name,
-                truncation: truncation(request.truncate, request.truncation_direction),
-                truncation_chosen: true,
-                ..EmbedOptions::default()
-            },
-        };
+            request.inputs,
+            request.prompt_name,
+            request.truncate,
+            request.truncation_direction,
+        );
         let (states, metadata) = self
             .call("/tei.v1.Embed/EmbedAll", embed_every_token(&self.state, request))
             .await?;
