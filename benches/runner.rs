@@ -6,9 +6,10 @@
 //!
 //! Run: `cargo bench --bench runner` (after `scripts/fetch-test-model.py`). Options after `--`:
 //! `--model minilm|mpnet|qwen3-embedding-0.6b|embeddinggemma-300m|nomic-embed-text-v1.5|gte-modernbert-base`
-//! (default minilm), `--dtype float32|bfloat16` (default both where the CPU has bf16
-//! instructions), `--seconds S` (time per shape, default 2), `--shape BxL` (that shape only),
-//! `--forwards N` (one threading layout only).
+//! (default minilm), `--dtype float32|bfloat16` (default both), `--seconds S` (time per shape, default 2), `--shape BxL` (that shape only),
+//! `--forwards N` (one threading layout only), `--cpu-kernels avx512|avx2|portable` (cap the
+//! kernels' instruction set, as the server's flag does, to time the AVX2 kernels on an AVX-512
+//! CPU).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -24,8 +25,9 @@ use embeddings::registry::{ModelSource as ModelSourceOfSpec, ModelSpec};
 use embeddings::runner::architectures;
 use embeddings::runner::backbone::Architecture;
 use embeddings::runner::head::HeadStep;
+use embeddings::runner::kernels::packed::select::IsaCap;
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, PoolingMode, PoolingModes, Precision, SequenceInput};
-use roof::{bf16_matmul, matmul, parallel_gflops, ROOF_SHAPE};
+use roof::{bf16_matmul, matmul, packed_matmul, parallel_gflops, ROOF_SHAPE};
 
 #[path = "support/random_weights.rs"]
 mod random_weights;
@@ -76,14 +78,16 @@ fn main() -> anyhow::Result<()> {
         .find(|w| w[0] == "--forwards")
         .and_then(|w| w[1].parse().ok());
 
-    // Both number formats where the CPU can run bfloat16, else float32 alone.
     let precisions: Vec<Precision> = match args.windows(2).find(|w| w[0] == "--dtype") {
         Some(w) => vec![Precision::parse(&w[1]).ok_or_else(|| anyhow::anyhow!("--dtype is float32 or bfloat16"))?],
-        None if embeddings::runner::kernels::packed::cpu_supports_bf16() => {
-            vec![Precision::Float32, Precision::BFloat16]
-        }
-        None => vec![Precision::Float32],
+        None => vec![Precision::Float32, Precision::BFloat16],
     };
+    if let Some(w) = args.windows(2).find(|w| w[0] == "--cpu-kernels") {
+        let cap = IsaCap::parse(&w[1]).map_err(|e| anyhow::anyhow!("--cpu-kernels is {e}"))?;
+        if let Some(isa) = cap.0 {
+            embeddings::runner::kernels::packed::select::cap_isa(isa);
+        }
+    }
     let model_name = args
         .windows(2)
         .find(|w| w[0] == "--model")
@@ -116,6 +120,12 @@ fn main() -> anyhow::Result<()> {
             cpu_name(),
             embeddings::runner::kernels::cpu_backend()
         );
+        for precision in &precisions {
+            println!(
+                "kernels, {precision}: {}",
+                embeddings::runner::kernels::describe(&Device::Cpu, *precision)
+            );
+        }
         // candle sizes its elementwise thread pool once per process, so each layout runs in a
         // child process of its own, configured as the server would be.
         for (forwards, threads) in layouts {
@@ -148,10 +158,19 @@ fn main() -> anyhow::Result<()> {
         println!();
         println!("## {forwards} forward pass(es) x {threads} thread(s)");
         println!("float32 roof, a plain matmul {m}x{k}x{n}: {yardstick:.0} GFLOP/s; 16x384x384: {small:.0} GFLOP/s (all forwards together)");
+        if embeddings::runner::kernels::packed::available(Precision::Float32) {
+            let packed = parallel_gflops(forwards, threads, budget, move || {
+                packed_matmul(Precision::Float32, m, k, n)
+            })?;
+            println!(
+                "packed float32 kernel on the same {m}x{k}x{n}: {packed:.0} GFLOP/s ({:.2}x the plain matmul)",
+                packed / yardstick
+            );
+        }
         if precisions.contains(&Precision::BFloat16) {
             let bf16 = parallel_gflops(forwards, threads, budget, move || bf16_matmul(m, k, n))?;
             println!(
-                "bfloat16 kernel on the same {m}x{k}x{n}: {bf16:.0} GFLOP/s ({:.2}x float32)",
+                "bfloat16 kernel on the same {m}x{k}x{n}: {bf16:.0} GFLOP/s ({:.2}x the plain matmul)",
                 bf16 / yardstick
             );
         }
@@ -266,7 +285,7 @@ fn cpu_name() -> String {
             .unwrap_or_default()
     };
     let flags = field("flags");
-    let present: Vec<&str> = ["avx2", "avx512f", "avx512_bf16", "amx_bf16"]
+    let present: Vec<&str> = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"]
         .into_iter()
         .filter(|flag| flags.split_whitespace().any(|f| f == *flag))
         .collect();

@@ -1,12 +1,13 @@
 //! `--dtype bfloat16` / `dtype=bfloat16`: fidelity against sentence-transformers on every fixture
-//! model and reference text (cosine >= 0.9999, max abs <= 3e-3 per component), batch invariance
-//! within the mode, one entry per number format side by side, and the refusal at start on a CPU
-//! without bf16 instructions (simulated by a flag).
+//! model and reference text (cosine >= 0.9999, max abs <= 3e-3 per component) on every kernel
+//! family this CPU has (the bf16 dot product, and weights widened to float32 in AVX2 or portable
+//! code, as on CPUs without bf16 instructions), batch invariance within the mode, one entry per
+//! number format side by side, and the server started as on a CPU without bf16 instructions.
 
 mod common;
 
-use common::fidelity::{check_fidelity, has_bf16, MAX_ABS};
-use common::process::binary;
+use common::fidelity::{bf16_kernel_caps, check_fidelity, CappedKernels, MAX_ABS};
+use common::process::{binary, ServerProcess};
 use common::{
     fixtures_dir, max_abs_diff, offline_hub, pipeline_dir, pipeline_references, read_references, reference_fixtures,
     scratch_dir, test_hf_cache, vectors, Options, TestServer, MINILM, TINY_PIPELINES,
@@ -14,26 +15,34 @@ use common::{
 use serde_json::json;
 
 #[tokio::test]
-async fn every_tiny_pipeline_stays_within_the_bounds_in_bfloat16() {
-    if !has_bf16() {
-        return;
-    }
-    for name in TINY_PIPELINES {
-        let server = TestServer::start(
-            &format!("{} {name} dtype=bfloat16\n", pipeline_dir(name).display()),
-            offline_hub(&scratch_dir("empty-cache")),
-            Options::default(),
-        )
-        .await;
-        check_fidelity(&server, name, &pipeline_references(name)).await;
+async fn every_tiny_pipeline_stays_within_the_bounds_in_bfloat16_on_every_kernel() {
+    for cap in bf16_kernel_caps() {
+        eprintln!("kernels capped at {cap:?}");
+        let _capped = CappedKernels::new(cap);
+        for name in TINY_PIPELINES {
+            let server = TestServer::start(
+                &format!("{} {name} dtype=bfloat16\n", pipeline_dir(name).display()),
+                offline_hub(&scratch_dir("empty-cache")),
+                Options::default(),
+            )
+            .await;
+            check_fidelity(&server, name, &pipeline_references(name)).await;
+        }
     }
 }
 
+/// MiniLM and MPNet on the CPU's best bfloat16 kernels and on the next family down (the
+/// widening kernels where the CPU has the dot product; the portable ones on an AVX2 CPU).
 #[tokio::test]
 async fn the_real_models_stay_within_the_bounds_in_bfloat16() {
-    if !has_bf16() {
-        return;
+    for cap in bf16_kernel_caps().into_iter().take(2) {
+        eprintln!("kernels capped at {cap:?}");
+        let _capped = CappedKernels::new(cap);
+        check_real_models().await;
     }
+}
+
+async fn check_real_models() {
     let server = TestServer::start(
         &format!(
             "{MINILM} dtype=bfloat16\n\
@@ -56,9 +65,6 @@ async fn the_real_models_stay_within_the_bounds_in_bfloat16() {
 /// float32 line keeps its exact vectors.
 #[tokio::test]
 async fn one_repository_in_both_formats() {
-    if !has_bf16() {
-        return;
-    }
     let server = TestServer::start(
         &format!("{MINILM} exact\n{MINILM} fast dtype=bfloat16\n"),
         offline_hub(&test_hf_cache()),
@@ -88,48 +94,71 @@ async fn one_repository_in_both_formats() {
     assert_eq!(info["model_dtype"], "float32", "the first entry's");
 }
 
-#[test]
-fn a_cpu_without_bf16_refuses_the_flag_at_start_in_one_line() {
+/// Started as on a CPU without bf16 instructions (`--cpu-kernels avx2`, or `portable` where the
+/// CPU has no AVX2 either), `--dtype bfloat16` serves, says which kernels it runs, and stays
+/// within the bounds.
+#[tokio::test]
+async fn a_cpu_without_bf16_serves_bfloat16_on_widened_weights() {
     let dir = pipeline_dir("tiny-bert-cls");
-    let models = scratch_dir("bf16-refused").join("models.txt");
-    for (line, flags) in [
-        (format!("{} tiny\n", dir.display()), vec!["--dtype", "bfloat16"]),
-        (format!("{} tiny dtype=bf16\n", dir.display()), vec![]),
-    ] {
-        std::fs::write(&models, line).expect("models file");
-        let output = binary()
-            .args(["serve", "--port", "0", "--simulate-cpu-without-bf16", "--models-file"])
-            .arg(&models)
-            .args(flags)
-            .output()
-            .expect("runs");
-        assert!(!output.status.success(), "expected a failing start");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-        assert_eq!(errors.len(), 1, "{stderr}");
-        assert!(
-            errors[0].contains("model tiny") || errors[0].contains("tiny-bert-cls"),
-            "{stderr}"
-        );
-        assert!(
-            errors[0].contains("AVX512_BF16") && errors[0].contains("--dtype float32"),
-            "{stderr}"
-        );
-    }
-    // A value that is no number format is refused by clap, naming the choices.
-    let output = binary()
+    let models = scratch_dir("bf16-widened").join("models.txt");
+    std::fs::write(&models, format!("{} tiny\n", dir.display())).expect("models file");
+    let cap = if std::arch::is_x86_feature_detected!("avx2") {
+        "avx2"
+    } else {
+        "portable"
+    };
+    let mut command = binary();
+    command
         .args([
             "serve",
             "--port",
             "0",
-            "--simulate-cpu-without-bf16",
+            "--cpu-kernels",
+            cap,
             "--dtype",
-            "nope",
+            "bfloat16",
             "--models-file",
         ])
-        .arg(&models)
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("float32, bfloat16"), "{stderr}");
+        .arg(&models);
+    let mut process = ServerProcess::start(command);
+    let address = process.address();
+    let client = reqwest::Client::new();
+    let models: serde_json::Value = client
+        .get(format!("http://{address}/v1/models"))
+        .send()
+        .await
+        .expect("models answer")
+        .json()
+        .await
+        .expect("JSON");
+    let kernels = models["data"][0]["kernels"].as_str().unwrap_or_default();
+    assert!(kernels.contains("widened to float32"), "{models}");
+    assert_eq!(models["data"][0]["dtype"], "bfloat16", "{models}");
+    for reference in pipeline_references("tiny-bert-cls") {
+        let body: serde_json::Value = client
+            .post(format!("http://{address}/v1/embeddings"))
+            .json(&json!({"model": "tiny", "input": reference.text}))
+            .send()
+            .await
+            .expect("embeddings answer")
+            .json()
+            .await
+            .expect("JSON");
+        let diff = max_abs_diff(&vectors(&body)[0], &reference.embedding);
+        assert!(diff <= MAX_ABS, "{:?}: {diff}", reference.text);
+    }
+    drop(process);
+    // Values that are no number format or kernel cap are refused by clap, naming the choices.
+    for (flag, value, choices) in [
+        ("--dtype", "nope", "float32, bfloat16"),
+        ("--cpu-kernels", "sse9", "auto, avx512, avx2, portable"),
+    ] {
+        let output = binary()
+            .args(["serve", "--port", "0", flag, value, "--models-file"])
+            .arg(&dir)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(choices), "{stderr}");
+    }
 }

@@ -83,6 +83,12 @@ pub fn matmul(m: usize, k: usize, n: usize) -> anyhow::Result<f64> {
 
 /// The bfloat16 kernel on the yardstick's shape, weights packed once per thread.
 pub fn bf16_matmul(m: usize, k: usize, n: usize) -> anyhow::Result<f64> {
+    packed_matmul(Precision::BFloat16, m, k, n)
+}
+
+/// One `m x k x n` product on the packed kernel the CPU runs `precision` on (operands made once
+/// per thread), returning its FLOPs.
+pub fn packed_matmul(precision: Precision, m: usize, k: usize, n: usize) -> anyhow::Result<f64> {
     thread_local! {
         static PACKED: std::cell::RefCell<Option<(Tensor, PackedLinear)>> = Default::default();
     }
@@ -92,7 +98,7 @@ pub fn bf16_matmul(m: usize, k: usize, n: usize) -> anyhow::Result<f64> {
             let weight = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu)?;
             *cell = Some((
                 Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu)?,
-                PackedLinear::new(&weight, None, Precision::BFloat16)?,
+                PackedLinear::new(&weight, None, precision)?,
             ));
         }
         let (input, linear) = cell.as_ref().ok_or_else(|| anyhow::anyhow!("operands"))?;

@@ -10,6 +10,7 @@ use crate::api::Limits;
 use crate::connections::ConnectionSettings;
 use crate::engine::EngineConfig;
 use crate::registry::{ModelSpec, Registry};
+use crate::runner::kernels::packed::select::IsaCap;
 use crate::runner::{DeviceChoice, Precision};
 
 mod memory;
@@ -109,29 +110,33 @@ pub struct ServeArgs {
 /// The number format of the models' matmuls.
 #[derive(Debug, Clone, Args)]
 pub struct PrecisionArgs {
-    /// `float32` (exact, the default) or `bfloat16` (weights rounded once at load, float32
-    /// accumulation; about twice the CPU throughput on CPUs with AVX512_BF16, and refused at start
-    /// on others). A `dtype=` option on a line of the models file overrides it for that entry.
+    /// `float32` (exact, the default) or `bfloat16` (weights rounded once at load and kept in
+    /// half the memory, float32 accumulation; about twice the CPU throughput on CPUs with
+    /// AVX512_BF16, widened to float32 in the kernels on others). A `dtype=` option on a line of
+    /// the models file overrides it for that entry.
     #[arg(long, env = "EMBEDDINGS_DTYPE", default_value = "float32", value_parser = precision)]
     pub dtype: Precision,
 
-    /// Behave as on a CPU without bf16 instructions (to test how `--dtype bfloat16` is refused).
-    #[arg(long, hide = true)]
-    pub simulate_cpu_without_bf16: bool,
+    /// The best instruction set the CPU kernels may use: `auto` (whatever the CPU has), `avx512`,
+    /// `avx2` or `portable` (plain Rust). A cap, to compare kernels on one machine or to make a
+    /// fleet of mixed CPUs run the same ones; the CPU's own features still decide below it.
+    #[arg(long, env = "EMBEDDINGS_CPU_KERNELS", default_value = "auto", value_parser = IsaCap::parse)]
+    pub cpu_kernels: IsaCap,
 }
 
 impl PrecisionArgs {
     /// Loads the models file with these settings applied to it and to the process.
     pub fn registry(&self, models: &ModelsFileArg) -> anyhow::Result<Registry> {
-        self.simulate();
+        self.apply_to_process();
         Ok(Registry::load(&models.models_file)?.with_default_precision(self.dtype))
     }
 }
 
 impl PrecisionArgs {
-    fn simulate(&self) {
-        if self.simulate_cpu_without_bf16 {
-            crate::runner::kernels::packed::disable_cpu_bf16();
+    /// Caps the CPU kernels for the whole process (before any model loads).
+    fn apply_to_process(&self) {
+        if let IsaCap(Some(isa)) = self.cpu_kernels {
+            crate::runner::kernels::packed::select::cap_isa(isa);
         }
     }
 }

@@ -38,7 +38,7 @@ impl ServeArgs {
     pub fn registry(&self) -> anyhow::Result<Registry> {
         match self.tei.registry()? {
             Some(registry) => {
-                self.precision.simulate();
+                self.precision.apply_to_process();
                 Ok(registry.with_default_precision(self.precision.dtype))
             }
             None => self.precision.registry(&self.models),

@@ -78,9 +78,8 @@ impl ModelStore {
         engine_config: EngineConfig,
         memory: MemorySettings,
     ) -> anyhow::Result<Self> {
-        let cpu_bf16 = runner::kernels::packed::cpu_supports_bf16();
         for spec in registry.specs() {
-            if let Some(reason) = spec.precision().unsupported_on(&device, cpu_bf16) {
+            if let Some(reason) = spec.precision().unsupported_on(&device) {
                 anyhow::bail!("model {}: {reason}", spec.id);
             }
         }

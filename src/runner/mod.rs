@@ -162,7 +162,7 @@ pub(crate) fn load_backbone<'a>(
     device: &Device,
     precision: Precision,
 ) -> anyhow::Result<(Box<dyn Backbone>, VarBuilder<'a>)> {
-    if let Some(reason) = precision.unsupported_on(device, packed::cpu_supports_bf16()) {
+    if let Some(reason) = precision.unsupported_on(device) {
         anyhow::bail!(reason);
     }
     anyhow::ensure!(!weights.is_empty(), "no weights file");

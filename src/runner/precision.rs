@@ -1,5 +1,6 @@
 //! The number format of a model's matmuls: float32 (exact, the default) or bfloat16 (weights
-//! rounded once at load, products accumulated in float32; see [`super::kernels::packed`]).
+//! rounded once at load and stored in half the memory, products accumulated in float32; see
+//! [`super::kernels::packed`]).
 
 use std::fmt;
 
@@ -30,22 +31,17 @@ impl Precision {
         }
     }
 
-    /// Why this precision cannot run on `device` here, if it cannot. `cpu_bf16` says whether
-    /// the CPU's bf16 instructions may be used (false also when they are switched off by flag).
-    pub fn unsupported_on(self, device: &Device, cpu_bf16: bool) -> Option<String> {
+    /// Why this precision cannot run on `device` here, if it cannot: bfloat16 runs on every CPU
+    /// (on the bf16 dot-product instruction where there is one, else widened to float32 in the
+    /// kernels), not on a GPU in this build.
+    pub fn unsupported_on(self, device: &Device) -> Option<String> {
         match self {
-            Self::Float32 => None,
             Self::BFloat16 if !device.is_cpu() => Some(
                 "bfloat16 runs on the CPU only in this build; use --dtype float32 (or dtype=float32 on the \
                  model's line) on a GPU"
                     .to_owned(),
             ),
-            Self::BFloat16 if !cpu_bf16 => Some(
-                "bfloat16 needs a CPU with AVX512_BF16 (bf16 dot-product instructions), which this one lacks; \
-                 use --dtype float32 (or dtype=float32 on the model's line)"
-                    .to_owned(),
-            ),
-            Self::BFloat16 => None,
+            _ => None,
         }
     }
 }
@@ -61,19 +57,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_parse_and_bfloat16_needs_the_instructions() {
+    fn names_parse_and_bfloat16_runs_on_every_cpu() {
         assert_eq!(Precision::parse("BF16"), Some(Precision::BFloat16));
         assert_eq!(Precision::parse("fp32"), Some(Precision::Float32));
         assert_eq!(Precision::parse("int8"), None);
         assert_eq!(Precision::BFloat16.to_string(), "bfloat16");
-        assert_eq!(Precision::Float32.unsupported_on(&Device::Cpu, false), None);
-        assert_eq!(Precision::BFloat16.unsupported_on(&Device::Cpu, true), None);
-        let refused = Precision::BFloat16
-            .unsupported_on(&Device::Cpu, false)
-            .unwrap_or_default();
-        assert!(
-            refused.contains("AVX512_BF16") && refused.contains("--dtype float32"),
-            "{refused}"
-        );
+        assert_eq!(Precision::Float32.unsupported_on(&Device::Cpu), None);
+        assert_eq!(Precision::BFloat16.unsupported_on(&Device::Cpu), None);
     }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use embeddings::runner::kernels::packed::cpu_supports_bf16;
+use embeddings::runner::kernels::packed::select::{self, Isa, IsaCap};
 
 use super::{
     max_abs_diff, offline_hub, pipeline_dir, pipeline_references, scratch_dir, vectors, Options, Reference, TestServer,
@@ -18,12 +18,38 @@ pub const PARITY: f32 = 2e-5;
 /// One text's vector alone and inside a batch.
 pub const INVARIANCE: f32 = 1e-5;
 
-/// Whether this CPU runs bfloat16; says so when it does not, so the skip is visible.
-pub fn has_bf16() -> bool {
-    if !cpu_supports_bf16() {
-        eprintln!("skipped: this CPU has no AVX512_BF16");
+/// The kernel caps under which bfloat16 runs on a different kernel family here: none (the
+/// CPU's best: the bf16 dot product where it has one), AVX2 (weights widened in ymm registers)
+/// and portable (widened in plain Rust). A cap the CPU is already below is left out, saying so.
+pub fn bf16_kernel_caps() -> Vec<IsaCap> {
+    let best = select::best_isa();
+    let mut caps = vec![IsaCap(None)];
+    for isa in [Isa::Avx2, Isa::Portable] {
+        if isa < best || (isa == best && select::bf16_dot_available()) {
+            caps.push(IsaCap(Some(isa)));
+        } else if isa != best {
+            eprintln!("skipped the {isa:?} cap: this CPU's best is {best:?}, its kernels run uncapped");
+        }
     }
-    cpu_supports_bf16()
+    caps
+}
+
+/// Runs models loaded while it lives on the kernels under `cap` (the cap is process-wide:
+/// other tests of the binary loading models meanwhile run on those kernels too, which are held
+/// to the same bounds).
+pub struct CappedKernels;
+
+impl CappedKernels {
+    pub fn new(cap: IsaCap) -> Self {
+        select::set_isa_cap(cap);
+        Self
+    }
+}
+
+impl Drop for CappedKernels {
+    fn drop(&mut self) {
+        select::set_isa_cap(IsaCap(None));
+    }
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -123,12 +149,9 @@ fn prompt_names(references: &[Reference]) -> Vec<Option<String>> {
     names
 }
 
-/// bfloat16 through HTTP on the tiny pipeline `name`: [`check_fidelity`]. Skipped, saying so,
-/// on CPUs without the instructions.
+/// bfloat16 through HTTP on the tiny pipeline `name`, on the CPU's best kernels:
+/// [`check_fidelity`] (`tests/bfloat16.rs` runs every fixture on the other kernels).
 pub async fn check_bfloat16(name: &str) {
-    if !has_bf16() {
-        return;
-    }
     let server = serve_pipeline(name, "bfloat16").await;
     check_fidelity(&server, name, &pipeline_references(name)).await;
 }

@@ -3,7 +3,8 @@
 //! candle's CPU GELU evaluates a scalar `erf` per element and its softmax a scalar `exp`; on
 //! the activations of a BERT layer those dominate once the matmuls are fast. These kernels use
 //! branch-free float approximations that the compiler turns into SIMD code (dispatched at run
-//! time to AVX-512 or AVX2+FMA where the CPU has them, so builds stay portable):
+//! time to AVX-512 or AVX2+FMA where the CPU has them, so builds stay portable; see
+//! [`multiversion`]):
 //! - erf: Eigen's/XLA's rational approximation on [-4, 4], absolute error below 4e-7 when
 //!   evaluated in float32;
 //! - exp: the Cephes single-precision polynomial, relative error about 2e-7.
@@ -32,30 +33,41 @@ const ERF_BETA: [f32; 5] = [
     -1.426_474e-2,
 ];
 
+/// `a * b + c`: one fused instruction in the variants built for CPUs with FMA (`FUSED`), two
+/// operations elsewhere (where a fused multiply-add would be a library call).
 #[inline(always)]
-fn erf(x: f32) -> f32 {
+fn multiply_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+#[inline(always)]
+fn erf<const FUSED: bool>(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let mut p = ERF_ALPHA[0];
     for &a in &ERF_ALPHA[1..] {
-        p = p * x2 + a;
+        p = multiply_add::<FUSED>(p, x2, a);
     }
     let mut q = ERF_BETA[0];
     for &b in &ERF_BETA[1..] {
-        q = q * x2 + b;
+        q = multiply_add::<FUSED>(q, x2, b);
     }
     x * p / q
 }
 
 #[inline(always)]
-fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+fn gelu<const FUSED: bool>(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf::<FUSED>(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// exp(x) for x <= 0 (softmax inputs after subtracting the row maximum); inputs below -87.3
 /// (including -inf) give a value so small it vanishes next to the row's 1.0.
 #[inline(always)]
-pub(crate) fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive<const FUSED: bool>(x: f32) -> f32 {
     // Round-to-nearest of x/ln2 by the 1.5 * 2^23 trick: the low mantissa bits then hold n.
     const SHIFTER: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 0.0);
@@ -63,28 +75,26 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     let n = shifted - SHIFTER;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
+    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
+        p = multiply_add::<FUSED>(p, r, c);
+    }
+    let y = multiply_add::<FUSED>(p * r, r, r) + 1.0;
     let exponent = (shifted.to_bits() as i32).wrapping_sub(SHIFTER.to_bits() as i32);
     y * f32::from_bits(((exponent + 127) as u32) << 23)
 }
 
 #[inline(always)]
-fn bias_gelu_generic(values: &mut [f32], bias: &[f32]) {
+fn bias_gelu_generic<const FUSED: bool>(values: &mut [f32], bias: &[f32]) {
     for row in values.chunks_exact_mut(bias.len()) {
         for (v, b) in row.iter_mut().zip(bias) {
-            *v = gelu(*v + b);
+            *v = gelu::<FUSED>(*v + b);
         }
     }
 }
 
 /// Softmax of `row[start..end]`, zeros elsewhere (all zeros when the range is empty).
 #[inline(always)]
-fn masked_softmax_row(row: &mut [f32], start: usize, end: usize) {
+fn masked_softmax_row<const FUSED: bool>(row: &mut [f32], start: usize, end: usize) {
     let (before, rest) = row.split_at_mut(start);
     before.fill(0.0);
     let (keys, after) = rest.split_at_mut(end - start);
@@ -108,13 +118,13 @@ fn masked_softmax_row(row: &mut [f32], start: usize, end: usize) {
     let mut chunks = keys.chunks_exact_mut(16);
     for chunk in &mut chunks {
         for (sum, v) in sums.iter_mut().zip(chunk.iter_mut()) {
-            *v = exp_nonpositive(*v - max);
+            *v = exp_nonpositive::<FUSED>(*v - max);
             *sum += *v;
         }
     }
     let mut sum: f32 = sums.iter().sum();
     for v in chunks.into_remainder() {
-        *v = exp_nonpositive(*v - max);
+        *v = exp_nonpositive::<FUSED>(*v - max);
         sum += *v;
     }
     let scale = 1.0 / sum;
@@ -124,7 +134,7 @@ fn masked_softmax_row(row: &mut [f32], start: usize, end: usize) {
 }
 
 #[inline(always)]
-fn masked_softmax_generic(
+fn masked_softmax_generic<const FUSED: bool>(
     scores: &mut [f32],
     longest: usize,
     rows_per_sequence: usize,
@@ -133,64 +143,62 @@ fn masked_softmax_generic(
 ) {
     for (index, row) in scores.chunks_exact_mut(longest).enumerate() {
         let (start, end) = mask.key_range(index % longest, lengths[index / rows_per_sequence]);
-        masked_softmax_row(row, start, end);
+        masked_softmax_row::<FUSED>(row, start, end);
     }
 }
 
-macro_rules! dispatch {
-    ($generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+/// Compiles `$generic` (an `#[inline(always)]` function of plain loops, generic over whether
+/// multiply-adds fuse) once more for AVX-512 and once for AVX2 + FMA, as `$avx512` and `$avx2`
+/// (fused), and defines `$public` to run the best variant the CPU and `--cpu-kernels` allow.
+macro_rules! multiversion {
+    ($(#[$doc:meta])* $public:ident = $generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f")]
+        #[target_feature(enable = "avx512f,fma")]
         unsafe fn $avx512($($arg: $ty),*) {
-            $generic($($arg),*)
+            $generic::<true>($($arg),*)
         }
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn $avx2($($arg: $ty),*) {
-            $generic($($arg),*)
+            $generic::<true>($($arg),*)
+        }
+        $(#[$doc])*
+        pub fn $public($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                use $crate::runner::kernels::packed::select::{best_isa, Isa};
+                // SAFETY: each variant runs only on a CPU that reports the features it was
+                // built for (`best_isa` asks the CPU).
+                match best_isa() {
+                    Isa::Avx512 => return unsafe { $avx512($($arg),*) },
+                    Isa::Avx2 => return unsafe { $avx2($($arg),*) },
+                    Isa::Portable => {}
+                }
+            }
+            $generic::<false>($($arg),*)
         }
     };
 }
+pub(crate) use multiversion;
 
-dispatch!(bias_gelu_generic, bias_gelu_avx512, bias_gelu_avx2, (values: &mut [f32], bias: &[f32]));
-dispatch!(
-    masked_softmax_generic,
+multiversion!(
+    /// Adds `bias` to every row of `values` and applies the exact (erf) GELU, in place.
+    bias_gelu = bias_gelu_generic, bias_gelu_avx512, bias_gelu_avx2, (values: &mut [f32], bias: &[f32])
+);
+multiversion!(
+    /// Row-wise softmax over attention scores `[sequences, heads, longest, longest]` (the rows of
+    /// a sequence's heads `rows_per_sequence` apart), where only the first `lengths[s]` keys of
+    /// sequence `s` are real and `mask` says which of those each query sees; every other key
+    /// gets weight 0.
+    masked_softmax_rows = masked_softmax_generic,
     masked_softmax_avx512,
     masked_softmax_avx2,
     (scores: &mut [f32], longest: usize, rows_per_sequence: usize, lengths: &[usize], mask: MaskKind)
 );
 
-/// Adds `bias` to every row of `values` and applies the exact (erf) GELU, in place.
-pub fn bias_gelu(values: &mut [f32], bias: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: each variant runs only on a CPU that reports the features it was built for.
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return unsafe { bias_gelu_avx512(values, bias) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return unsafe { bias_gelu_avx2(values, bias) };
-        }
-    }
-    bias_gelu_generic(values, bias)
-}
-
-/// Row-wise softmax over attention scores `[sequences, heads, longest, longest]`, where only the
-/// first `lengths[s]` keys of sequence `s` are real and `mask` says which of those each query
-/// sees; every other key gets weight 0.
+/// [`masked_softmax_rows`] for `heads` heads a sequence.
 pub fn masked_softmax(scores: &mut [f32], longest: usize, heads: usize, lengths: &[usize], mask: MaskKind) {
-    let rows_per_sequence = heads * longest;
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: as above.
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return unsafe { masked_softmax_avx512(scores, longest, rows_per_sequence, lengths, mask) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return unsafe { masked_softmax_avx2(scores, longest, rows_per_sequence, lengths, mask) };
-        }
-    }
-    masked_softmax_generic(scores, longest, rows_per_sequence, lengths, mask)
+    masked_softmax_rows(scores, longest, heads * longest, lengths, mask)
 }
 
 fn contiguous_f32<'a>(storage: &'a mut CpuStorage, layout: &Layout, op: &str) -> Result<&'a mut [f32]> {
@@ -274,7 +282,9 @@ mod tests {
         let mut worst = 0f64;
         for i in -6000..=6000 {
             let x = i as f32 / 1000.0;
-            worst = worst.max((erf(x) as f64 - erf_reference(x as f64)).abs());
+            for got in [erf::<false>(x), erf::<true>(x)] {
+                worst = worst.max((got as f64 - erf_reference(x as f64)).abs());
+            }
         }
         // The rational approximation's own error (below 2e-7) plus float32 rounding in its
         // evaluation: 3.2e-7 at worst, near |x| = 3.18.
@@ -295,13 +305,16 @@ mod tests {
         for i in 0..=8700 {
             let x = -(i as f32) / 100.0;
             let want = (x as f64).exp();
-            let got = exp_nonpositive(x) as f64;
-            assert!(
-                (got - want).abs() <= 3e-7 * want + 1e-38,
-                "exp({x}) = {got}, want {want}"
-            );
+            for got in [exp_nonpositive::<false>(x), exp_nonpositive::<true>(x)] {
+                let got = got as f64;
+                assert!(
+                    (got - want).abs() <= 3e-7 * want + 1e-38,
+                    "exp({x}) = {got}, want {want}"
+                );
+            }
         }
-        assert!(exp_nonpositive(f32::NEG_INFINITY) < 1e-37);
+        assert!(exp_nonpositive::<false>(f32::NEG_INFINITY) < 1e-37);
+        assert!(exp_nonpositive::<true>(f32::NEG_INFINITY) < 1e-37);
     }
 
     #[test]

@@ -18,18 +18,13 @@ pub fn describe(device: &Device, precision: Precision) -> String {
     if !device.is_cpu() {
         return format!("{} matmuls and attention on the GPU (candle)", precision.name());
     }
-    let linear = match precision {
-        Precision::Float32 if packed::available(Precision::Float32) => {
-            "packed float32 AVX-512 (vfmadd231ps)".to_owned()
-        }
-        Precision::Float32 => format!("candle's float32 matmul ({})", cpu_backend()),
-        Precision::BFloat16 if packed::available(Precision::BFloat16) => {
-            "packed bfloat16 AVX512_BF16 (vdpbf16ps)".to_owned()
-        }
-        Precision::BFloat16 => "none: this CPU cannot run bfloat16".to_owned(),
+    let linear = match packed::select::kernel_for(precision) {
+        Some(kernel) => kernel.describe().to_owned(),
+        None => format!("candle's float32 matmul ({})", cpu_backend()),
     };
     format!(
-        "linear layers: {linear}; attention: float32, in tiles with an online softmax from {} tokens",
+        "linear layers: {linear}; attention: float32, in tiles with an online softmax on the {} kernel from {} tokens",
+        packed::select::float32_kernel().describe(),
         tiled_attention::TILED_FROM
     )
 }

@@ -1,13 +1,21 @@
 //! Attention over long sequences in tiles, with the softmax computed online (a running maximum
 //! and sum per query, FlashAttention's recurrence), so memory grows with the sequence's length
 //! instead of its square: a 8,192-token text on a 12-head model would otherwise hold 3.2 GB of
-//! scores per layer. Each tile's two products run on `gemm`; only the keys a query's mask lets it
-//! see are visited (local and causal windows skip the rest).
+//! scores per layer. Only the keys a query's mask lets it see are visited (local and causal
+//! windows skip the rest).
+//!
+//! Both products run on the packed float32 kernels: each head's keys (as the columns of `q k^T`)
+//! and values (as the columns of `p v`) are packed once, which costs a pass over them, and then
+//! every tile streams them in the kernels' order. A tile of 128 queries x 256 keys keeps its
+//! scores (128 KB), its keys and values (64 KB each at 64 dimensions) in the L2 cache; the
+//! buffers are allocated once per head, not per tile.
 //!
 //! Inputs are one sequence's packed rows: queries `[length, heads * d]` (pre-scaled), keys and
 //! values `[length, kv_heads * d]`; query head `h` reads key/value head `h / (heads / kv_heads)`.
 
-use super::fused::exp_nonpositive;
+use super::fused::{exp_nonpositive, multiversion};
+use super::packed::matrix::{PackedMatrix, Product};
+use super::packed::select::{self, Kernel};
 use crate::runner::mask::MaskKind;
 
 /// From this many tokens in a batch's longest sequence, the CPU attends in tiles
@@ -15,9 +23,9 @@ use crate::runner::mask::MaskKind;
 /// floats = 64 MB), and the materialised path keeps its exact, long-tested results.
 pub const TILED_FROM: usize = 1024;
 
-/// Queries per tile.
-const QUERY_BLOCK: usize = 128;
-/// Keys per tile.
+/// Queries per tile: a multiple of the kernels' 6-row tiles.
+const QUERY_BLOCK: usize = 132;
+/// Keys per tile: a multiple of every kernel's panel width, so a tile's keys are whole panels.
 const KEY_BLOCK: usize = 256;
 
 /// The sizes of one call.
@@ -30,8 +38,19 @@ pub struct Heads {
 
 /// `out[length, heads * d]` = softmax(q k^T, masked) v for one sequence.
 pub fn attend(q: &[f32], k: &[f32], v: &[f32], length: usize, shape: Heads, mask: MaskKind) -> Vec<f32> {
+    attend_on(select::float32_kernel(), q, k, v, length, shape, mask)
+}
+
+/// [`attend`] with the products on `kernel`, a float32 kernel the CPU has.
+fn attend_on(kernel: Kernel, q: &[f32], k: &[f32], v: &[f32], length: usize, shape: Heads, mask: MaskKind) -> Vec<f32> {
     let Heads { heads, head_dim: d, .. } = shape;
-    let per_head = super::packed::share_out(heads, |head| attend_head(q, k, v, length, shape, mask, head));
+    let per_head = super::packed::share_out(heads, |head| {
+        let kv_head = head / (heads / shape.kv_heads);
+        let kv_stride = shape.kv_heads * d;
+        let keys = PackedMatrix::pack(kernel, length, d, false, |key, i| k[key * kv_stride + kv_head * d + i]);
+        let values = PackedMatrix::pack(kernel, d, length, false, |i, key| v[key * kv_stride + kv_head * d + i]);
+        attend_head(q, &keys, &values, shape, mask, head)
+    });
     let mut out = vec![0f32; length * heads * d];
     for (head, values) in per_head.iter().enumerate() {
         for (row, chunk) in values.chunks_exact(d).enumerate() {
@@ -41,127 +60,196 @@ pub fn attend(q: &[f32], k: &[f32], v: &[f32], length: usize, shape: Heads, mask
     out
 }
 
-/// One query head's output, `[length, d]`.
-fn attend_head(q: &[f32], k: &[f32], v: &[f32], length: usize, shape: Heads, mask: MaskKind, head: usize) -> Vec<f32> {
-    let Heads {
-        heads,
-        kv_heads,
-        head_dim: d,
-    } = shape;
-    let kv_head = head / (heads / kv_heads);
-    let (q_stride, kv_stride) = (heads * d, kv_heads * d);
+/// One query head's running softmax state and buffers, reused by every tile.
+struct Tile {
+    scores: Vec<f32>,
+    /// The tile's `p v`, before it is merged into `acc`.
+    weighted: Vec<f32>,
+    acc: Vec<f32>,
+    maxima: [f32; QUERY_BLOCK],
+    sums: [f32; QUERY_BLOCK],
+    rescales: [f32; QUERY_BLOCK],
+    ranges: [(usize, usize); QUERY_BLOCK],
+}
+
+/// One query head's output, `[length, d]`, from its key/value head's keys packed as the columns
+/// of `q k^T` and values as the columns of `p v`.
+fn attend_head(
+    q: &[f32],
+    keys: &PackedMatrix,
+    values: &PackedMatrix,
+    shape: Heads,
+    mask: MaskKind,
+    head: usize,
+) -> Vec<f32> {
+    let Heads { heads, head_dim: d, .. } = shape;
+    let length = keys.outputs();
+    let q_stride = heads * d;
+    let panel = keys.kernel().panel();
     let mut out = vec![0f32; length * d];
-    let mut scores = vec![0f32; QUERY_BLOCK * KEY_BLOCK];
-    let mut acc = vec![0f32; QUERY_BLOCK * d];
-    let mut maxima = [f32::NEG_INFINITY; QUERY_BLOCK];
-    let mut sums = [0f32; QUERY_BLOCK];
-    let mut ranges = [(0usize, 0usize); QUERY_BLOCK];
+    let mut tile = Tile {
+        scores: vec![0f32; QUERY_BLOCK * KEY_BLOCK],
+        weighted: vec![0f32; QUERY_BLOCK * d],
+        acc: vec![0f32; QUERY_BLOCK * d],
+        maxima: [f32::NEG_INFINITY; QUERY_BLOCK],
+        sums: [0f32; QUERY_BLOCK],
+        rescales: [0f32; QUERY_BLOCK],
+        ranges: [(0usize, 0usize); QUERY_BLOCK],
+    };
     for first in (0..length).step_by(QUERY_BLOCK) {
         let rows = QUERY_BLOCK.min(length - first);
-        for (r, range) in ranges.iter_mut().enumerate().take(rows) {
+        for (r, range) in tile.ranges.iter_mut().enumerate().take(rows) {
             *range = mask.key_range(first + r, length);
         }
-        let lo = ranges[..rows].iter().map(|r| r.0).min().unwrap_or(0);
-        let hi = ranges[..rows].iter().map(|r| r.1).max().unwrap_or(0);
-        maxima[..rows].fill(f32::NEG_INFINITY);
-        sums[..rows].fill(0.0);
-        acc[..rows * d].fill(0.0);
-        for key_first in (lo..hi).step_by(KEY_BLOCK) {
+        let lo = tile.ranges[..rows].iter().map(|r| r.0).min().unwrap_or(0);
+        let hi = tile.ranges[..rows].iter().map(|r| r.1).max().unwrap_or(0);
+        tile.maxima[..rows].fill(f32::NEG_INFINITY);
+        tile.sums[..rows].fill(0.0);
+        tile.acc[..rows * d].fill(0.0);
+        // Tiles start on a panel; keys before a query's range get weight 0 like any masked key.
+        for key_first in (lo - lo % panel..hi).step_by(KEY_BLOCK) {
             let cols = KEY_BLOCK.min(hi - key_first);
-            // SAFETY: every pointer and stride stays inside its slice: queries rows
-            // first..first + rows of head `head`, keys rows key_first..key_first + cols of
-            // `kv_head`, scores a rows x cols block of a QUERY_BLOCK x KEY_BLOCK buffer.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    cols,
-                    d,
-                    scores.as_mut_ptr(),
-                    1,
-                    KEY_BLOCK as isize,
-                    false,
-                    q.as_ptr().add(first * q_stride + head * d),
-                    1,
-                    q_stride as isize,
-                    k.as_ptr().add(key_first * kv_stride + kv_head * d),
-                    kv_stride as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
+            let scores = Product {
+                activations: q[first * q_stride + head * d..].as_ptr() as *const u32,
+                activation_stride: q_stride,
+                rows,
+                columns: key_first..key_first + cols,
+                steps: 0..d,
+                bias: None,
+                output: tile.scores.as_mut_ptr(),
+                output_stride: KEY_BLOCK,
+            };
+            let weighted = Product {
+                activations: tile.scores.as_ptr() as *const u32,
+                activation_stride: KEY_BLOCK,
+                rows,
+                columns: 0..d,
+                steps: key_first..key_first + cols,
+                bias: None,
+                output: tile.weighted.as_mut_ptr(),
+                output_stride: d,
+            };
+            assert!(keys.fits(&scores) && values.fits(&weighted), "attention tile shapes");
+            for panel in keys.panels(&scores.columns) {
+                // SAFETY: `fits` checked the shapes against the packed matrices and the CPU;
+                // the queries hold `rows` rows of `d` from `first` (`first + rows <= length`),
+                // the scores buffer `rows` rows of `KEY_BLOCK >= cols`.
+                unsafe { keys.run_panel(&scores, panel) };
             }
-            for r in 0..rows {
-                let row = &mut scores[r * KEY_BLOCK..][..cols];
-                let (start, end) = ranges[r];
-                let (start, end) = (
-                    start.clamp(key_first, key_first + cols) - key_first,
-                    end.clamp(key_first, key_first + cols) - key_first,
-                );
-                if start >= end {
-                    row.fill(0.0);
-                    continue;
-                }
-                let block_max = row[start..end].iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-                let new_max = maxima[r].max(block_max);
-                let rescale = if maxima[r] == f32::NEG_INFINITY {
-                    0.0
-                } else {
-                    exp_nonpositive(maxima[r] - new_max)
-                };
-                let mut sum = 0f32;
-                row[..start].fill(0.0);
-                row[end..].fill(0.0);
-                for x in &mut row[start..end] {
-                    *x = exp_nonpositive(*x - new_max);
-                    sum += *x;
-                }
-                sums[r] = sums[r] * rescale + sum;
-                maxima[r] = new_max;
-                if rescale != 1.0 {
-                    for a in &mut acc[r * d..][..d] {
-                        *a *= rescale;
-                    }
-                }
+            online_softmax(
+                &mut tile.scores,
+                key_first,
+                cols,
+                &tile.ranges[..rows],
+                &mut tile.maxima[..rows],
+                &mut tile.sums[..rows],
+                &mut tile.rescales[..rows],
+            );
+            for panel in values.panels(&weighted.columns) {
+                // SAFETY: as above: the probabilities hold `rows` rows of `cols` steps, the
+                // weighted buffer `rows` rows of `d`.
+                unsafe { values.run_panel(&weighted, panel) };
             }
-            // SAFETY: as above: the weights block, values rows key_first..key_first + cols of
-            // `kv_head`, and the rows x d accumulator.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    d,
-                    cols,
-                    acc.as_mut_ptr(),
-                    1,
-                    d as isize,
-                    true,
-                    scores.as_ptr(),
-                    1,
-                    KEY_BLOCK as isize,
-                    v.as_ptr().add(key_first * kv_stride + kv_head * d),
-                    1,
-                    kv_stride as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
+            let merged = tile.acc.chunks_exact_mut(d).zip(tile.weighted.chunks_exact(d));
+            for ((acc, weighted), &rescale) in merged.zip(&tile.rescales).take(rows) {
+                for (a, w) in acc.iter_mut().zip(weighted) {
+                    *a = *a * rescale + w;
+                }
             }
         }
         for r in 0..rows {
-            let scale = if sums[r] > 0.0 { 1.0 / sums[r] } else { 0.0 };
-            for (o, a) in out[(first + r) * d..][..d].iter_mut().zip(&acc[r * d..][..d]) {
+            let scale = if tile.sums[r] > 0.0 { 1.0 / tile.sums[r] } else { 0.0 };
+            for (o, a) in out[(first + r) * d..][..d].iter_mut().zip(&tile.acc[r * d..][..d]) {
                 *o = a * scale;
             }
         }
     }
     out
 }
+
+/// One tile's scores, `KEY_BLOCK` apart for each query row, keys `key_first..key_first + cols`:
+/// each row's visible keys become `exp(score - running maximum)`, the others 0; the running
+/// maxima and sums advance, and `rescales` says by how much each row's earlier sums shrank.
+#[inline(always)]
+fn online_softmax_generic<const FUSED: bool>(
+    scores: &mut [f32],
+    key_first: usize,
+    cols: usize,
+    ranges: &[(usize, usize)],
+    maxima: &mut [f32],
+    sums: &mut [f32],
+    rescales: &mut [f32],
+) {
+    for (r, row) in scores.chunks_exact_mut(KEY_BLOCK).take(ranges.len()).enumerate() {
+        let row = &mut row[..cols];
+        let (start, end) = ranges[r];
+        let start = start.clamp(key_first, key_first + cols) - key_first;
+        let end = end.clamp(key_first, key_first + cols) - key_first;
+        if start >= end {
+            row.fill(0.0);
+            rescales[r] = 1.0;
+            continue;
+        }
+        let mut lanes = [f32::NEG_INFINITY; 16];
+        let mut chunks = row[start..end].chunks_exact(16);
+        for chunk in &mut chunks {
+            for (lane, &x) in lanes.iter_mut().zip(chunk) {
+                *lane = if x > *lane { x } else { *lane };
+            }
+        }
+        let block_max = chunks
+            .remainder()
+            .iter()
+            .chain(&lanes)
+            .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let new_max = maxima[r].max(block_max);
+        let rescale = if maxima[r] == f32::NEG_INFINITY {
+            0.0
+        } else {
+            exp_nonpositive::<FUSED>(maxima[r] - new_max)
+        };
+        row[..start].fill(0.0);
+        row[end..].fill(0.0);
+        let visible = &mut row[start..end];
+        // Two passes, each of which the compiler keeps in vector registers (one fused loop
+        // spilled its sums to the stack every iteration).
+        for x in visible.iter_mut() {
+            *x = exp_nonpositive::<FUSED>(*x - new_max);
+        }
+        let sum = lane_sum(visible);
+        sums[r] = sums[r] * rescale + sum;
+        maxima[r] = new_max;
+        rescales[r] = rescale;
+    }
+}
+
+/// The sum of `values`, in 16 lanes.
+#[inline(always)]
+fn lane_sum(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += x;
+        }
+    }
+    chunks.remainder().iter().sum::<f32>() + lanes.iter().sum::<f32>()
+}
+
+multiversion!(
+    online_softmax = online_softmax_generic,
+    online_softmax_avx512,
+    online_softmax_avx2,
+    (
+        scores: &mut [f32],
+        key_first: usize,
+        cols: usize,
+        ranges: &[(usize, usize)],
+        maxima: &mut [f32],
+        sums: &mut [f32],
+        rescales: &mut [f32]
+    )
+);
 
 #[cfg(test)]
 mod tests {
@@ -226,15 +314,21 @@ mod tests {
                 MaskKind::Local(64),
                 MaskKind::Local(300),
             ] {
-                let got = attend(&q, &k, &v, length, shape, mask);
                 let want = reference(&q, &k, &v, length, shape, mask);
-                let worst = got
-                    .iter()
-                    .zip(&want)
-                    .map(|(g, w)| (*g as f64 - w).abs())
-                    .fold(0f64, f64::max);
-                // float32 rounding of scores up to 32 and values up to 2 in magnitude.
-                assert!(worst < 1e-5, "length {length}, {mask:?}: {worst}");
+                for kernel in [Kernel::Avx512Float32, Kernel::Avx2Float32, Kernel::PortableFloat32] {
+                    if !select::cpu_can_run(kernel) {
+                        eprintln!("skipped {kernel:?}: this CPU lacks its instructions");
+                        continue;
+                    }
+                    let got = attend_on(kernel, &q, &k, &v, length, shape, mask);
+                    let worst = got
+                        .iter()
+                        .zip(&want)
+                        .map(|(g, w)| (*g as f64 - w).abs())
+                        .fold(0f64, f64::max);
+                    // float32 rounding of scores up to 32 and values up to 2 in magnitude.
+                    assert!(worst < 1e-5, "{kernel:?}, length {length}, {mask:?}: {worst}");
+                }
             }
         }
     }

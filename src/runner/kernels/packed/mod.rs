@@ -1,37 +1,41 @@
-//! Linear layers (`x @ W^T + b`) on weights packed once at load for hand-written AVX-512
-//! kernels, in float32 or bfloat16.
+//! Linear layers (`x @ W^T + b`) on weights packed once at load for hand-written kernels, in
+//! float32 or bfloat16, on whatever instruction set the CPU has ([`select`]).
 //!
-//! The packed layout is the same for both: panels of 64 output columns (four blocks of 16, one
-//! vector register each), stored step by step, so the kernel streams one panel's weights in
-//! order while 6 x 4 accumulators stay in registers. A float32 step is one input; a bfloat16 step
-//! is a pair of inputs `(2p, 2p + 1)` side by side in each 32-bit lane, the operand layout of
-//! `vdpbf16ps` (AVX512_BF16), which multiplies both and adds the products to a float32 lane.
-//! bfloat16 weights are rounded once at load; each call rounds its activations and accumulates
-//! in float32; the bias is added in float32. Packing once removes the per-call re-packing a
-//! general matmul does, which dominates small batches (one sentence).
+//! A matrix is packed in panels of output columns stored step by step ([`matrix`]), so that a
+//! kernel streams one panel's weights in order while its accumulators stay in registers: 6 rows
+//! x 4 blocks of 16 lanes on AVX-512 ([`avx512`]), 6 x 2 blocks of 8 on AVX2 ([`avx2`]) and in
+//! the [`portable`] kernels. bfloat16 weights are rounded once at load and stored in pairs (half
+//! float32's memory). Where the CPU has AVX512_BF16, each call rounds its activations to
+//! bfloat16 too and `vdpbf16ps` multiplies pairs of both; elsewhere the kernels widen the weights
+//! to float32 in registers (exact: a shift) and multiply float32 activations. Either way the
+//! products accumulate in float32 and the bias is added in float32. Packing once removes the
+//! per-call re-packing a general matmul does, which dominates small batches (one sentence).
 
-mod kernel;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+pub mod matrix;
+mod portable;
+pub mod select;
 #[cfg(test)]
 mod tests;
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 
 use crate::runner::precision::Precision;
+use matrix::{PackedMatrix, Product};
+pub use select::{Isa, Kernel};
 
-/// Output columns per vector register.
-const LANES: usize = 16;
-/// Column blocks per panel, and activation rows per kernel call.
-const PANEL_BLOCKS: usize = 4;
-const PANEL: usize = PANEL_BLOCKS * LANES;
-const ROWS: usize = 6;
-/// bfloat16 matrices with fewer inputs than this take activations and weights as two bfloat16
-/// terms each (about 16 significant bits; the product of the two low terms is left out). Their
-/// dot products are too short for rounding errors to average out, and their cost is negligible
-/// next to real models' layers (384 inputs and up), which take one term.
+/// bfloat16 matrices with fewer inputs than this keep more than one bfloat16 term a weight:
+/// their dot products are too short for rounding errors to average out, and their cost is
+/// negligible next to real models' layers (384 inputs and up). The dot-product kernel takes
+/// activations and weights as two terms each (about 16 significant bits; the product of the two
+/// low terms is left out); the widening kernels keep such a matrix in float32.
 const SPLIT_BELOW: usize = 256;
 /// Steps per input pair when split: high x high, low activation x high weight, high activation
 /// x low weight.
@@ -91,45 +95,10 @@ pub fn share_out<T: Send>(jobs: usize, work: impl Fn(usize) -> T + Sync) -> Vec<
     }
 }
 
-static BF16_DISABLED: AtomicBool = AtomicBool::new(false);
-
-/// Makes [`cpu_supports_bf16`] answer no from now on, as on a CPU without the instructions.
-pub fn disable_cpu_bf16() {
-    BF16_DISABLED.store(true, Ordering::Relaxed);
-}
-
-/// Whether this CPU has the bf16 dot-product instructions (and AVX-512 around them), and they
-/// have not been switched off.
-pub fn cpu_supports_bf16() -> bool {
-    cpu_has_avx512_bf16() && !BF16_DISABLED.load(Ordering::Relaxed)
-}
-
-/// Whether the packed kernels can run `precision` on this CPU.
+/// Whether the packed kernels can run `precision`'s linear layers on this CPU (bfloat16 always
+/// can; float32 needs AVX2 or AVX-512, else candle's matmul runs it).
 pub fn available(precision: Precision) -> bool {
-    match precision {
-        Precision::Float32 => cpu_has_avx512(),
-        Precision::BFloat16 => cpu_supports_bf16(),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn cpu_has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-}
-
-#[cfg(target_arch = "x86_64")]
-fn cpu_has_avx512_bf16() -> bool {
-    cpu_has_avx512() && std::arch::is_x86_feature_detected!("avx512bf16")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn cpu_has_avx512() -> bool {
-    false
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn cpu_has_avx512_bf16() -> bool {
-    false
+    select::kernel_for(precision).is_some()
 }
 
 #[inline(always)]
@@ -147,78 +116,50 @@ fn to_bf16(x: f32) -> u16 {
 /// A `[outputs, inputs]` weight matrix (PyTorch's Linear layout) packed for the kernels, with
 /// its float32 bias.
 pub struct PackedLinear {
-    precision: Precision,
-    inputs: usize,
-    outputs: usize,
-    /// bfloat16 with two terms per operand (see [`SPLIT_BELOW`]).
-    split: bool,
-    /// 32-bit words per activation row and per lane of a panel.
-    steps: usize,
-    /// `[panel][step][block][lane]`; the last panel may hold fewer blocks.
-    packed: Vec<u32>,
+    matrix: PackedMatrix,
     bias: Option<Vec<f32>>,
 }
 
 impl PackedLinear {
     pub fn new(weight: &Tensor, bias: Option<&Tensor>, precision: Precision) -> Result<Self> {
-        if !available(precision) {
-            candle_core::bail!("this CPU cannot run the packed {precision} kernels");
-        }
+        let Some(kernel) = select::kernel_for(precision) else {
+            candle_core::bail!("this CPU has no packed {precision} kernel");
+        };
+        Self::with_kernel(weight, bias, precision, kernel)
+    }
+
+    /// As [`Self::new`], on a kernel of the caller's choosing (the tests run every kernel the
+    /// CPU has).
+    pub fn with_kernel(weight: &Tensor, bias: Option<&Tensor>, precision: Precision, kernel: Kernel) -> Result<Self> {
         let (outputs, inputs) = weight.dims2()?;
-        let rows = weight.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-        let split = precision == Precision::BFloat16 && inputs < SPLIT_BELOW;
-        let steps = match precision {
-            Precision::Float32 => inputs,
-            Precision::BFloat16 if split => SPLIT_TERMS * inputs.div_ceil(2),
-            Precision::BFloat16 => inputs.div_ceil(2),
+        let small = precision == Precision::BFloat16 && inputs < SPLIT_BELOW;
+        let (kernel, split) = match kernel {
+            Kernel::Avx512Bf16Dot => (kernel, small),
+            _ if small => (kernel.float32_twin(), false),
+            _ => (kernel, false),
         };
-        let weight_at = |column: usize, input: usize| rows.get(column).and_then(|row| row.get(input)).copied();
-        // The 32-bit word of one lane at one step.
-        let word = |column: usize, step: usize| -> u32 {
-            let bf16 = |input: usize, low: bool| match weight_at(column, input) {
-                Some(x) if low => u32::from(to_bf16(x - widen(to_bf16(x)))),
-                Some(x) => u32::from(to_bf16(x)),
-                None => 0,
-            };
-            match precision {
-                Precision::Float32 => weight_at(column, step).map_or(0, f32::to_bits),
-                Precision::BFloat16 => {
-                    let (pair, low) = if split {
-                        (step / SPLIT_TERMS, step % SPLIT_TERMS == 2)
-                    } else {
-                        (step, false)
-                    };
-                    bf16(2 * pair, low) | (bf16(2 * pair + 1, low) << 16)
-                }
-            }
-        };
-        let blocks = outputs.div_ceil(LANES);
-        let mut packed = Vec::with_capacity(blocks * LANES * steps);
-        for first_block in (0..blocks).step_by(PANEL_BLOCKS) {
-            let panel_blocks = PANEL_BLOCKS.min(blocks - first_block);
-            for step in 0..steps {
-                for column in first_block * LANES..(first_block + panel_blocks) * LANES {
-                    packed.push(word(column, step));
-                }
-            }
-        }
+        let values = weight.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let matrix = PackedMatrix::pack(kernel, outputs, inputs, split, |column, input| {
+            values[column * inputs + input]
+        });
         let bias = bias.map(|b| b.to_dtype(DType::F32)?.to_vec1::<f32>()).transpose()?;
         if bias.as_ref().is_some_and(|b| b.len() != outputs) {
             candle_core::bail!("a bias of the wrong size for {outputs} outputs");
         }
-        Ok(Self {
-            precision,
-            inputs,
-            outputs,
-            split,
-            steps,
-            packed,
-            bias,
-        })
+        Ok(Self { matrix, bias })
     }
 
     pub fn bias(&self) -> Option<&[f32]> {
         self.bias.as_deref()
+    }
+
+    pub fn kernel(&self) -> Kernel {
+        self.matrix.kernel()
+    }
+
+    /// The packed weights' size in memory.
+    pub fn weight_bytes(&self) -> usize {
+        self.matrix.bytes()
     }
 
     /// `x @ W^T (+ bias)` for `x` of shape `[rows, inputs]` (float32, on the CPU).
@@ -233,72 +174,71 @@ impl PackedLinear {
     /// element of which is written (so it need not be initialised first). Panels are shared out
     /// over the kernel pool's threads when no other forward pass runs.
     fn matmul(&self, input: &[f32], rows: usize, with_bias: bool, output: &mut [MaybeUninit<f32>]) -> Result<()> {
-        if input.len() != rows * self.inputs || output.len() != rows * self.outputs {
-            candle_core::bail!(
-                "packed matmul: {} values for {rows} rows of {}",
-                input.len(),
-                self.inputs
-            );
+        let (inputs, outputs) = (self.matrix.inputs(), self.matrix.outputs());
+        if input.len() != rows * inputs || output.len() != rows * outputs {
+            candle_core::bail!("packed matmul: {} values for {rows} rows of {inputs}", input.len());
         }
-        if !available(self.precision) {
-            candle_core::bail!("this CPU cannot run the packed {} kernels", self.precision);
+        if rows == 0 || outputs == 0 {
+            return Ok(());
         }
-        #[cfg(target_arch = "x86_64")]
-        {
-            let rounded;
-            let (activations, activation_stride) = match self.precision {
-                Precision::Float32 => (input.as_ptr() as *const u32, self.inputs),
-                Precision::BFloat16 => {
-                    rounded = round_rows(input, self.inputs, self.split, self.steps);
-                    (rounded.as_ptr(), self.steps)
-                }
-            };
-            let bias = if with_bias { self.bias.as_deref() } else { None };
-            let blocks = self.outputs.div_ceil(LANES);
-            let panels = blocks.div_ceil(PANEL_BLOCKS);
-            let output_address = output.as_mut_ptr() as usize;
-            let (activations, packed) = (activations as usize, self.packed.as_ptr() as usize);
-            let run = |panel: usize| {
-                let first_block = panel * PANEL_BLOCKS;
-                let job = kernel::PanelJob {
-                    weights: (packed as *const u32).wrapping_add(first_block * LANES * self.steps),
-                    steps: self.steps,
-                    blocks: PANEL_BLOCKS.min(blocks - first_block),
-                    columns: (self.outputs - first_block * LANES).min(PANEL),
-                    bias: bias.map(|b| b[first_block * LANES..].as_ptr()),
-                    activations: activations as *const u32,
-                    activation_stride,
-                    rows,
-                    output: (output_address as *mut f32).wrapping_add(first_block * LANES),
-                    output_stride: self.outputs,
-                };
-                // SAFETY: `available` checked the CPU features; the job's pointers stay within
-                // the checked slices, and panels write disjoint output columns.
-                unsafe {
-                    match self.precision {
-                        Precision::Float32 => kernel::float32::run_panel(&job),
-                        Precision::BFloat16 => kernel::bfloat16::run_panel(&job),
-                    }
-                }
-            };
-            match kernel_pool() {
-                Some(pool)
-                    if panels > 1
-                        && rows * self.inputs * self.outputs >= PARALLEL_FROM
-                        && FORWARDS_IN_FLIGHT.load(Ordering::Relaxed) <= 1 =>
-                {
-                    let threads = pool.current_num_threads().min(panels);
-                    pool.scope(|scope| {
-                        for thread in 0..threads {
-                            let run = &run;
-                            scope.spawn(move |_| (thread..panels).step_by(threads).for_each(run));
-                        }
-                    });
-                }
-                _ => (0..panels).for_each(run),
-            }
+        let rounded;
+        let (activations, activation_stride) = if self.matrix.kernel().rounds_activations() {
+            rounded = round_rows(input, inputs, self.matrix.split(), self.matrix.steps());
+            (rounded.as_ptr(), self.matrix.steps())
+        } else {
+            (input.as_ptr() as *const u32, inputs)
+        };
+        let product = Product {
+            activations,
+            activation_stride,
+            rows,
+            columns: 0..outputs,
+            steps: 0..self.matrix.steps(),
+            bias: if with_bias { self.bias.as_deref() } else { None },
+            output: output.as_mut_ptr() as *mut f32,
+            output_stride: outputs,
+        };
+        if !self.matrix.fits(&product) {
+            candle_core::bail!("this CPU cannot run the {:?} kernel", self.matrix.kernel());
         }
+        let parallel = rows * inputs * outputs >= PARALLEL_FROM;
+        let product = SharedProduct(&product);
+        run_panels(self.matrix.panels(&product.get().columns), parallel, |panel| {
+            // SAFETY: `fits` checked the shapes and the CPU; the slices hold `rows` rows of
+            // `inputs` and `outputs`; panels write disjoint output columns.
+            unsafe { self.matrix.run_panel(product.get(), panel) }
+        });
         Ok(())
+    }
+}
+
+/// A product whose raw pointers the panels' threads share: each panel writes its own columns.
+struct SharedProduct<'a, 'b>(&'a Product<'b>);
+
+// SAFETY: the pointers are only read (activations, weights, bias) or written in disjoint
+// columns (output) while the borrowed product lives.
+unsafe impl Sync for SharedProduct<'_, '_> {}
+
+impl<'b> SharedProduct<'_, 'b> {
+    fn get(&self) -> &Product<'b> {
+        self.0
+    }
+}
+
+/// Runs `work` on every panel: shared out over the kernel pool when `parallel` (the product is
+/// large enough) and no other forward pass runs, else on the calling thread.
+fn run_panels(panels: std::ops::Range<usize>, parallel: bool, work: impl Fn(usize) + Sync) {
+    match kernel_pool() {
+        Some(pool) if parallel && panels.len() > 1 && FORWARDS_IN_FLIGHT.load(Ordering::Relaxed) <= 1 => {
+            let threads = pool.current_num_threads().min(panels.len());
+            pool.scope(|scope| {
+                for thread in 0..threads {
+                    let (work, panels) = (&work, panels.clone());
+                    scope.spawn(move |_| panels.skip(thread).step_by(threads).for_each(work));
+                }
+            });
+        }
+        _ => panels.for_each(work),
     }
 }
 
@@ -343,19 +283,23 @@ impl CustomOp1 for PackedMatmul<'_> {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (rows, inputs) = layout.shape().dims2()?;
-        if inputs != self.linear.inputs {
-            candle_core::bail!("a linear layer of {} inputs applied to {inputs}", self.linear.inputs);
+        if inputs != self.linear.matrix.inputs() {
+            candle_core::bail!(
+                "a linear layer of {} inputs applied to {inputs}",
+                self.linear.matrix.inputs()
+            );
         }
         let values = match (storage, layout.contiguous_offsets()) {
             (CpuStorage::F32(values), Some((start, end))) => &values[start..end],
             _ => candle_core::bail!("the packed linear layer needs contiguous float32 input"),
         };
-        let length = rows * self.linear.outputs;
+        let outputs = self.linear.matrix.outputs();
+        let length = rows * outputs;
         let mut output: Vec<f32> = Vec::with_capacity(length);
         self.linear
             .matmul(values, rows, self.with_bias, &mut output.spare_capacity_mut()[..length])?;
         // SAFETY: `matmul` succeeded, so it wrote all `length` elements.
         unsafe { output.set_len(length) };
-        Ok((CpuStorage::F32(output), Shape::from((rows, self.linear.outputs))))
+        Ok((CpuStorage::F32(output), Shape::from((rows, outputs))))
     }
 }

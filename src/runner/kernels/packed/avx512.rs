@@ -4,27 +4,10 @@
 
 use std::arch::x86_64::*;
 
-use super::{LANES, PANEL_BLOCKS, ROWS};
+use super::matrix::{PanelJob, ROWS};
 
-/// One column panel's work: pointers into the packed weights, the activations and the output,
-/// all checked against the shapes by the caller.
-pub struct PanelJob {
-    /// The panel's packed weights: `[step][block][lane]`.
-    pub weights: *const u32,
-    pub steps: usize,
-    /// Column blocks in this panel (the last panel may have fewer than `PANEL_BLOCKS`).
-    pub blocks: usize,
-    /// Valid output columns in this panel (the last block may be partial).
-    pub columns: usize,
-    pub bias: Option<*const f32>,
-    /// Row-major activations, one 32-bit word per step.
-    pub activations: *const u32,
-    pub activation_stride: usize,
-    pub rows: usize,
-    /// The panel's first output column of row 0.
-    pub output: *mut f32,
-    pub output_stride: usize,
-}
+const LANES: usize = 16;
+const PANEL_BLOCKS: usize = 4;
 
 /// Calls the `tile` instance for `take` rows and the job's block count (const generics, so that
 /// each shape's accumulators live in registers).
