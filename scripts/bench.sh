@@ -3,7 +3,7 @@
 #   1. the runner benchmark (forward pass per shape, float32 and bfloat16, with a plain matmul
 #      as the roof),
 #   2. this server (release build) started from a warm cache, once per number format
-#      (--dtype float32, and bfloat16 where the CPU has AVX512_BF16): start-up time to a
+#      (--dtype float32, then bfloat16): start-up time to a
 #      healthy /health, loads A, B and I through HTTP with the load generator, then load C
 #      against a fresh server (peak RSS during C, and how many cores the server kept busy); the
 #      load generator measures the float32 roof itself just before and reports each load's share,
@@ -14,9 +14,12 @@
 #      (it installs the baseline's Python packages into target/baseline-python), then torch's
 #      float32 / bfloat16 GEMM roofs and sentence-transformers in-process on load C's texts,
 #      float32 and under bfloat16 autocast (benches/torch_reference.py).
-# Usage: scripts/bench.sh [--quick] [--baseline] [--model minilm|mpnet]
+# Usage: scripts/bench.sh [--quick] [--baseline] [--model minilm|mpnet] [--cpu-kernels avx512|avx2|portable]
 #   --quick: a tenth of the requests; --model mpnet: all-mpnet-base-v2, loads C and I only, at a
-#   quarter of the requests (its forward pass is 8x MiniLM's).
+#   quarter of the requests (its forward pass is 8x MiniLM's); --cpu-kernels: cap our kernels'
+#   instruction set (the runner benchmark and the server), to time the AVX2 kernels on an AVX-512
+#   CPU; with avx2, torch (MKL, oneDNN, ATen) in the baseline and the reference is capped to AVX2
+#   as well. candle's gemm, the in-process roof, is not capped.
 # Features as in scripts/test.sh (EMBEDDINGS_FEATURES, default the pure-Rust build; mkl opts in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +28,14 @@ scale=1
 seconds=2
 baseline=
 model=minilm
-usage="usage: scripts/bench.sh [--quick] [--baseline] [--model minilm|mpnet]"
+kernels=auto
+usage="usage: scripts/bench.sh [--quick] [--baseline] [--model minilm|mpnet] [--cpu-kernels avx512|avx2|portable]"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) scale=0.1; seconds=0.5 ;;
         --baseline) baseline=1 ;;
         --model) model="${2:-}"; shift ;;
+        --cpu-kernels) kernels="${2:-}"; shift ;;
         *) echo "$usage" >&2; exit 2 ;;
     esac
     shift
@@ -52,9 +57,15 @@ fi
 cargo build --release --locked "${features[@]}" --bin embeddings >/dev/null 2>&1
 cargo bench --locked "${features[@]}" --no-run >/dev/null 2>&1
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, features: ${EMBEDDINGS_FEATURES:-none}"
+export EMBEDDINGS_CPU_KERNELS="$kernels"
+if [ "$kernels" = avx2 ]; then
+    # The peers as on an AVX2 CPU too: MKL's GEMM, oneDNN and ATen's kernels capped to AVX2.
+    export MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+fi
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | xargs)
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, flags: $flags, features: ${EMBEDDINGS_FEATURES:-none}, --cpu-kernels $kernels"
 echo
-cargo bench --locked "${features[@]}" --bench runner -- --model "$model" --seconds "$seconds" 2>/dev/null
+cargo bench --locked "${features[@]}" --bench runner -- --model "$model" --seconds "$seconds" --cpu-kernels "$kernels" 2>/dev/null
 
 port=18445
 models=$(mktemp)
@@ -74,6 +85,9 @@ start() {
     for _ in $(seq 1 6000); do
         if curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
             echo "$1: start-up to a healthy /health: $(( ($(date +%s%N) - started) / 1000000 )) ms"
+            if [ "$1" != baseline ]; then
+                echo "$1 kernels: $(curl -fs "http://127.0.0.1:$port/v1/models" | grep -o '"kernels":"[^"]*"' | head -1)"
+            fi
             return
         fi
         sleep 0.01
@@ -112,9 +126,7 @@ for cache_bytes in 0 67108864; do
     stop
 done
 cache_bytes=0
-if grep -qw avx512_bf16 /proc/cpuinfo; then
-    measure bfloat16
-fi
+measure bfloat16
 if [ -n "$baseline" ]; then
     measure baseline
     echo
