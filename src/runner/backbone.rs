@@ -13,6 +13,7 @@ use super::batch::PackedBatch;
 use super::config::ConfigResult;
 use super::head::score::ScoreHeadSpec;
 use super::head::sparse::MaskedLmSpec;
+use super::kernels;
 use super::layers::attention::AttentionContext;
 use super::layers::block::Block;
 use super::layers::embeddings::InputEmbeddings;
@@ -84,7 +85,10 @@ pub struct Transformer {
     final_norm: Option<Norm>,
     rotaries: Option<Rotaries>,
     position_bias: Option<RelativePositionBias>,
-    precision: Precision,
+    /// The linear layers round activations to bfloat16 (the bf16 dot-product kernel), so a
+    /// last-bit difference from batch-mates could flip a rounding: attention then runs one
+    /// sequence at a time on the CPU (see [`AttentionContext::per_sequence`]).
+    rounds_activations: bool,
 }
 
 impl Transformer {
@@ -97,7 +101,8 @@ impl Transformer {
             final_norm: None,
             rotaries: None,
             position_bias: None,
-            precision,
+            rounds_activations: precision == Precision::BFloat16
+                && kernels::packed::select::kernel_for(precision).is_some_and(|k| k.rounds_activations()),
         }
     }
 
@@ -148,7 +153,7 @@ impl Backbone for Transformer {
             batch,
             rotary: rotary.as_ref(),
             bias: bias.as_ref(),
-            per_sequence: self.precision == Precision::BFloat16 && device.is_cpu(),
+            per_sequence: self.rounds_activations && device.is_cpu(),
             gpu_masks: &gpu_masks,
         };
         let mut hidden = self.embeddings.forward(batch)?;

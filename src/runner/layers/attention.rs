@@ -97,8 +97,9 @@ pub struct AttentionContext<'a> {
     /// `[1, heads, longest, longest]`, added to every sequence's scores.
     pub bias: Option<&'a Tensor>,
     /// Attend one sequence at a time instead of over the padded batch, so that every result is
-    /// bit-for-bit the same whatever else is in the batch. bfloat16 needs it: there a last-bit
-    /// difference in an activation can flip its rounding to bfloat16 and grow.
+    /// bit-for-bit the same whatever else is in the batch. bfloat16 on `vdpbf16ps` needs it:
+    /// there a last-bit difference in an activation can flip its rounding to bfloat16 and grow
+    /// (the widening kernels keep activations in float32, as float32 does).
     pub per_sequence: bool,
     /// Off the CPU: the additive mask of each mask kind the model uses, for this batch.
     pub gpu_masks: &'a [(MaskKind, Tensor)],
