@@ -1,6 +1,6 @@
 //! The AVX2 + FMA kernels: one column panel (two blocks of 8 lanes) times up to 6 activation
-//! rows, the 12 accumulators, the panel's weights and a broadcast activation in the 16 ymm
-//! registers. float32 weights take one input a step; bfloat16 weight pairs are widened to
+//! rows (5 when widening), the accumulators, the panel's weights and a broadcast activation in
+//! the 16 ymm registers. float32 weights take one input a step; bfloat16 weight pairs are widened to
 //! float32 in registers (a bfloat16 is the high half of a float32: the low weight of a word is
 //! the word shifted left by 16, the high one the word with its low half masked off), exactly,
 //! and multiply float32 activations, so the weights' memory and bandwidth halve and only their
@@ -12,6 +12,9 @@ use super::matrix::{PanelJob, ROWS};
 
 const LANES: usize = 8;
 const PANEL_BLOCKS: usize = 2;
+/// Rows per widening tile: its two raw weight words, two widened vectors and the mask that
+/// widens the high halves take four registers, so 5 x 2 accumulators fit where 6 x 2 spill.
+const WIDEN_ROWS: usize = 5;
 
 macro_rules! dispatch_tile {
     ($tile:ident, $job:expr, $row:expr, $take:expr) => {
@@ -51,8 +54,19 @@ pub unsafe fn run_float32(job: &PanelJob) {
 pub unsafe fn run_bf16_widen(job: &PanelJob) {
     let mut row = 0;
     while row < job.rows {
-        let take = ROWS.min(job.rows - row);
-        dispatch_tile!(widen_tile, job, row, take);
+        let take = WIDEN_ROWS.min(job.rows - row);
+        match (take, job.blocks) {
+            (1, 1) => widen_tile::<1, 1>(job, row),
+            (2, 1) => widen_tile::<2, 1>(job, row),
+            (3, 1) => widen_tile::<3, 1>(job, row),
+            (4, 1) => widen_tile::<4, 1>(job, row),
+            (_, 1) => widen_tile::<WIDEN_ROWS, 1>(job, row),
+            (1, _) => widen_tile::<1, PANEL_BLOCKS>(job, row),
+            (2, _) => widen_tile::<2, PANEL_BLOCKS>(job, row),
+            (3, _) => widen_tile::<3, PANEL_BLOCKS>(job, row),
+            (4, _) => widen_tile::<4, PANEL_BLOCKS>(job, row),
+            _ => widen_tile::<WIDEN_ROWS, PANEL_BLOCKS>(job, row),
+        }
         row += take;
     }
 }
@@ -116,8 +130,7 @@ unsafe fn widen_tile<const R: usize, const B: usize>(job: &PanelJob, first_row: 
 }
 
 /// Adds each row's activation at `input` (broadcast) times the weights to its accumulators.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
+#[inline(always)]
 unsafe fn accumulate<const R: usize, const B: usize>(
     accumulators: &mut [[__m256; B]; R],
     weights: &[__m256; B],
