@@ -92,6 +92,23 @@ fn bias_gelu_generic<const FUSED: bool>(values: &mut [f32], bias: &[f32]) {
     }
 }
 
+/// The largest of `values` (-inf for none), in 16 lanes the compiler keeps in a vector register.
+#[inline(always)]
+pub(crate) fn lane_max(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = if v > *lane { v } else { *lane };
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
 /// Softmax of `row[start..end]`, zeros elsewhere (all zeros when the range is empty).
 #[inline(always)]
 fn masked_softmax_row<const FUSED: bool>(row: &mut [f32], start: usize, end: usize) {
@@ -102,18 +119,7 @@ fn masked_softmax_row<const FUSED: bool>(row: &mut [f32], start: usize, end: usi
     if keys.is_empty() {
         return;
     }
-    let mut lanes = [f32::NEG_INFINITY; 16];
-    let mut chunks = keys.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = if v > *lane { v } else { *lane };
-        }
-    }
-    let max = chunks
-        .remainder()
-        .iter()
-        .chain(&lanes)
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let max = lane_max(keys);
     let mut sums = [0f32; 16];
     let mut chunks = keys.chunks_exact_mut(16);
     for chunk in &mut chunks {

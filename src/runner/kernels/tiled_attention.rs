@@ -13,7 +13,7 @@
 //! Inputs are one sequence's packed rows: queries `[length, heads * d]` (pre-scaled), keys and
 //! values `[length, kv_heads * d]`; query head `h` reads key/value head `h / (heads / kv_heads)`.
 
-use super::fused::{exp_nonpositive, multiversion};
+use super::fused::{exp_nonpositive, lane_max, multiversion};
 use super::packed::matrix::{PackedMatrix, Product};
 use super::packed::select::{self, Kernel};
 use crate::runner::mask::MaskKind;
@@ -190,18 +190,7 @@ fn online_softmax_generic<const FUSED: bool>(
             rescales[r] = 1.0;
             continue;
         }
-        let mut lanes = [f32::NEG_INFINITY; 16];
-        let mut chunks = row[start..end].chunks_exact(16);
-        for chunk in &mut chunks {
-            for (lane, &x) in lanes.iter_mut().zip(chunk) {
-                *lane = if x > *lane { x } else { *lane };
-            }
-        }
-        let block_max = chunks
-            .remainder()
-            .iter()
-            .chain(&lanes)
-            .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let block_max = lane_max(&row[start..end]);
         let new_max = maxima[r].max(block_max);
         let rescale = if maxima[r] == f32::NEG_INFINITY {
             0.0
