@@ -10,7 +10,8 @@ its sentence-transformers reference vector; the server's resident memory is samp
     python3 scripts/soak.py --distinct 3000 [--dtype bfloat16]
 
 With --distinct N the run is about the kernels under sustained load instead: the exact-repeat
-cache off (so every vector is computed), MiniLM and MPNet both resident, N distinct generated
+cache off (so every vector is computed), MiniLM and MPNet both preloaded (Ollama's keep_alive 0
+still unloads one now and then), N distinct generated
 texts per model (their references computed first by sentence-transformers in the baseline venv
 of `scripts/bench.sh --baseline`, kept in target/), requests of random mixes of them in every
 dialect at saturation. It passes when no vector is outside the number format's bounds (float32:
@@ -322,7 +323,7 @@ def main():
         "examples_of_failures": tally["examples"],
     }
     if args.distinct:
-        # Both models stay resident: the budget bounds do not apply; the RSS must stay flat.
+        # No memory budget here: its bounds do not apply; the RSS must stay flat.
         flat = halves[1] <= halves[0] * 1.05 + 16 * 2**20
         report.update({"mode": f"distinct texts ({args.distinct} a model), cache off", "dtype": args.dtype,
                        "vectors_per_second": round(tally["vectors"] / args.seconds, 1),
