@@ -29,6 +29,8 @@ use embeddings::runner::kernels::packed::select::IsaCap;
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, PoolingMode, PoolingModes, Precision, SequenceInput};
 use roof::{bf16_matmul, matmul, packed_matmul, parallel_gflops, ROOF_SHAPE};
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/random_weights.rs"]
 mod random_weights;
 #[path = "support/roof.rs"]
@@ -117,7 +119,7 @@ fn main() -> anyhow::Result<()> {
     if only_layout.is_none() {
         println!(
             "# runner benchmark: {title}, CPU {} ({})",
-            cpu_name(),
+            cpu::cpu_name(),
             embeddings::runner::kernels::cpu_backend()
         );
         for precision in &precisions {
@@ -271,25 +273,6 @@ fn load_snapshot(repo_id: &str) -> anyhow::Result<ModelSource> {
         description: Box::new(ModelDescription::read(&snapshot)?),
         files: WeightFiles::fetch(&snapshot)?,
     })
-}
-
-/// The CPU's model name (as `lscpu` prints it) and which of the instruction sets the kernels
-/// choose from it reports.
-fn cpu_name() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |key: &str| {
-        info.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split(':').nth(1))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let flags = field("flags");
-    let present: Vec<&str> = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"]
-        .into_iter()
-        .filter(|flag| flags.split_whitespace().any(|f| f == *flag))
-        .collect();
-    format!("{} [{}]", field("model name"), present.join(" "))
 }
 
 fn synthetic_batch(batch: usize, len: usize, cls: u32, sep: u32) -> Vec<Vec<u32>> {

@@ -2,7 +2,7 @@
 """What one line of Python gets on this CPU, for the README's same-run comparisons: torch's GEMM
 on every core (MKL/oneDNN, the float32 and bfloat16 roofs), and sentence-transformers in-process
 on load C's exact texts (the load generator's generator, ported), float32 and under
-torch.autocast("cpu", dtype=torch.bfloat16).
+torch.autocast("cpu", dtype=torch.bfloat16) (where ATen has bfloat16 kernels: AVX-512 and up).
 
 Run in the baseline's venv (scripts/bench.sh --baseline makes it):
     target/baseline-python/bin/python benches/torch_reference.py SNAPSHOT_DIR [--scale 1]
@@ -103,6 +103,14 @@ def main():
     reference = [model.encode(texts, batch_size=32, convert_to_tensor=True) for texts in requests]
     float32 = tokens / (time.perf_counter() - start)
     print(f"| sentence-transformers in-process, float32 (batch 32) | {float32:,.0f} | reference |")
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability in ("DEFAULT", "AVX2", "NEON"):
+        # ATen has no bfloat16 kernels below AVX-512: autocast's linear layers then run on a
+        # scalar fallback at a fraction of float32's speed (minutes for load C), which says
+        # nothing about bfloat16 itself.
+        print(f"| sentence-transformers in-process, autocast bfloat16 | skipped: ATen's {capability} kernels "
+              "have no bfloat16 GEMM | |")
+        return
     with torch.autocast("cpu", dtype=torch.bfloat16):
         model.encode(requests[0][:64], batch_size=32)
         start = time.perf_counter()

@@ -170,12 +170,12 @@ impl PackedMatrix {
         let (lanes, width) = (self.kernel.lanes(), self.kernel.panel());
         let first_column = panel * width;
         let panel_columns = width.min(self.outputs.div_ceil(lanes) * lanes - first_column);
-        let step_words = panel_columns;
         let job = PanelJob {
+            // A step holds one word per column of the panel.
             weights: self
                 .packed
                 .as_ptr()
-                .add(first_column * self.steps + product.steps.start * step_words),
+                .add(first_column * self.steps + product.steps.start * panel_columns),
             steps: product.steps.len(),
             blocks: panel_columns / lanes,
             columns: (product.columns.end - first_column).min(width),
@@ -204,6 +204,8 @@ unsafe fn run_job(kernel: Kernel, job: &PanelJob) {
         Kernel::Avx512Float32 => super::avx512::float32::run_panel(job),
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512Bf16Dot => super::avx512::bfloat16::run_panel(job),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Bf16Widen => super::avx512::bfloat16_widen::run_panel(job),
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2Float32 => super::avx2::run_float32(job),
         #[cfg(target_arch = "x86_64")]

@@ -5,9 +5,10 @@
 //! kernel streams one panel's weights in order while its accumulators stay in registers: 6 rows
 //! x 4 blocks of 16 lanes on AVX-512 ([`avx512`]), 6 x 2 blocks of 8 on AVX2 ([`avx2`]) and in
 //! the [`portable`] kernels. bfloat16 weights are rounded once at load and stored in pairs (half
-//! float32's memory). Where the CPU has AVX512_BF16, each call rounds its activations to
-//! bfloat16 too and `vdpbf16ps` multiplies pairs of both; elsewhere the kernels widen the weights
-//! to float32 in registers (exact: a shift) and multiply float32 activations. Either way the
+//! float32's memory). Where the CPU has AVX512_BF16 and its `vdpbf16ps` outruns widening (timed
+//! once, [`race`]), each call rounds its activations to bfloat16 too and `vdpbf16ps` multiplies
+//! pairs of both; elsewhere the kernels widen the weights to float32 in registers (exact: a
+//! shift) and multiply float32 activations. Either way the
 //! products accumulate in float32 and the bias is added in float32. Packing once removes the
 //! per-call re-packing a general matmul does, which dominates small batches (one sentence).
 
@@ -17,6 +18,7 @@ mod avx2;
 mod avx512;
 pub mod matrix;
 mod portable;
+mod race;
 pub mod select;
 #[cfg(test)]
 mod tests;
@@ -194,24 +196,26 @@ impl PackedLinear {
         };
         let parallel = rows * inputs * outputs >= PARALLEL_FROM;
         let output = output.as_mut_ptr() as *mut f32;
+        let block_product = |first_row: usize| Product {
+            // SAFETY: `first_row < rows`: both offsets stay inside their slices.
+            activations: unsafe { activations.add(first_row * activation_stride) },
+            activation_stride,
+            rows: ROW_BLOCK.min(rows - first_row),
+            columns: 0..outputs,
+            steps: 0..self.matrix.steps(),
+            bias: if with_bias { self.bias.as_deref() } else { None },
+            output: unsafe { output.add(first_row * outputs) },
+            output_stride: outputs,
+        };
+        // Every block's product has the first's columns and steps: one check covers them all.
+        if !self.matrix.fits(&block_product(0)) {
+            candle_core::bail!("this CPU cannot run the {:?} kernel", self.matrix.kernel());
+        }
         // Every panel of a block of rows before the next block: the block's activations stay
         // in the L2 cache while the panels stream past, instead of every panel streaming all
         // the rows from memory.
         for first_row in (0..rows).step_by(ROW_BLOCK) {
-            let product = Product {
-                // SAFETY: `first_row < rows`: both offsets stay inside their slices.
-                activations: unsafe { activations.add(first_row * activation_stride) },
-                activation_stride,
-                rows: ROW_BLOCK.min(rows - first_row),
-                columns: 0..outputs,
-                steps: 0..self.matrix.steps(),
-                bias: if with_bias { self.bias.as_deref() } else { None },
-                output: unsafe { output.add(first_row * outputs) },
-                output_stride: outputs,
-            };
-            if !self.matrix.fits(&product) {
-                candle_core::bail!("this CPU cannot run the {:?} kernel", self.matrix.kernel());
-            }
+            let product = block_product(first_row);
             let product = SharedProduct(&product);
             run_panels(self.matrix.panels(&product.get().columns), parallel, |panel| {
                 // SAFETY: `fits` checked the shapes and the CPU; the slices hold the block's

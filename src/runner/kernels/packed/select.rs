@@ -3,6 +3,7 @@
 //! server CPU and still runs (portably) on the rest.
 
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 use crate::runner::precision::Precision;
 
@@ -43,6 +44,8 @@ pub enum Kernel {
     Avx512Float32,
     /// bfloat16 weight pairs times activations rounded to bfloat16 pairs, `vdpbf16ps`.
     Avx512Bf16Dot,
+    /// bfloat16 weight pairs widened to float32 in zmm registers, times float32 activations.
+    Avx512Bf16Widen,
     /// float32 weights, `vfmadd231ps` on ymm registers.
     Avx2Float32,
     /// bfloat16 weight pairs widened to float32 in registers (a shift and a mask), times float32
@@ -64,7 +67,7 @@ pub enum Words {
 impl Kernel {
     pub fn isa(self) -> Isa {
         match self {
-            Self::Avx512Float32 | Self::Avx512Bf16Dot => Isa::Avx512,
+            Self::Avx512Float32 | Self::Avx512Bf16Dot | Self::Avx512Bf16Widen => Isa::Avx512,
             Self::Avx2Float32 | Self::Avx2Bf16Widen => Isa::Avx2,
             Self::PortableFloat32 | Self::PortableBf16Widen => Isa::Portable,
         }
@@ -90,7 +93,9 @@ impl Kernel {
     pub fn words(self) -> Words {
         match self {
             Self::Avx512Float32 | Self::Avx2Float32 | Self::PortableFloat32 => Words::Float32,
-            Self::Avx512Bf16Dot | Self::Avx2Bf16Widen | Self::PortableBf16Widen => Words::Bf16Pairs,
+            Self::Avx512Bf16Dot | Self::Avx512Bf16Widen | Self::Avx2Bf16Widen | Self::PortableBf16Widen => {
+                Words::Bf16Pairs
+            }
         }
     }
 
@@ -115,6 +120,7 @@ impl Kernel {
         match self {
             Self::Avx512Float32 => "packed float32 AVX-512 (vfmadd231ps)",
             Self::Avx512Bf16Dot => "packed bfloat16 AVX512_BF16 (vdpbf16ps)",
+            Self::Avx512Bf16Widen => "packed bfloat16 weights widened to float32 in AVX-512 registers",
             Self::Avx2Float32 => "packed float32 AVX2+FMA (vfmadd231ps, 8 lanes)",
             Self::Avx2Bf16Widen => "packed bfloat16 weights widened to float32 in AVX2+FMA registers",
             Self::PortableFloat32 => "packed float32, portable (compiler-vectorised)",
@@ -169,12 +175,33 @@ pub fn kernel_for(precision: Precision) -> Option<Kernel> {
             Isa::Avx2 => Some(Kernel::Avx2Float32),
             Isa::Portable => None,
         },
-        Precision::BFloat16 if bf16_dot_available() => Some(Kernel::Avx512Bf16Dot),
+        Precision::BFloat16 if bf16_dot_available() && dot_outruns_widening() => Some(Kernel::Avx512Bf16Dot),
         Precision::BFloat16 => Some(match best_isa() {
-            Isa::Avx512 | Isa::Avx2 => Kernel::Avx2Bf16Widen,
+            Isa::Avx512 => Kernel::Avx512Bf16Widen,
+            Isa::Avx2 => Kernel::Avx2Bf16Widen,
             Isa::Portable => Kernel::PortableBf16Widen,
         }),
     }
+}
+
+/// Whether `vdpbf16ps` outruns widening the weights to float32 on this CPU. The instruction
+/// does two multiply-adds a lane, so on AMD Zen 4 bfloat16 runs at about twice float32; on the
+/// Intel Xeon (Sapphire Rapids class) this was measured on it ran at about half float32's rate
+/// (one issue port), where the widening kernel keeps about float32's. Instruction tables differ
+/// by core and hypervisors hide the model, so both kernels are timed once, on a layer of an
+/// encoder's shape, the first time a bfloat16 kernel is chosen (a few milliseconds); the
+/// faster runs every bfloat16 model of the process.
+fn dot_outruns_widening() -> bool {
+    static OUTRUNS: OnceLock<bool> = OnceLock::new();
+    *OUTRUNS.get_or_init(|| {
+        let outruns =
+            super::race::fastest(&[Kernel::Avx512Bf16Dot, Kernel::Avx512Bf16Widen]) == Some(Kernel::Avx512Bf16Dot);
+        tracing::info!(
+            kernel = if outruns { "vdpbf16ps" } else { "widening" },
+            "timed the bfloat16 kernels on this CPU"
+        );
+        outruns
+    })
 }
 
 /// The float32 kernel for products that must run packed whatever the CPU (attention's tiles).

@@ -18,14 +18,19 @@ fn rounding_is_to_nearest_even() {
 }
 
 /// Each precision's kernels, every one of which the tests run where the CPU has it.
-const KERNELS: [(Precision, [Kernel; 3]); 2] = [
+const KERNELS: [(Precision, &[Kernel]); 2] = [
     (
         Precision::Float32,
-        [Kernel::Avx512Float32, Kernel::Avx2Float32, Kernel::PortableFloat32],
+        &[Kernel::Avx512Float32, Kernel::Avx2Float32, Kernel::PortableFloat32],
     ),
     (
         Precision::BFloat16,
-        [Kernel::Avx512Bf16Dot, Kernel::Avx2Bf16Widen, Kernel::PortableBf16Widen],
+        &[
+            Kernel::Avx512Bf16Dot,
+            Kernel::Avx512Bf16Widen,
+            Kernel::Avx2Bf16Widen,
+            Kernel::PortableBf16Widen,
+        ],
     ),
 ];
 
@@ -33,7 +38,7 @@ const KERNELS: [(Precision, [Kernel; 3]); 2] = [
 fn runnable() -> Vec<(Precision, Kernel)> {
     let mut kernels = Vec::new();
     for (precision, family) in KERNELS {
-        for kernel in family {
+        for &kernel in family {
             if select::cpu_can_run(kernel) {
                 kernels.push((precision, kernel));
             } else {
@@ -135,7 +140,7 @@ fn rows_are_independent_of_their_batch_and_threads() {
 fn bfloat16_weights_take_half_the_memory() {
     let weight = Tensor::randn(0f32, 1.0, (384, 1536), &Device::Cpu).unwrap();
     let float32 = PackedLinear::with_kernel(&weight, None, Precision::Float32, Kernel::PortableFloat32).unwrap();
-    for kernel in KERNELS[1].1 {
+    for &kernel in KERNELS[1].1 {
         let bf16 = PackedLinear::with_kernel(&weight, None, Precision::BFloat16, kernel).unwrap();
         assert_eq!(bf16.weight_bytes() * 2, float32.weight_bytes(), "{kernel:?}");
     }
