@@ -19,13 +19,14 @@ pub const PARITY: f32 = 2e-5;
 pub const INVARIANCE: f32 = 1e-5;
 
 /// The kernel caps under which bfloat16 runs on a different kernel family here: none (the
-/// CPU's best: the bf16 dot product where it has one), AVX2 (weights widened in ymm registers)
-/// and portable (widened in plain Rust). A cap the CPU is already below is left out, saying so.
+/// CPU's best: on AVX-512, the bf16 dot product or weights widened in zmm registers, whichever
+/// this CPU runs faster), AVX2 (weights widened in ymm registers) and portable (widened in
+/// plain Rust). A cap the CPU is already below is left out, saying so.
 pub fn bf16_kernel_caps() -> Vec<IsaCap> {
     let best = select::best_isa();
     let mut caps = vec![IsaCap(None)];
     for isa in [Isa::Avx2, Isa::Portable] {
-        if isa < best || (isa == best && select::bf16_dot_available()) {
+        if isa < best {
             caps.push(IsaCap(Some(isa)));
         } else if isa != best {
             eprintln!("skipped the {isa:?} cap: this CPU's best is {best:?}, its kernels run uncapped");

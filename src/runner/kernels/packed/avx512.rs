@@ -26,6 +26,18 @@ macro_rules! dispatch_tile {
     };
 }
 
+/// Runs `tile` over the job's rows, 6 at a time (fewer for the last).
+macro_rules! run_tiles {
+    ($tile:ident, $job:expr) => {{
+        let mut row = 0;
+        while row < $job.rows {
+            let take = ROWS.min($job.rows - row);
+            dispatch_tile!($tile, $job, row, take; 1 2 3 4 5 6);
+            row += take;
+        }
+    }};
+}
+
 macro_rules! panel_kernel {
     ($module:ident, $features:literal, |$acc:ident, $a:ident, $w:ident| $step:expr) => {
         pub mod $module {
@@ -35,12 +47,7 @@ macro_rules! panel_kernel {
             /// The CPU has the module's features; the job's pointers cover its shapes.
             #[target_feature(enable = $features)]
             pub unsafe fn run_panel(job: &PanelJob) {
-                let mut row = 0;
-                while row < job.rows {
-                    let take = ROWS.min(job.rows - row);
-                    dispatch_tile!(tile, job, row, take; 1 2 3 4 5 6);
-                    row += take;
-                }
+                run_tiles!(tile, job);
             }
 
             /// `R` rows from `first_row` times `B` column blocks, over every step.
@@ -56,7 +63,9 @@ macro_rules! panel_kernel {
                         *vector = _mm512_loadu_si512(weights.add(block * LANES) as *const _);
                     }
                     for (row, row_accumulators) in accumulators.iter_mut().enumerate() {
-                        let word = activations.add(row * job.activation_stride + step).read_unaligned();
+                        let word = activations
+                            .add(row * job.activation_stride + step)
+                            .read_unaligned();
                         let $a = _mm512_set1_epi32(word as i32);
                         for (block, accumulator) in row_accumulators.iter_mut().enumerate() {
                             let $acc = *accumulator;
@@ -113,12 +122,7 @@ pub mod bfloat16_widen {
     /// `job.inputs` float32 activations a row).
     #[target_feature(enable = "avx512f")]
     pub unsafe fn run_panel(job: &PanelJob) {
-        let mut row = 0;
-        while row < job.rows {
-            let take = ROWS.min(job.rows - row);
-            dispatch_tile!(tile, job, row, take; 1 2 3 4 5 6);
-            row += take;
-        }
+        run_tiles!(tile, job);
     }
 
     #[inline]

@@ -42,7 +42,35 @@ pub struct PackedMatrix {
     split: bool,
     /// Words per column of a panel.
     steps: usize,
-    packed: Vec<u32>,
+    packed: Lines,
+}
+
+/// Packed words in 64-byte cache lines. Every panel starts a line and every step of a panel
+/// fills whole vectors, so the kernels' weight loads are aligned: a zmm load that straddles two
+/// lines costs about two, and a plain `Vec<u32>` starts wherever the allocator puts it, which
+/// made a kernel's speed (and the bfloat16 kernels' start-up race) depend on the process.
+struct Lines(Vec<Line>);
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u32; LINE_WORDS]);
+
+const LINE_WORDS: usize = 16;
+
+impl Lines {
+    fn new(words: &[u32]) -> Self {
+        let mut lines = vec![Line([0; LINE_WORDS]); words.len().div_ceil(LINE_WORDS)];
+        for (line, chunk) in lines.iter_mut().zip(words.chunks(LINE_WORDS)) {
+            line.0[..chunk.len()].copy_from_slice(chunk);
+        }
+        Self(lines)
+    }
+
+    fn words(&self) -> &[u32] {
+        // SAFETY: a `Line` is 16 `u32`s with no padding (`repr(C)`, size 64 = its alignment),
+        // so the lines are `16 * len` initialised words in a row.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr() as *const u32, self.0.len() * LINE_WORDS) }
+    }
 }
 
 /// A product's operands: `rows` activation rows (`activation_stride` words apart, each from the
@@ -112,7 +140,7 @@ impl PackedMatrix {
             outputs,
             split,
             steps,
-            packed,
+            packed: Lines::new(&packed),
         }
     }
 
@@ -129,7 +157,7 @@ impl PackedMatrix {
     }
 
     pub fn bytes(&self) -> usize {
-        std::mem::size_of_val(self.packed.as_slice())
+        std::mem::size_of_val(self.packed.0.as_slice())
     }
 
     pub fn split(&self) -> bool {
@@ -174,6 +202,7 @@ impl PackedMatrix {
             // A step holds one word per column of the panel.
             weights: self
                 .packed
+                .words()
                 .as_ptr()
                 .add(first_column * self.steps + product.steps.start * panel_columns),
             steps: product.steps.len(),

@@ -185,12 +185,12 @@ pub fn kernel_for(precision: Precision) -> Option<Kernel> {
 }
 
 /// Whether `vdpbf16ps` outruns widening the weights to float32 on this CPU. The instruction
-/// does two multiply-adds a lane, so on AMD Zen 4 bfloat16 runs at about twice float32; on the
-/// Intel Xeon (Sapphire Rapids class) this was measured on it ran at about half float32's rate
-/// (one issue port), where the widening kernel keeps about float32's. Instruction tables differ
-/// by core and hypervisors hide the model, so both kernels are timed once, on a layer of an
-/// encoder's shape, the first time a bfloat16 kernel is chosen (a few milliseconds); the
-/// faster runs every bfloat16 model of the process.
+/// does two multiply-adds a lane, so on AMD Zen 4 bfloat16 runs at about twice float32; on an
+/// Intel Xeon VM (avx512_bf16, avx512_fp16) it ran at about 0.55x float32's rate, where the
+/// widening kernel keeps about float32's. Instruction costs differ by core and hypervisors hide
+/// the model, so both kernels are timed once, on a layer of an encoder's shape, the first time
+/// a bfloat16 kernel is chosen (about 10 ms); the faster runs every bfloat16 model of the
+/// process.
 fn dot_outruns_widening() -> bool {
     static OUTRUNS: OnceLock<bool> = OnceLock::new();
     *OUTRUNS.get_or_init(|| {
