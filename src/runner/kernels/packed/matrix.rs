@@ -47,8 +47,8 @@ pub struct PackedMatrix {
 
 /// Packed words in 64-byte cache lines. Every panel starts a line and every step of a panel
 /// fills whole vectors, so the kernels' weight loads are aligned: a zmm load that straddles two
-/// lines costs about two, and a plain `Vec<u32>` starts wherever the allocator puts it, which
-/// made a kernel's speed (and the bfloat16 kernels' start-up race) depend on the process.
+/// lines costs about two, and a plain `Vec<u32>` starts wherever the allocator puts it, so a
+/// kernel's speed (and the bfloat16 kernels' start-up race) could depend on the process.
 struct Lines(Vec<Line>);
 
 #[derive(Clone, Copy)]
