@@ -16,21 +16,16 @@ const PANEL_BLOCKS: usize = 2;
 /// widens the high halves take four registers, so 5 x 2 accumulators fit where 6 x 2 spill.
 const WIDEN_ROWS: usize = 5;
 
+/// Calls the `tile` instance for `take` rows (the listed counts, else `$full`, the kernel's
+/// tile height) and the job's block count (const generics, so that each shape's accumulators
+/// live in registers).
 macro_rules! dispatch_tile {
-    ($tile:ident, $job:expr, $row:expr, $take:expr) => {
+    ($tile:ident, $job:expr, $row:expr, $take:expr; $($rows:literal)*; $full:expr) => {
         match ($take, $job.blocks) {
-            (1, 1) => $tile::<1, 1>($job, $row),
-            (2, 1) => $tile::<2, 1>($job, $row),
-            (3, 1) => $tile::<3, 1>($job, $row),
-            (4, 1) => $tile::<4, 1>($job, $row),
-            (5, 1) => $tile::<5, 1>($job, $row),
-            (6, 1) => $tile::<6, 1>($job, $row),
-            (1, _) => $tile::<1, PANEL_BLOCKS>($job, $row),
-            (2, _) => $tile::<2, PANEL_BLOCKS>($job, $row),
-            (3, _) => $tile::<3, PANEL_BLOCKS>($job, $row),
-            (4, _) => $tile::<4, PANEL_BLOCKS>($job, $row),
-            (5, _) => $tile::<5, PANEL_BLOCKS>($job, $row),
-            _ => $tile::<ROWS, PANEL_BLOCKS>($job, $row),
+            $( ($rows, 1) => $tile::<$rows, 1>($job, $row),
+               ($rows, _) => $tile::<$rows, PANEL_BLOCKS>($job, $row), )*
+            (_, 1) => $tile::<$full, 1>($job, $row),
+            _ => $tile::<$full, PANEL_BLOCKS>($job, $row),
         }
     };
 }
@@ -42,7 +37,7 @@ pub unsafe fn run_float32(job: &PanelJob) {
     let mut row = 0;
     while row < job.rows {
         let take = ROWS.min(job.rows - row);
-        dispatch_tile!(float32_tile, job, row, take);
+        dispatch_tile!(float32_tile, job, row, take; 1 2 3 4 5; ROWS);
         row += take;
     }
 }
@@ -55,18 +50,7 @@ pub unsafe fn run_bf16_widen(job: &PanelJob) {
     let mut row = 0;
     while row < job.rows {
         let take = WIDEN_ROWS.min(job.rows - row);
-        match (take, job.blocks) {
-            (1, 1) => widen_tile::<1, 1>(job, row),
-            (2, 1) => widen_tile::<2, 1>(job, row),
-            (3, 1) => widen_tile::<3, 1>(job, row),
-            (4, 1) => widen_tile::<4, 1>(job, row),
-            (_, 1) => widen_tile::<WIDEN_ROWS, 1>(job, row),
-            (1, _) => widen_tile::<1, PANEL_BLOCKS>(job, row),
-            (2, _) => widen_tile::<2, PANEL_BLOCKS>(job, row),
-            (3, _) => widen_tile::<3, PANEL_BLOCKS>(job, row),
-            (4, _) => widen_tile::<4, PANEL_BLOCKS>(job, row),
-            _ => widen_tile::<WIDEN_ROWS, PANEL_BLOCKS>(job, row),
-        }
+        dispatch_tile!(widen_tile, job, row, take; 1 2 3 4; WIDEN_ROWS);
         row += take;
     }
 }

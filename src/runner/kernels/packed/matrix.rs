@@ -58,10 +58,12 @@ struct Line([u32; LINE_WORDS]);
 const LINE_WORDS: usize = 16;
 
 impl Lines {
-    fn new(words: &[u32]) -> Self {
-        let mut lines = vec![Line([0; LINE_WORDS]); words.len().div_ceil(LINE_WORDS)];
-        for (line, chunk) in lines.iter_mut().zip(words.chunks(LINE_WORDS)) {
-            line.0[..chunk.len()].copy_from_slice(chunk);
+    /// `len` words from `words` (zeros after them), written straight into the lines: no
+    /// unaligned copy of a whole matrix is made first.
+    fn collect(len: usize, words: impl Iterator<Item = u32>) -> Self {
+        let mut lines = vec![Line([0; LINE_WORDS]); len.div_ceil(LINE_WORDS)];
+        for (slot, word) in lines.iter_mut().flat_map(|line| line.0.iter_mut()).zip(words) {
+            *slot = word;
         }
         Self(lines)
     }
@@ -127,20 +129,20 @@ impl PackedMatrix {
         };
         let (lanes, panel) = (kernel.lanes(), kernel.panel());
         let blocks = outputs.div_ceil(lanes);
-        let mut packed = Vec::with_capacity(blocks * lanes * steps);
-        for first_column in (0..blocks * lanes).step_by(panel) {
+        let word = &word;
+        let words = (0..blocks * lanes).step_by(panel).flat_map(|first_column| {
             let panel_columns = panel.min(blocks * lanes - first_column);
-            for step in 0..steps {
-                packed.extend((first_column..first_column + panel_columns).map(|column| word(column, step)));
-            }
-        }
+            (0..steps).flat_map(move |step| {
+                (first_column..first_column + panel_columns).map(move |column| word(column, step))
+            })
+        });
         Self {
             kernel,
             inputs,
             outputs,
             split,
             steps,
-            packed: Lines::new(&packed),
+            packed: Lines::collect(blocks * lanes * steps, words),
         }
     }
 
