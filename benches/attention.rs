@@ -6,6 +6,9 @@
 //! Run: `cargo bench --bench attention -- [--length 8192] [--heads 12] [--head-dim 64]
 //! [--cpu-kernels avx512|avx2|portable]` (one family only).
 
+#[path = "support/cpu.rs"]
+mod cpu;
+
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -47,14 +50,7 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("| kernels | attention ms | attention GFLOP/s | packed matmul 2048x768x3072 GFLOP/s | ratio |");
     println!("|---|---|---|---|---|");
-    let only = match args.windows(2).find(|w| w[0] == "--cpu-kernels") {
-        Some(w) => {
-            IsaCap::parse(&w[1])
-                .map_err(|e| anyhow::anyhow!("--cpu-kernels is {e}"))?
-                .0
-        }
-        None => None,
-    };
+    let only = cpu::cpu_kernels_arg(&args)?;
     for cap in [Isa::Avx512, Isa::Avx2, Isa::Portable] {
         if only.is_some_and(|only| only != cap) {
             continue;

@@ -12,9 +12,7 @@ mod cpu;
 #[path = "support/roof.rs"]
 mod roof;
 
-use std::time::Duration;
-
-use embeddings::runner::kernels::packed::select::{self, Isa, IsaCap};
+use embeddings::runner::kernels::packed::select::{self, Isa};
 use embeddings::runner::kernels::packed::ForwardPass;
 use embeddings::runner::Precision;
 
@@ -34,20 +32,8 @@ const ROWS: [usize; 2] = [96, 2048];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let seconds: f64 = args
-        .windows(2)
-        .find(|w| w[0] == "--seconds")
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(0.5);
-    let budget = Duration::from_secs_f64(seconds);
-    let only = match args.windows(2).find(|w| w[0] == "--cpu-kernels") {
-        Some(w) => {
-            IsaCap::parse(&w[1])
-                .map_err(|e| anyhow::anyhow!("--cpu-kernels is {e}"))?
-                .0
-        }
-        None => None,
-    };
+    let budget = cpu::seconds_arg(&args, 0.5);
+    let only = cpu::cpu_kernels_arg(&args)?;
     let cores = embeddings::runner::kernels::compute_threads();
     println!("# packed kernels alone, CPU {}, {cores} cores", cpu::cpu_name());
     for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable] {

@@ -14,7 +14,6 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use candle_core::DType;
 use candle_core::Device;
@@ -25,7 +24,6 @@ use embeddings::registry::{ModelSource as ModelSourceOfSpec, ModelSpec};
 use embeddings::runner::architectures;
 use embeddings::runner::backbone::Architecture;
 use embeddings::runner::head::HeadStep;
-use embeddings::runner::kernels::packed::select::IsaCap;
 use embeddings::runner::{Embedder, EmbeddingModel, Pooling, PoolingMode, PoolingModes, Precision, SequenceInput};
 use roof::{bf16_matmul, matmul, packed_matmul, parallel_gflops, ROOF_SHAPE};
 
@@ -65,12 +63,7 @@ const SHAPES: [(usize, usize); 6] = [(1, 16), (16, 16), (32, 64), (256, 64), (8,
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let seconds: f64 = args
-        .windows(2)
-        .find(|w| w[0] == "--seconds")
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(2.0);
-    let budget = Duration::from_secs_f64(seconds);
+    let budget = cpu::seconds_arg(&args, 2.0);
     let only: Option<(usize, usize)> = args.windows(2).find(|w| w[0] == "--shape").and_then(|w| {
         let (b, l) = w[1].split_once('x')?;
         Some((b.parse().ok()?, l.parse().ok()?))
@@ -84,11 +77,8 @@ fn main() -> anyhow::Result<()> {
         Some(w) => vec![Precision::parse(&w[1]).ok_or_else(|| anyhow::anyhow!("--dtype is float32 or bfloat16"))?],
         None => vec![Precision::Float32, Precision::BFloat16],
     };
-    if let Some(w) = args.windows(2).find(|w| w[0] == "--cpu-kernels") {
-        let cap = IsaCap::parse(&w[1]).map_err(|e| anyhow::anyhow!("--cpu-kernels is {e}"))?;
-        if let Some(isa) = cap.0 {
-            embeddings::runner::kernels::packed::select::cap_isa(isa);
-        }
+    if let Some(isa) = cpu::cpu_kernels_arg(&args)? {
+        embeddings::runner::kernels::packed::select::cap_isa(isa);
     }
     let model_name = args
         .windows(2)
