@@ -4,14 +4,17 @@
 //! code, as on CPUs without bf16 instructions), batch invariance within the mode, one entry per
 //! number format side by side, and the server started as on a CPU without bf16 instructions.
 
+#[allow(dead_code)]
+#[path = "it/common/mod.rs"]
 mod common;
 
-use common::fidelity::{bf16_kernel_caps, check_fidelity, CappedKernels, MAX_ABS};
+use common::fidelity::{check_fidelity, MAX_ABS};
 use common::process::{binary, ServerProcess};
 use common::{
     fixtures_dir, max_abs_diff, offline_hub, pipeline_dir, pipeline_references, read_references, reference_fixtures,
     scratch_dir, test_hf_cache, vectors, Options, TestServer, MINILM, TINY_PIPELINES,
 };
+use embeddings::runner::kernels::packed::select::{self, Isa, IsaCap};
 use serde_json::json;
 
 #[tokio::test]
@@ -160,5 +163,40 @@ async fn a_cpu_without_bf16_serves_bfloat16_on_widened_weights() {
             .expect("runs");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success() && stderr.contains(choices), "{stderr}");
+    }
+}
+
+/// The kernel caps under which bfloat16 runs on a different kernel family here: none (the
+/// CPU's best: on AVX-512, the bf16 dot product or weights widened in zmm registers, whichever
+/// this CPU runs faster), AVX2 (weights widened in ymm registers) and portable (widened in
+/// plain Rust). A cap the CPU is already below is left out, saying so.
+pub fn bf16_kernel_caps() -> Vec<IsaCap> {
+    let best = select::best_isa();
+    let mut caps = vec![IsaCap(None)];
+    for isa in [Isa::Avx2, Isa::Portable] {
+        if isa < best {
+            caps.push(IsaCap(Some(isa)));
+        } else if isa != best {
+            eprintln!("skipped the {isa:?} cap: this CPU's best is {best:?}, its kernels run uncapped");
+        }
+    }
+    caps
+}
+
+/// Runs models loaded while it lives on the kernels under `cap` (the cap is process-wide:
+/// other tests of the binary loading models meanwhile run on those kernels too, which are held
+/// to the same bounds).
+pub struct CappedKernels;
+
+impl CappedKernels {
+    pub fn new(cap: IsaCap) -> Self {
+        select::set_isa_cap(cap);
+        Self
+    }
+}
+
+impl Drop for CappedKernels {
+    fn drop(&mut self) {
+        select::set_isa_cap(IsaCap(None));
     }
 }
