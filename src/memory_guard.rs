@@ -17,20 +17,23 @@ pub struct WeightsSize {
 
 impl WeightsSize {
     /// Reads the tensors' shapes from every weights file's header (no tensor data is touched).
-    pub fn of(files: &[PathBuf]) -> anyhow::Result<Self> {
-        // SAFETY: a read-only map of files nothing rewrites in place (as for the weights' load).
-        let weights = unsafe { candle_core::safetensors::MmapedSafetensors::multi(files)? };
+    pub fn of(files: &[PathBuf]) -> Result<Self, UnreadableWeights> {
         let mut size = Self {
             float32: 0,
             bfloat16: 0,
         };
-        for (name, view) in weights.tensors() {
-            let elements: u64 = view.shape().iter().map(|&d| d as u64).product();
-            size.float32 += 4 * elements;
-            // bfloat16 mode packs the linear layers' matrices at two bytes a weight; the token
-            // tables, norms and biases stay float32.
-            let packed = view.shape().len() == 2 && !name.contains("embed");
-            size.bfloat16 += if packed { 2 * elements } else { 4 * elements };
+        for file in files {
+            // SAFETY: a read-only map of files nothing rewrites in place (as for the weights' load).
+            let weights = unsafe { candle_core::safetensors::MmapedSafetensors::new(file) }
+                .map_err(|error| UnreadableWeights::new(file, error))?;
+            for (name, view) in weights.tensors() {
+                let elements: u64 = view.shape().iter().map(|&d| d as u64).product();
+                size.float32 += 4 * elements;
+                // bfloat16 mode packs the linear layers' matrices at two bytes a weight; the token
+                // tables, norms and biases stay float32.
+                let packed = view.shape().len() == 2 && !name.contains("embed");
+                size.bfloat16 += if packed { 2 * elements } else { 4 * elements };
+            }
         }
         Ok(size)
     }
@@ -40,6 +43,29 @@ impl WeightsSize {
             Precision::Float32 => self.float32,
             Precision::BFloat16 => self.bfloat16,
         }
+    }
+}
+
+/// A weights file that is not a readable safetensors file: its name and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {fault} (not a whole safetensors file)")]
+pub struct UnreadableWeights {
+    pub file: String,
+    pub fault: String,
+}
+
+impl UnreadableWeights {
+    fn new(path: &std::path::Path, error: candle_core::Error) -> Self {
+        // candle wraps the fault with the whole path; the file's name says enough.
+        let fault = match error {
+            candle_core::Error::WithPath { inner, .. } => inner.to_string(),
+            other => other.to_string(),
+        };
+        let file = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        Self { file, fault }
     }
 }
 

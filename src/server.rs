@@ -180,7 +180,11 @@ async fn drain(mut servers: tokio::task::JoinSet<std::io::Result<()>>) -> anyhow
 /// which only a SPLADE model can honour.
 pub async fn preload_models(state: Arc<AppState>, models: Vec<ModelSpec>, splade: bool) -> anyhow::Result<()> {
     for spec in &models {
-        state.store.get(spec, None).await?;
+        state
+            .store
+            .get(spec, None)
+            .await
+            .map_err(|error| anyhow::anyhow!("model {}: {error}", spec.id))?;
         let kind = state.store.info(spec).map(|info| info.description.kind());
         if splade && kind != Some(ModelKind::Sparse) {
             anyhow::bail!(

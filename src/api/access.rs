@@ -32,7 +32,10 @@ pub const TIMING_HEADERS: [&str; 8] = [
 /// What a handler learned about a request, for its access-log line.
 #[derive(Debug, Clone, Default)]
 pub struct AccessRecord {
+    /// The allow-listed entry the request resolved to (a metrics label, so only listed names).
     pub model: Option<String>,
+    /// The name a client asked for that no entry answers to (logged, never a label).
+    pub requested: Option<String>,
     pub inputs: usize,
     pub tokens: usize,
     pub compute: Option<ComputeRecord>,
@@ -126,12 +129,13 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         compute.add_headers(response.headers_mut(), record.tokens, elapsed);
     }
     let model = record.model.as_deref().unwrap_or("");
+    let logged_model = record.model.as_deref().or(record.requested.as_deref()).unwrap_or("");
     tracing::info!(
         target: "embeddings::access",
         request_id = id.to_str().unwrap_or(""),
         method = %method,
         route = %route,
-        model,
+        model = logged_model,
         status,
         inputs = record.inputs,
         tokens = record.tokens,

@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::model_store::LoadError;
+
 /// What went wrong, for dialects whose status codes draw finer lines than OpenAI's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -254,6 +256,20 @@ impl ApiError {
         error
     }
 
+    /// A listed model that could not be made ready. Neither a fault in its files (424, as TEI
+    /// answers a backend failure) nor weights larger than the budget (507) go away on a retry,
+    /// so neither carries `Retry-After`; a fault that may pass is 503 with it.
+    pub fn model_load(model: &str, error: &LoadError) -> Self {
+        let message = format!("The model {model} could not be loaded: {error}");
+        match error {
+            LoadError::Files(_) => Self::new(StatusCode::FAILED_DEPENDENCY, message).with_code("model_load_failed"),
+            LoadError::OverBudget(_) => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, message).with_code("model_too_large")
+            }
+            LoadError::Transient(_) => Self::unavailable(message).with_code("model_unavailable"),
+        }
+    }
+
     pub fn server(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
@@ -268,7 +284,7 @@ impl ApiError {
     pub fn openai_type(&self) -> &'static str {
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             "requests"
-        } else if self.status.is_server_error() {
+        } else if self.status.is_server_error() || self.status == StatusCode::FAILED_DEPENDENCY {
             "server_error"
         } else {
             "invalid_request_error"

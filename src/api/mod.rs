@@ -179,18 +179,46 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub struct HealthStatus {
     /// `ok`, `ready`, `alive`, `loading` or `draining`.
     pub status: &'static str,
+    /// `/health` only: the listed models whose last load failed, and why (absent when none).
+    /// The server stays healthy: the other models serve.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_models: Vec<FailedModel>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FailedModel {
+    pub model: String,
+    pub error: String,
+    /// Whether a later request may load it without anyone changing its files or the budget.
+    pub transient: bool,
 }
 
 fn status(code: StatusCode, status: &'static str) -> Response {
-    (code, Json(HealthStatus { status })).into_response()
+    let failed_models = Vec::new();
+    (code, Json(HealthStatus { status, failed_models })).into_response()
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    if state.is_ready() {
-        status(StatusCode::OK, "ok")
+    let (code, status) = if state.is_ready() {
+        (StatusCode::OK, "ok")
     } else {
-        status(StatusCode::SERVICE_UNAVAILABLE, "loading")
-    }
+        (StatusCode::SERVICE_UNAVAILABLE, "loading")
+    };
+    let failed_models = state
+        .store
+        .registry()
+        .specs()
+        .iter()
+        .filter_map(|spec| {
+            let error = state.store.failure(spec)?;
+            Some(FailedModel {
+                model: spec.public_name().to_owned(),
+                transient: error.is_transient(),
+                error: error.to_string(),
+            })
+        })
+        .collect();
+    (code, Json(HealthStatus { status, failed_models })).into_response()
 }
 
 /// 200 once the start-up models are loaded and the server is not draining: route traffic here.

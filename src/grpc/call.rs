@@ -166,6 +166,8 @@ pub fn status_of(error: ApiError) -> Status {
         (ErrorKind::TooLarge, _, _) => Code::InvalidArgument,
         (_, 401, _) => Code::Unauthenticated,
         (_, 404, _) => Code::NotFound,
+        // A model whose files failed to load: the server's fault, not the call's.
+        (_, 424, _) => Code::Internal,
         (_, 429, _) => Code::ResourceExhausted,
         (_, 503, Some("timeout")) => Code::DeadlineExceeded,
         (_, 503, _) => Code::Unavailable,

@@ -105,11 +105,16 @@ pub enum Access {
     Download { progress: bool },
 }
 
+/// A file of a model that could not be had. The message names the file and the fault, not the
+/// model (the caller names it once).
 #[derive(Debug, thiserror::Error)]
-#[error("model {model}: {message}")]
+#[error("{message}")]
 pub struct HubError {
     pub model: String,
     pub message: String,
+    /// Whether trying again may succeed (the hub was unreachable or failed, a download was cut
+    /// short), as opposed to a file that is absent, refused or not allowed to be fetched.
+    pub transient: bool,
 }
 
 /// One model's files, by their path inside the repository or directory (`config.json`,
@@ -153,10 +158,11 @@ impl<'a> Snapshot<'a> {
         &self.spec.id
     }
 
-    fn fail(&self, message: String) -> HubError {
+    fn fail(&self, fault: Fault) -> HubError {
         HubError {
             model: self.spec.id.clone(),
-            message,
+            message: fault.message,
+            transient: fault.transient,
         }
     }
 
@@ -209,9 +215,34 @@ pub const TOKENIZER: &str = "tokenizer.json";
 /// sentence-transformers' `Router` module: its routes and the folders of their modules.
 pub const ROUTER_CONFIG: &str = "router_config.json";
 
-fn local_required(dir: &Path, name: &str) -> Result<PathBuf, String> {
+/// Why a file could not be had, and whether a retry may help.
+struct Fault {
+    message: String,
+    transient: bool,
+}
+
+impl Fault {
+    fn permanent(message: String) -> Self {
+        Self {
+            message,
+            transient: false,
+        }
+    }
+
+    fn transient(message: String) -> Self {
+        Self {
+            message,
+            transient: true,
+        }
+    }
+}
+
+fn local_required(dir: &Path, name: &str) -> Result<PathBuf, Fault> {
     if !dir.is_dir() {
-        return Err(format!("local model directory {} does not exist", dir.display()));
+        return Err(Fault::permanent(format!(
+            "local model directory {} does not exist",
+            dir.display()
+        )));
     }
     let path = dir.join(name);
     if path.is_file() {
@@ -219,13 +250,13 @@ fn local_required(dir: &Path, name: &str) -> Result<PathBuf, String> {
     }
     let bin = Path::new(name).with_file_name("pytorch_model.bin");
     if name.ends_with(WEIGHTS) && dir.join(&bin).is_file() {
-        return Err(format!(
+        return Err(Fault::permanent(format!(
             "{} has only {}; convert it to {name}",
             dir.display(),
             bin.display()
-        ));
+        )));
     }
-    Err(format!("{} is missing {name}", dir.display()))
+    Err(Fault::permanent(format!("{} is missing {name}", dir.display())))
 }
 
 struct HubFetcher<'a> {
@@ -237,27 +268,27 @@ struct HubFetcher<'a> {
 
 enum Miss {
     NotFound,
-    Failed(String),
+    Failed(Fault),
 }
 
 impl HubFetcher<'_> {
-    fn required(&self, file: &str) -> Result<PathBuf, String> {
+    fn required(&self, file: &str) -> Result<PathBuf, Fault> {
         match self.get(file) {
             Ok(path) => Ok(path),
-            Err(Miss::NotFound) if file.ends_with(WEIGHTS) => Err(format!(
-                "{}@{} has no {file}; only safetensors weights are supported",
-                self.repo_id, self.revision
-            )),
-            Err(Miss::NotFound) => Err(format!("{}@{} has no {file}", self.repo_id, self.revision)),
-            Err(Miss::Failed(message)) => Err(message),
+            Err(Miss::NotFound) if file.ends_with(WEIGHTS) => Err(Fault::permanent(format!(
+                "revision {} has no {file}; only safetensors weights are supported",
+                self.revision
+            ))),
+            Err(Miss::NotFound) => Err(Fault::permanent(format!("revision {} has no {file}", self.revision))),
+            Err(Miss::Failed(fault)) => Err(fault),
         }
     }
 
-    fn optional(&self, file: &str) -> Result<Option<PathBuf>, String> {
+    fn optional(&self, file: &str) -> Result<Option<PathBuf>, Fault> {
         match self.get(file) {
             Ok(path) => Ok(Some(path)),
             Err(Miss::NotFound) => Ok(None),
-            Err(Miss::Failed(message)) => Err(message),
+            Err(Miss::Failed(fault)) => Err(fault),
         }
     }
 
@@ -273,11 +304,11 @@ impl HubFetcher<'_> {
             if self.cached_absent(file) {
                 return Err(Miss::NotFound);
             }
-            return Err(Miss::Failed(format!(
+            return Err(Miss::Failed(Fault::permanent(format!(
                 "{file} is not in the cache {} and HF_HUB_OFFLINE is set; run `embeddings download {}` on a connected machine first",
                 self.settings.cache_dir.display(),
                 self.repo_id
-            )));
+            ))));
         }
         self.download(file)
     }
@@ -327,7 +358,7 @@ impl HubFetcher<'_> {
             .with_progress(false)
             .with_retries(3)
             .build()
-            .map_err(|e| Miss::Failed(format!("cannot set up the hub client: {e}")))?;
+            .map_err(|e| Miss::Failed(Fault::permanent(format!("cannot set up the hub client: {e}"))))?;
         let repo = Repo::with_revision(self.repo_id.to_owned(), RepoType::Model, self.revision.to_owned());
         let expected = Arc::new(AtomicUsize::new(0));
         let progress = DownloadProgress::new(self.repo_id, file, terminal, Arc::clone(&expected));
@@ -343,10 +374,10 @@ impl HubFetcher<'_> {
                 let _ = std::fs::remove_file(blob);
             }
             let _ = std::fs::remove_file(&path);
-            return Err(Miss::Failed(format!(
-                "downloading {file} from {}@{} stopped at {got} of {expected} bytes; the partial file was removed, try again",
-                self.repo_id, self.revision
-            )));
+            return Err(Miss::Failed(Fault::transient(format!(
+                "downloading {file} (revision {}) stopped at {got} of {expected} bytes; the partial file was removed, try again",
+                self.revision
+            ))));
         }
         Ok(path)
     }
@@ -359,21 +390,28 @@ impl HubFetcher<'_> {
             },
             _ => None,
         };
-        let repo = format!("{}@{}", self.repo_id, self.revision);
+        // The caller names the repository; these name the file, the revision and the fault.
+        let revision = self.revision;
         Miss::Failed(match status {
             Some(404) => return Miss::NotFound,
-            Some(401 | 403) if !self.settings.has_token() => {
-                format!("{repo} is gated or private and no token is set; accept its terms on the hub and set HF_TOKEN")
-            }
-            Some(401 | 403) => format!(
-                "{repo}: the hub refused the token (HTTP {}); check it has access",
+            Some(401 | 403) if !self.settings.has_token() => Fault::permanent(String::from(
+                "the repository is gated or private and no token is set; accept its terms on the hub and set HF_TOKEN",
+            )),
+            Some(401 | 403) => Fault::permanent(format!(
+                "the hub refused the token (HTTP {}); check it has access to the repository",
                 status.unwrap_or(0)
-            ),
-            Some(code) => format!("downloading {file} from {repo} failed with HTTP {code}"),
-            None => format!(
-                "downloading {file} from {repo} via {} failed: {error}",
+            )),
+            // The hub's own failures and its rate limit pass; any other refusal stays.
+            Some(code @ (408 | 429 | 500..=599)) => Fault::transient(format!(
+                "downloading {file} (revision {revision}) failed with HTTP {code}"
+            )),
+            Some(code) => Fault::permanent(format!(
+                "downloading {file} (revision {revision}) failed with HTTP {code}"
+            )),
+            None => Fault::transient(format!(
+                "downloading {file} (revision {revision}) via {} failed: {error}",
                 self.settings.endpoint
-            ),
+            )),
         })
     }
 }

@@ -49,7 +49,7 @@ fn offline_and_endpoint_are_read() {
 }
 
 #[test]
-fn offline_miss_is_a_clear_error_naming_the_model() {
+fn offline_miss_is_a_clear_permanent_error_naming_the_file() {
     let dir = std::env::temp_dir().join(format!("embeddings-hub-test-{}", std::process::id()));
     let s = settings(&[
         ("HF_HUB_CACHE", dir.to_str().unwrap_or("/nonexistent")),
@@ -64,11 +64,14 @@ fn offline_miss_is_a_clear_error_naming_the_model() {
         aliases: vec![],
         options: Default::default(),
     };
-    let err = Snapshot::new(&spec, &s, Access::Download { progress: false })
+    let error = Snapshot::new(&spec, &s, Access::Download { progress: false })
         .required(CONFIG)
-        .unwrap_err()
-        .to_string();
-    assert!(err.starts_with("model org/missing:"), "{err}");
+        .unwrap_err();
+    // The caller names the model once; the message names the file and the fault.
+    assert_eq!(error.model, "org/missing");
+    assert!(!error.transient, "a file missing offline stays missing on a retry");
+    let err = error.to_string();
+    assert!(err.starts_with("config.json is not in the cache"), "{err}");
     assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
     assert!(!err.contains('\n'));
 }

@@ -17,6 +17,8 @@ use crate::runner::sparse::{SparseModel, SparseVector, StaticWeights};
 use crate::runner::{self, Embedder, EmbeddingModel, Precision};
 use crate::tokenize::{ChatTokenizer, ForeignIds, ScoringTokens, TextTokenizer, TokenPiece, TokenizeError, Truncation};
 
+use super::LoadError;
+
 /// A model ready to serve: its pipeline, its tokenizer and the engine that runs its forward
 /// passes.
 pub struct LoadedModel {
@@ -138,12 +140,12 @@ pub struct FetchedModel {
 
 impl FetchedModel {
     /// Downloads what is missing and reads the small files and the weights' headers. Blocking.
-    pub fn fetch(spec: &ModelSpec, hub: &HubSettings, progress: bool) -> anyhow::Result<Self> {
-        let fail = |e: anyhow::Error| anyhow::anyhow!("model {}: {e}", spec.id);
+    pub fn fetch(spec: &ModelSpec, hub: &HubSettings, progress: bool) -> Result<Self, LoadError> {
+        let fail = |e: anyhow::Error| LoadError::from_files(&e);
         let snapshot = Snapshot::new(spec, hub, Access::Download { progress });
         let description = ModelDescription::read(&snapshot).map_err(fail)?;
         let files = WeightFiles::fetch(&snapshot).map_err(fail)?;
-        let size = WeightsSize::of(&files.weights).map_err(fail)?;
+        let size = WeightsSize::of(&files.weights).map_err(|e| LoadError::Files(e.to_string()))?;
         let static_files = match description.static_route() {
             Some(route) => Some(WeightFiles::fetch_at(&snapshot.within(&route.folder)).map_err(fail)?),
             None => None,
@@ -164,7 +166,7 @@ impl FetchedModel {
     }
 
     /// Loads the weights and tokenizer and starts the engine. Blocking.
-    pub fn load(self, device: &Device, engine_config: EngineConfig) -> anyhow::Result<LoadedModel> {
+    pub fn load(self, device: &Device, engine_config: EngineConfig) -> Result<LoadedModel, LoadError> {
         let started = std::time::Instant::now();
         let Self {
             id,
@@ -174,15 +176,15 @@ impl FetchedModel {
             static_files,
             size,
         } = self;
-        let fail = |e: anyhow::Error| anyhow::anyhow!("model {id}: {e}");
+        let fail = |e: anyhow::Error| LoadError::from_files(&e);
         if let Some(headroom) = Headroom::now() {
-            memory_guard::check(size, precision, headroom).map_err(|e| fail(e.into()))?;
+            memory_guard::check(size, precision, headroom).map_err(|e| LoadError::OverBudget(e.to_string()))?;
         }
         let tokenizer = TextTokenizer::from_file(&files.tokenizer, description.max_tokens, description.lowercase)
             .map_err(|e| fail(e.into()))?;
         let vocab_size = description.shape().vocab_size;
         if tokenizer.vocab_size() > vocab_size {
-            return Err(fail(anyhow::anyhow!(
+            return Err(LoadError::Files(format!(
                 "the tokenizer's vocabulary ({}) is larger than the model's ({vocab_size})",
                 tokenizer.vocab_size(),
             )));
@@ -215,14 +217,15 @@ impl FetchedModel {
                 let weights = files
                     .weights
                     .first()
-                    .ok_or_else(|| fail(anyhow::anyhow!("{}: no weights file", route.folder)))?;
+                    .ok_or_else(|| LoadError::Files(format!("{}: no weights file", route.folder)))?;
                 let weights = StaticWeights::load(weights).map_err(fail)?;
                 Some(StaticEncoder { tokenizer, weights })
             }
             _ => None,
         };
         let device_name = runner::device::describe(device);
-        let engine = Engine::start(model, engine_config, &id).map_err(|e| fail(e.into()))?;
+        // The engine's threads failing to start is the machine's state, not the files'.
+        let engine = Engine::start(model, engine_config, &id).map_err(|e| LoadError::Transient(e.to_string()))?;
         tracing::info!(
             model = %id,
             architecture = %description.shape().model_type,

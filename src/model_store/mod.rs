@@ -3,6 +3,7 @@
 //! moment), shared by every request while resident, and unloaded when its keep-alive runs out
 //! or another model needs its room within `--max-loaded-bytes` ([`residency`]).
 
+mod error;
 mod keep_alive;
 mod loaded;
 mod residency;
@@ -19,6 +20,7 @@ use crate::memory_guard::WeightsSize;
 use crate::model_files::{EntryServing, ModelDescription, WeightFiles};
 use crate::registry::{ModelSpec, Registry};
 use crate::runner;
+pub use error::LoadError;
 pub use keep_alive::KeepAlive;
 use loaded::FetchedModel;
 pub use loaded::LoadedModel;
@@ -65,6 +67,8 @@ pub struct ModelStore {
     described: RwLock<HashMap<String, EntryInfo>>,
     /// Per set of weights, their size in the running format once their files have been read.
     sizes: RwLock<HashMap<String, u64>>,
+    /// Per entry id, why its last load failed; cleared when a load succeeds.
+    failures: RwLock<HashMap<String, LoadError>>,
 }
 
 impl ModelStore {
@@ -100,8 +104,8 @@ impl ModelStore {
             if sizes.contains_key(&spec.weights_key()) {
                 continue;
             }
-            let measured = WeightFiles::fetch(&snapshot).and_then(|files| WeightsSize::of(&files.weights));
-            if let Ok(size) = measured {
+            let measured = WeightFiles::fetch(&snapshot).map(|files| WeightsSize::of(&files.weights));
+            if let Ok(Ok(size)) = measured {
                 let bytes = size.in_format(spec.precision());
                 if let Some(budget) = memory.max_loaded_bytes.filter(|&budget| bytes > budget) {
                     return Err(fail(LargerThanBudget { needed: bytes, budget }.to_string()));
@@ -124,6 +128,7 @@ impl ModelStore {
             residency,
             described: RwLock::new(described),
             sizes: RwLock::new(sizes),
+            failures: RwLock::default(),
         })
     }
 
@@ -176,6 +181,11 @@ impl ModelStore {
         read(&self.described).get(&spec.id).cloned()
     }
 
+    /// Why `spec`'s last load failed, unless a load has succeeded since.
+    pub fn failure(&self, spec: &ModelSpec) -> Option<LoadError> {
+        read(&self.failures).get(&spec.id).cloned()
+    }
+
     /// The loaded model and how `spec` serves it, loading it now if it is not resident.
     /// Concurrent callers share one load; a failed load leaves nothing behind so a later call
     /// can try again. `keep_alive` (else `--keep-alive`) starts when the lease ends.
@@ -183,47 +193,51 @@ impl ModelStore {
         &self,
         spec: &ModelSpec,
         keep_alive: Option<KeepAlive>,
-    ) -> anyhow::Result<(ModelLease, EntryServing)> {
+    ) -> Result<(ModelLease, EntryServing), LoadError> {
         let key = spec.weights_key();
         let one_load = self
             .loading
             .get(&key)
-            .ok_or_else(|| anyhow::anyhow!("model {} is not in the models file", spec.id))?;
+            .ok_or_else(|| LoadError::Files(format!("{} is not in the models file", spec.id)))?;
         let model = match self.residency.lease(&key, keep_alive) {
             Some(lease) => lease,
             None => {
                 let _loading = one_load.lock().await;
                 match self.residency.lease(&key, keep_alive) {
                     Some(lease) => lease,
-                    None => self.load(spec, &key, keep_alive).await?,
+                    None => {
+                        let loaded = self.load(spec, &key, keep_alive).await;
+                        self.record_outcome(&key, loaded.as_ref().err());
+                        loaded?
+                    }
                 }
             }
         };
         let serving = model
             .description
             .serving(&spec.options)
-            .map_err(|e| anyhow::anyhow!("model {}: {e}", spec.id))?;
+            .map_err(|e| LoadError::Files(e.to_string()))?;
         Ok((model, serving))
     }
 
     /// Fetches and measures, makes room within the budget, then loads.
-    async fn load(&self, spec: &ModelSpec, key: &str, keep_alive: Option<KeepAlive>) -> anyhow::Result<ModelLease> {
+    async fn load(&self, spec: &ModelSpec, key: &str, keep_alive: Option<KeepAlive>) -> Result<ModelLease, LoadError> {
         let started = Instant::now();
         let (fetching, hub) = (spec.clone(), self.hub.clone());
         let fetched = tokio::task::spawn_blocking(move || FetchedModel::fetch(&fetching, &hub, false))
             .await
-            .map_err(|e| anyhow::anyhow!("loading panicked: {e}"))??;
+            .map_err(panicked)??;
         let bytes = fetched.bytes();
         self.remember(key, &fetched.description, bytes);
         let reservation = self
             .residency
             .reserve(bytes)
             .await
-            .map_err(|e| anyhow::anyhow!("model {}: {e}", spec.id))?;
+            .map_err(|e| LoadError::OverBudget(e.to_string()))?;
         let (device, engine_config) = (self.device.clone(), self.engine_config);
         let loaded = tokio::task::spawn_blocking(move || fetched.load(&device, engine_config))
             .await
-            .map_err(|e| anyhow::anyhow!("loading panicked: {e}"))??;
+            .map_err(panicked)??;
         // Every entry of these weights is ready now, not only the one that asked.
         for entry in self.entries_of(key) {
             crate::metrics::model_loaded(&entry.id, started.elapsed());
@@ -247,9 +261,29 @@ impl ModelStore {
         }
     }
 
+    /// Keeps (or clears) why the load of these weights failed, for every entry serving them.
+    fn record_outcome(&self, key: &str, failure: Option<&LoadError>) {
+        let mut failures = write(&self.failures);
+        for entry in self.entries_of(key) {
+            match failure {
+                Some(error) => {
+                    tracing::error!(model = %entry.id, %error, transient = error.is_transient(), "model not loaded");
+                    failures.insert(entry.id.clone(), error.clone())
+                }
+                None => failures.remove(&entry.id),
+            };
+        }
+    }
+
     fn entries_of<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a ModelSpec> + 'a {
         self.registry.specs().iter().filter(move |s| s.weights_key() == key)
     }
+}
+
+/// A load that panicked: a fault in what it read (the loaders check what they read, so this
+/// is a bug to report with the files).
+fn panicked(error: tokio::task::JoinError) -> LoadError {
+    LoadError::Files(format!("loading panicked: {error}"))
 }
 
 /// Logs an unload and updates the metrics of every entry sharing the weights.

@@ -19,24 +19,26 @@ use embeddings::model_files::WeightFiles;
 use embeddings::registry::Registry;
 use serde_json::json;
 
-const REPO: &str = "org/tiny";
+pub const REPO: &str = "org/tiny";
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
-const MODEL: &str = "tiny-bert-mean-prompts";
+pub const MODEL: &str = "tiny-bert-mean-prompts";
 
 /// How the stand-in serves `model.safetensors` on its first full transfer.
 #[derive(Clone, Copy, PartialEq)]
-enum Fault {
+pub enum Fault {
+    /// Whole, every time.
+    None,
     /// Half the bytes, then the connection is cut.
     DropHalfway,
     /// Half the bytes as if they were the whole body (a clean, short end).
     EndShort,
 }
 
-struct Hub {
+pub struct Hub {
     dir: PathBuf,
     fault: Fault,
     /// Full transfers of the weights so far.
-    weight_transfers: AtomicUsize,
+    pub weight_transfers: AtomicUsize,
 }
 
 async fn resolve(
@@ -68,13 +70,16 @@ async fn resolve(
         .header("x-repo-commit", COMMIT)
         .header("etag", format!("\"{}-{total}\"", file.replace('/', "-")))
         .header("content-range", format!("bytes {start}-{end}/{total}"));
-    let faulty = file == "model.safetensors" && end > start && hub.weight_transfers.fetch_add(1, Ordering::SeqCst) == 0;
+    let faulty = file == "model.safetensors"
+        && end > start
+        && hub.weight_transfers.fetch_add(1, Ordering::SeqCst) == 0
+        && hub.fault != Fault::None;
     let response = if !faulty {
         builder.header("content-length", body.len()).body(Body::from(body))
     } else {
         let half = Bytes::from(body[..body.len() / 2].to_vec());
         match hub.fault {
-            Fault::EndShort => builder.header("content-length", half.len()).body(Body::from(half)),
+            Fault::None | Fault::EndShort => builder.header("content-length", half.len()).body(Body::from(half)),
             Fault::DropHalfway => {
                 let chunks: Vec<Result<Bytes, std::io::Error>> =
                     vec![Ok(half), Err(std::io::Error::other("connection dropped"))];
@@ -88,7 +93,7 @@ async fn resolve(
 }
 
 /// Serves the tiny model's files as the hub's `resolve` route does; returns its base URL.
-async fn stand_in_hub(fault: Fault) -> (String, Arc<Hub>) {
+pub async fn stand_in_hub(fault: Fault) -> (String, Arc<Hub>) {
     let hub = Arc::new(Hub {
         dir: pipeline_dir(MODEL),
         fault,
@@ -107,7 +112,7 @@ async fn stand_in_hub(fault: Fault) -> (String, Arc<Hub>) {
     (base, hub)
 }
 
-fn online_hub(endpoint: &str, cache: &Path) -> HubSettings {
+pub fn online_hub(endpoint: &str, cache: &Path) -> HubSettings {
     let (endpoint, cache) = (endpoint.to_owned(), cache.to_string_lossy().into_owned());
     HubSettings::from_lookup(move |name| match name {
         "HF_ENDPOINT" => Some(endpoint.clone()),

@@ -19,6 +19,7 @@ mod grpc;
 mod gte;
 mod hostile;
 mod lifecycle;
+mod load_errors;
 mod memory_budget;
 mod mistral;
 mod modernbert;

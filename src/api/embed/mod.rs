@@ -7,7 +7,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use super::access::{note, ComputeRecord};
-use super::error::{ApiError, ErrorKind};
+use super::error::{excerpt, ApiError, ErrorKind};
 use super::input::{EmbedOptions, Input};
 use super::score::require_kind;
 use super::AppState;
@@ -56,15 +56,17 @@ pub async fn resolve<'a>(
     keep_alive: Option<KeepAlive>,
 ) -> Result<Resolved<'a>, ApiError> {
     let registry = state.store.registry();
-    let spec = registry
-        .resolve(name)
-        .ok_or_else(|| ApiError::model_not_found(name, &registry.public_names()))?;
+    let Some(spec) = registry.resolve(name) else {
+        note(|record| record.requested = Some(excerpt(name)));
+        return Err(ApiError::model_not_found(name, &registry.public_names()));
+    };
+    // Noted before the load, so that a request whose model fails to load is logged with it.
+    note(|record| record.model = Some(spec.id.clone()));
     let (model, serving) = state
         .store
         .get(spec, keep_alive)
         .await
-        .map_err(|e| ApiError::unavailable(format!("The model {} could not be loaded: {e}", spec.public_name())))?;
-    note(|record| record.model = Some(spec.id.clone()));
+        .map_err(|error| ApiError::model_load(spec.public_name(), &error))?;
     Ok(Resolved { spec, model, serving })
 }
 

@@ -30,9 +30,16 @@ pub enum OpenAiErrors {
     /// The queue is full; retry after `Retry-After`
     #[response(status = 429)]
     Overloaded(OpenAiErrorBody),
-    /// The model cannot be loaded, or the request passed its deadline
+    /// The model's files are missing, damaged or unsupported (no retry helps)
+    #[response(status = 424)]
+    ModelLoadFailed(OpenAiErrorBody),
+    /// A fault that may pass (the hub unreachable, a download cut short), or the request passed its
+    /// deadline; retry after `Retry-After`
     #[response(status = 503)]
     Unavailable(OpenAiErrorBody),
+    /// The model's weights need more memory than the server's budget (no retry helps)
+    #[response(status = 507)]
+    ModelTooLarge(OpenAiErrorBody),
 }
 
 /// The errors of the Inference API's and Ollama's routes, `{"error": "..."}`.
@@ -59,9 +66,16 @@ pub enum PlainErrors {
     /// The queue is full; retry after `Retry-After`
     #[response(status = 429)]
     Overloaded(SimpleError),
-    /// The model cannot be loaded, or the request passed its deadline
+    /// The model's files are missing, damaged or unsupported (no retry helps)
+    #[response(status = 424)]
+    ModelLoadFailed(SimpleError),
+    /// A fault that may pass (the hub unreachable, a download cut short), or the request passed its
+    /// deadline; retry after `Retry-After`
     #[response(status = 503)]
     Unavailable(SimpleError),
+    /// The model's weights need more memory than the server's budget (no retry helps)
+    #[response(status = 507)]
+    ModelTooLarge(SimpleError),
 }
 
 /// The errors of text-embeddings-inference's routes, with TEI's statuses.
@@ -91,9 +105,16 @@ pub enum TeiErrors {
     /// The queue is full
     #[response(status = 429)]
     Overloaded(TeiErrorBody),
-    /// The model cannot be loaded, or the request passed its deadline
+    /// The model's files are missing, damaged or unsupported (no retry helps)
+    #[response(status = 424)]
+    ModelLoadFailed(TeiErrorBody),
+    /// A fault that may pass (the hub unreachable, a download cut short), or the request passed its
+    /// deadline; retry after `Retry-After`
     #[response(status = 503)]
     Unavailable(TeiErrorBody),
+    /// The model's weights need more memory than the server's budget (no retry helps)
+    #[response(status = 507)]
+    ModelTooLarge(TeiErrorBody),
 }
 
 /// The errors of Cohere's routes, `{"message": "..."}`.
@@ -120,7 +141,14 @@ pub enum CohereErrors {
     /// The queue is full; retry after `Retry-After`
     #[response(status = 429)]
     Overloaded(crate::api::cohere::CohereErrorBody),
-    /// The model cannot be loaded, or the request passed its deadline
+    /// The model's files are missing, damaged or unsupported (no retry helps)
+    #[response(status = 424)]
+    ModelLoadFailed(crate::api::cohere::CohereErrorBody),
+    /// A fault that may pass (the hub unreachable, a download cut short), or the request passed its
+    /// deadline; retry after `Retry-After`
     #[response(status = 503)]
     Unavailable(crate::api::cohere::CohereErrorBody),
+    /// The model's weights need more memory than the server's budget (no retry helps)
+    #[response(status = 507)]
+    ModelTooLarge(crate::api::cohere::CohereErrorBody),
 }

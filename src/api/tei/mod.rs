@@ -58,6 +58,7 @@ impl ErrorShape for TeiShape {
                 error.status,
                 match error.status.as_u16() {
                     401 => "unauthorized",
+                    424 => "backend",
                     429 => "overloaded",
                     503 => "unhealthy",
                     500..=599 => "backend",
