@@ -2,17 +2,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use embeddings::telemetry::{Telemetry, TelemetrySettings};
+use embeddings::server::telemetry::{Telemetry, TelemetrySettings};
 
-use embeddings::api::openai::types::EmbeddingRequest;
-use embeddings::api::{create_embeddings, AppState, Limits};
 use embeddings::config::{Cli, Command, DownloadArgs, EmbedArgs, LogFormat};
 use embeddings::engine::EngineConfig;
+use embeddings::http::create_embeddings;
+use embeddings::http::openai::types::EmbeddingRequest;
 use embeddings::hub::{Access, HubSettings, Snapshot};
 use embeddings::model_files::{ModelDescription, WeightFiles};
 use embeddings::model_store::{MemorySettings, ModelStore};
 use embeddings::registry::Registry;
 use embeddings::runner::select_device;
+use embeddings::service::{AppState, Limits};
 
 fn main() -> ExitCode {
     embeddings::config::tei::adopt_environment();

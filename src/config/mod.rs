@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::api::Limits;
-use crate::connections::ConnectionSettings;
 use crate::engine::EngineConfig;
 use crate::registry::{ModelSpec, Registry};
 use crate::runner::kernels::packed::select::IsaCap;
 use crate::runner::{DeviceChoice, Precision};
+use crate::server::connections::ConnectionSettings;
+use crate::service::Limits;
 
 mod memory;
 mod serve;
@@ -261,7 +261,7 @@ pub struct TuningArgs {
 
     /// Bytes the exact-repeat cache of text vectors may hold (least recently used out first);
     /// 0 turns it off.
-    #[arg(long, env = "EMBEDDINGS_CACHE_BYTES", default_value_t = crate::api::DEFAULT_CACHE_BYTES)]
+    #[arg(long, env = "EMBEDDINGS_CACHE_BYTES", default_value_t = crate::service::DEFAULT_CACHE_BYTES)]
     pub cache_bytes: usize,
 }
 

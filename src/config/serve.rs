@@ -1,9 +1,9 @@
 //! How the `serve` command's flags, ours and TEI's, combine into the server's settings.
 
 use super::ServeArgs;
-use crate::api::Limits;
 use crate::engine::EngineConfig;
 use crate::registry::Registry;
+use crate::service::Limits;
 
 /// Where the server listens unless told: loopback on our port, or, when started as TEI
 /// (`--model-id`), TEI's defaults, so that a TEI manifest keeps its addresses.

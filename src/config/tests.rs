@@ -28,7 +28,7 @@ fn cli_is_well_formed_and_defaults_match_the_docs() {
     // The flags' defaults (written as text for clap) are the structs' defaults.
     assert_eq!(serve.protection.connections(), ConnectionSettings::default());
     assert_eq!(serve.tuning.limits(&serve.protection), Limits::default());
-    assert_eq!(serve.tuning.cache_bytes, crate::api::DEFAULT_CACHE_BYTES);
+    assert_eq!(serve.tuning.cache_bytes, crate::service::DEFAULT_CACHE_BYTES);
     assert_eq!(serve.memory.settings(), crate::model_store::MemorySettings::default());
     let budget = [
         "embeddings",

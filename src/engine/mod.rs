@@ -301,7 +301,7 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
     // the allocator is asked to give the freed pages back so an unload lowers the RSS.
     drop(shared);
     drop(pool);
-    crate::memory_guard::return_freed_memory();
+    crate::model_store::memory_guard::return_freed_memory();
 }
 
 fn run_wave(model: &dyn Embedder, mut wave: Wave, config: &EngineConfig, name: &str) {

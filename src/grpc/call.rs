@@ -13,9 +13,9 @@ use crate::model_files::ModelKind;
 use tracing::Instrument;
 
 use super::pb;
-use crate::api::access::{recorded, AccessRecord};
-use crate::api::error::{ApiError, ErrorKind};
-use crate::api::AppState;
+use crate::service::error::{ApiError, ErrorKind};
+use crate::service::record::{recorded, AccessRecord};
+use crate::service::AppState;
 
 /// Messages of one stream in the operations at once. Answers keep the messages' order; a
 /// client that stops reading stops the server reading its stream (HTTP/2 flow control does
@@ -201,7 +201,7 @@ impl Api {
                 .map(str::to_owned)
                 .map_err(|_| Status::invalid_argument("`x-model` metadata must be a model's name in ASCII.")),
             None => Ok(match kind {
-                Some(kind) => crate::api::score::default_model(&self.state, kind),
+                Some(kind) => crate::service::score::default_model(&self.state, kind),
                 None => self.state.store.registry().default_spec().id.clone(),
             }),
         }
@@ -244,7 +244,7 @@ mod tests {
             crate::model_store::MemorySettings::default(),
         )
         .expect("store");
-        Api::new(Arc::new(AppState::new(store, crate::api::Limits::default())))
+        Api::new(Arc::new(AppState::new(store, crate::service::Limits::default())))
     }
 
     /// A client that sends without reading: the server reads only as far as the answers it

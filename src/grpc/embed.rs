@@ -5,10 +5,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::call::{truncation, AnswerStream, Api};
 use super::pb;
-use crate::api::embed::sparse::embed_sparse;
-use crate::api::embed::{embed, embed_every_token, EmbedRequest};
-use crate::api::input::{EmbedOptions, Input};
 use crate::model_files::ModelKind;
+use crate::service::embed::sparse::embed_sparse;
+use crate::service::embed::{embed, embed_every_token, EmbedRequest};
+use crate::service::input::{EmbedOptions, Input};
 
 /// One message's text as the embedding operations take it: its prompt and truncation (a
 /// message always says whether to truncate), the other options at their defaults.

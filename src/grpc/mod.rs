@@ -1,7 +1,7 @@
 //! text-embeddings-inference's gRPC API (package `tei.v1`, `proto/tei.proto`): `Info`, `Embed`,
 //! `Predict`, `Rerank` and `Tokenize`, each unary method with its streaming twin, plus the
 //! standard health and reflection services. A thin adapter like the HTTP dialects: every call
-//! runs the same operations (`crate::api::embed`, `score`, `tokens`) under the same keys
+//! runs the same operations (`crate::service::embed`, `score`, `tokens`) under the same keys
 //! (`authorization: Bearer` metadata), limits, deadline and request metrics, and answers TEI's
 //! `Metadata` of timings.
 //!
@@ -22,7 +22,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
-use crate::api::AppState;
+use crate::service::AppState;
 use call::Api;
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]

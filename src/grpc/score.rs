@@ -8,9 +8,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::call::{truncation, within, AnswerStream, Api};
 use super::pb;
-use crate::api::score::fields::ranking;
-use crate::api::score::{predict, rerank, score_pairs, ScoreInput, ScoreOptions, Scored};
 use crate::model_files::ModelKind;
+use crate::service::score::fields::ranking;
+use crate::service::score::{predict, rerank, score_pairs, ScoreInput, ScoreOptions, Scored};
 
 impl Api {
     async fn predict_one(

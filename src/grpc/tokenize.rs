@@ -5,8 +5,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::call::{AnswerStream, Api};
 use super::pb;
-use crate::api::tei::{info, TeiInfo};
-use crate::api::tokens::{decode, tokenize};
+use crate::service::info::{info, TeiInfo};
+use crate::service::tokens::{decode, tokenize};
 
 impl Api {
     async fn tokenize_one(&self, model: String, request: pb::EncodeRequest) -> Result<pb::EncodeResponse, Status> {

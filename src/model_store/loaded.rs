@@ -8,9 +8,9 @@ use candle_core::Device;
 
 use crate::engine::{Engine, EngineConfig};
 use crate::hub::{Access, HubSettings, Snapshot};
-use crate::memory_guard::{self, Headroom, WeightsSize};
 use crate::model_files::PairFormat;
 use crate::model_files::{ModelDescription, WeightFiles};
+use crate::model_store::memory_guard::{self, Headroom, WeightsSize};
 use crate::registry::ModelSpec;
 use crate::runner::scoring::ScoringModel;
 use crate::runner::sparse::{SparseModel, SparseVector, StaticWeights};

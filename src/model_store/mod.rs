@@ -6,6 +6,7 @@
 mod error;
 mod keep_alive;
 mod loaded;
+pub mod memory_guard;
 mod residency;
 
 use std::collections::HashMap;
@@ -16,8 +17,8 @@ use candle_core::Device;
 
 use crate::engine::EngineConfig;
 use crate::hub::{Access, HubSettings, Snapshot};
-use crate::memory_guard::WeightsSize;
 use crate::model_files::{EntryServing, ModelDescription, WeightFiles};
+use crate::model_store::memory_guard::WeightsSize;
 use crate::registry::{ModelSpec, Registry};
 use crate::runner;
 pub use error::LoadError;

@@ -6,8 +6,8 @@ use crate::common;
 use base64::Engine as _;
 use common::tiny::{TINY_HIDDEN, TINY_MAX_TOKENS};
 use common::{assert_openai_error, max_abs_diff, vectors, Options, TestServer};
-use embeddings::api::Limits;
 use embeddings::engine::EngineConfig;
+use embeddings::service::Limits;
 use serde_json::{json, Value};
 
 fn norm(v: &[f32]) -> f32 {

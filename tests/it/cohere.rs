@@ -9,7 +9,7 @@ use common::{
     max_abs_diff, offline_hub, pipeline_dir, pipeline_references, read_references, reference_fixtures, scratch_dir,
     test_hf_cache, Options, TestServer, MINILM,
 };
-use embeddings::quantize;
+use embeddings::service::quantize;
 use serde_json::{json, Value};
 
 fn floats(value: &Value) -> Vec<Vec<f32>> {

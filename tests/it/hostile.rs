@@ -7,8 +7,8 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{Options, TestServer};
-use embeddings::api::Limits;
-use embeddings::connections::ConnectionSettings;
+use embeddings::server::connections::ConnectionSettings;
+use embeddings::service::Limits;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

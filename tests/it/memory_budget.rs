@@ -13,7 +13,7 @@ use common::{
     max_abs_diff, offline_hub, pipeline_dir, pipeline_references, scratch_dir, Options, Reference, TestServer,
 };
 use embeddings::engine::EngineConfig;
-use embeddings::memory_guard::WeightsSize;
+use embeddings::model_store::memory_guard::WeightsSize;
 use embeddings::model_store::{KeepAlive, MemorySettings, ModelStore};
 use embeddings::registry::Registry;
 use serde_json::{json, Value};

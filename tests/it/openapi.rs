@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::tiny::write_tiny_bert;
 use common::{fixtures_dir, offline_hub, scratch_dir, Options, TestServer};
-use embeddings::api::routes::ROUTES;
+use embeddings::http::routes::ROUTES;
 use serde_json::json;
 
 /// Tiny models under the names the document's examples use: an embedding model, a reranker, a

@@ -53,10 +53,10 @@ async fn request_spans_reach_the_collector() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("address"));
     let routes = tonic::service::Routes::new(TraceServiceServer::new(collector.clone())).into_axum_router();
-    tokio::spawn(embeddings::connections::serve(
+    tokio::spawn(embeddings::server::connections::serve(
         listener,
         routes,
-        embeddings::connections::ConnectionSettings::default(),
+        embeddings::server::connections::ConnectionSettings::default(),
         std::future::pending(),
     ));
 

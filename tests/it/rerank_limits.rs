@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use common::rerank::{rows, scores_by_index, server, RERANKERS};
 use common::{altered_copy_of, assert_refused, fixtures_dir, Options};
-use embeddings::api::Limits;
+use embeddings::service::Limits;
 use serde_json::{json, Value};
 
 #[tokio::test]

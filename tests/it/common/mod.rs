@@ -11,15 +11,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use candle_core::Device;
-pub use embeddings::api::Limits;
-use embeddings::api::{router, AppState};
 use embeddings::auth::ApiKeys;
-use embeddings::connections::{serve, ConnectionSettings};
 use embeddings::engine::EngineConfig;
+use embeddings::http::router;
 use embeddings::hub::HubSettings;
 use embeddings::model_store::{MemorySettings, ModelStore};
 use embeddings::registry::Registry;
+use embeddings::server::connections::{serve, ConnectionSettings};
 use embeddings::server::preload_models;
+use embeddings::service::AppState;
+pub use embeddings::service::Limits;
 use serde_json::Value;
 
 pub const MINILM: &str = "sentence-transformers/all-MiniLM-L6-v2";
