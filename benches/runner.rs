@@ -24,7 +24,7 @@ use embeddings::registry::{ModelSource as ModelSourceOfSpec, ModelSpec};
 use embeddings::runner::architectures;
 use embeddings::runner::backbone::Architecture;
 use embeddings::runner::head::HeadStep;
-use embeddings::runner::{Embedder, EmbeddingModel, Pooling, PoolingMode, PoolingModes, Precision, SequenceInput};
+use embeddings::runner::{EmbeddingModel, Pooling, PoolingMode, PoolingModes, Precision, SequenceInput, SequenceModel};
 use roof::{bf16_matmul, matmul, packed_matmul, parallel_gflops, ROOF_SHAPE};
 
 #[path = "support/cpu.rs"]
@@ -187,7 +187,7 @@ fn main() -> anyhow::Result<()> {
                         .iter()
                         .map(|tokens| SequenceInput::single(tokens, pooling))
                         .collect();
-                    black_box(model.embed_batch(&inputs)?);
+                    black_box(model.run_batch(&inputs)?);
                     Ok(flops)
                 })?;
                 let per_batch = flops / (gflops * 1e9 / forwards as f64);
@@ -215,18 +215,22 @@ enum ModelSource {
 impl ModelSource {
     fn load(&self, precision: Precision) -> anyhow::Result<EmbeddingModel> {
         match self {
-            Self::Real { description, files } => EmbeddingModel::load(
+            Self::Real { description, files } => Ok(EmbeddingModel::load(
                 description.architecture.as_ref(),
                 &files.weights,
                 &description.head,
                 &Device::Cpu,
                 precision,
-            ),
+            )?),
             Self::Random(architecture) => {
                 let weights =
                     VarBuilder::from_backend(Box::new(random_weights::RandomWeights), DType::F32, Device::Cpu);
                 let backbone = architecture.load(weights, precision)?;
-                EmbeddingModel::from_parts(backbone, &[HeadStep::Normalize], &Device::Cpu)
+                Ok(EmbeddingModel::from_parts(
+                    backbone,
+                    &[HeadStep::Normalize],
+                    &Device::Cpu,
+                )?)
             }
         }
     }

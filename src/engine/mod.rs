@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runner::{Embedder, Pooling, PoolingModes, SequenceInput};
+use crate::runner::{Pooling, PoolingModes, RunnerError, SequenceInput, SequenceModel};
 use job::{Job, JobState, Reply};
 
 mod job;
@@ -55,8 +55,19 @@ pub enum EngineError {
     Stopped,
     /// The forward pass of the batch this request was in failed; the cause is shared by every
     /// request of the batch.
-    #[error("the model failed: {0:#}")]
-    Model(Arc<anyhow::Error>),
+    #[error("the model failed: {0}")]
+    Model(Arc<BatchFailure>),
+}
+
+/// Why a batch's forward pass gave no vectors.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchFailure {
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    #[error("expected {expected} vectors, got {got}")]
+    Count { expected: usize, got: usize },
+    #[error("the forward pass panicked")]
+    Panicked,
 }
 
 /// One sequence of a request: a text's tokens, or a pair's with where its second text starts.
@@ -92,7 +103,7 @@ pub struct Engine {
 impl Engine {
     /// Starts the worker threads; they run until every handle to the engine is dropped.
     /// `name` labels the engine's metrics.
-    pub fn start(model: Arc<dyn Embedder>, config: EngineConfig, name: &str) -> std::io::Result<Self> {
+    pub fn start(model: Arc<dyn SequenceModel>, config: EngineConfig, name: &str) -> std::io::Result<Self> {
         let name: Arc<str> = Arc::from(name);
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let shared = Arc::new(Shared {
@@ -167,7 +178,7 @@ impl Engine {
 
 struct Shared {
     queue: Mutex<Queue>,
-    model: Arc<dyn Embedder>,
+    model: Arc<dyn SequenceModel>,
     config: EngineConfig,
     name: Arc<str>,
 }
@@ -304,7 +315,7 @@ fn worker(shared: Arc<Shared>, pool: rayon::ThreadPool) {
     crate::model_store::memory_guard::return_freed_memory();
 }
 
-fn run_wave(model: &dyn Embedder, mut wave: Wave, config: &EngineConfig, name: &str) {
+fn run_wave(model: &dyn SequenceModel, mut wave: Wave, config: &EngineConfig, name: &str) {
     wave.sort_by_key(|(job, sequence)| job.sequences[*sequence].len());
     let length = |i: usize| wave[i].0.sequences[wave[i].1].len();
     let batches = plan_batches(wave.len(), length, config.max_batch_tokens, config.max_batch_sequences);
@@ -328,17 +339,16 @@ fn run_wave(model: &dyn Embedder, mut wave: Wave, config: &EngineConfig, name: &
         let tokens = sequences.iter().map(|s| s.tokens.len()).sum::<usize>();
         let batch = tracing::debug_span!("batch", sequences = sequences.len(), tokens);
         // A panic inside the model must cost only this batch, never the worker.
-        let outcome = batch.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| model.embed_batch(&sequences))));
+        let outcome = batch.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| model.run_batch(&sequences))));
         crate::metrics::forward(name, sequences.len(), tokens, started.elapsed());
         let outcome = match outcome {
             Ok(Ok(vectors)) if vectors.len() == members.len() => Ok(vectors),
-            Ok(Ok(vectors)) => Err(anyhow::anyhow!(
-                "expected {} vectors, got {}",
-                members.len(),
-                vectors.len()
-            )),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(anyhow::anyhow!("the forward pass panicked")),
+            Ok(Ok(vectors)) => Err(BatchFailure::Count {
+                expected: members.len(),
+                got: vectors.len(),
+            }),
+            Ok(Err(e)) => Err(BatchFailure::Runner(e)),
+            Err(_) => Err(BatchFailure::Panicked),
         };
         match outcome {
             Ok(vectors) => {
@@ -347,7 +357,7 @@ fn run_wave(model: &dyn Embedder, mut wave: Wave, config: &EngineConfig, name: &
                 }
             }
             Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "batch failed");
+                tracing::error!(%error, "batch failed");
                 let error = Arc::new(error);
                 for (job, _) in members {
                     job.fail(EngineError::Model(Arc::clone(&error)));

@@ -61,8 +61,8 @@ fn a_small_request_shares_the_next_wave_with_a_large_one() {
 /// A deterministic stand-in that encodes each sequence's content in its vector, so tests
 /// can tell whether every request got its own answers back.
 struct Echo;
-impl Embedder for Echo {
-    fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>> {
+impl SequenceModel for Echo {
+    fn run_batch(&self, sequences: &[SequenceInput]) -> Result<Vec<Vec<f32>>, RunnerError> {
         if sequences.iter().any(|s| s.tokens.contains(&u32::MAX)) {
             panic!("poisoned input");
         }
@@ -110,8 +110,8 @@ async fn every_request_gets_its_own_vectors_back() {
 
 /// Counts the sequences it embeds, taking a while for each batch.
 struct Slow(std::sync::atomic::AtomicUsize);
-impl Embedder for Slow {
-    fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>> {
+impl SequenceModel for Slow {
+    fn run_batch(&self, sequences: &[SequenceInput]) -> Result<Vec<Vec<f32>>, RunnerError> {
         std::thread::sleep(std::time::Duration::from_millis(10));
         self.0.fetch_add(sequences.len(), std::sync::atomic::Ordering::SeqCst);
         Ok(sequences.iter().map(|_| vec![1.0]).collect())
@@ -128,7 +128,7 @@ async fn a_request_whose_client_left_stops_costing_work() {
         threads_per_worker: 1,
         max_batch_sequences: usize::MAX,
     };
-    let engine = Engine::start(Arc::clone(&model) as Arc<dyn Embedder>, config, "slow").expect("engine starts");
+    let engine = Engine::start(Arc::clone(&model) as Arc<dyn SequenceModel>, config, "slow").expect("engine starts");
     // 200 sequences at one per 10 ms batch would take two seconds; the client gives up early.
     let abandoned = tokio::time::timeout(
         std::time::Duration::from_millis(50),

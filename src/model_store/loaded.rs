@@ -12,9 +12,10 @@ use crate::model_files::PairFormat;
 use crate::model_files::{ModelDescription, WeightFiles};
 use crate::model_store::memory_guard::{self, Headroom, WeightsSize};
 use crate::registry::ModelSpec;
-use crate::runner::scoring::ScoringModel;
-use crate::runner::sparse::{SparseModel, SparseVector, StaticWeights};
-use crate::runner::{self, Embedder, EmbeddingModel, Precision};
+use crate::runner::head::sparse::SparseVector;
+use crate::runner::tasks::scoring::ScoringModel;
+use crate::runner::tasks::sparse::{SparseModel, StaticWeights};
+use crate::runner::{self, EmbeddingModel, Precision, RunnerError, SequenceModel};
 use crate::tokenize::{ChatTokenizer, ForeignIds, ScoringTokens, TextTokenizer, TokenPiece, TokenizeError, Truncation};
 
 use super::LoadError;
@@ -190,7 +191,7 @@ impl FetchedModel {
             )));
         }
         let architecture = description.architecture.as_ref();
-        let (model, chat): (Arc<dyn Embedder>, _) = match (&description.scoring, &description.sparse) {
+        let (model, chat): (Arc<dyn SequenceModel>, _) = match (&description.scoring, &description.sparse) {
             (Some(scoring), _) => {
                 let model = ScoringModel::load(architecture, &files.weights, &scoring.head, device, precision);
                 let chat = match &scoring.input {
@@ -199,15 +200,15 @@ impl FetchedModel {
                     }
                     PairFormat::Encoder => None,
                 };
-                (Arc::new(model.map_err(fail)?), chat)
+                (Arc::new(model.map_err(weights_fault)?), chat)
             }
             (None, Some(sparse)) => {
                 let model = SparseModel::load(architecture, &files.weights, &sparse.head, device, precision);
-                (Arc::new(model.map_err(fail)?), None)
+                (Arc::new(model.map_err(weights_fault)?), None)
             }
             (None, None) => {
                 let model = EmbeddingModel::load(architecture, &files.weights, &description.head, device, precision);
-                (Arc::new(model.map_err(fail)?), None)
+                (Arc::new(model.map_err(weights_fault)?), None)
             }
         };
         let static_route = match (static_files, description.static_route()) {
@@ -218,7 +219,7 @@ impl FetchedModel {
                     .weights
                     .first()
                     .ok_or_else(|| LoadError::Files(format!("{}: no weights file", route.folder)))?;
-                let weights = StaticWeights::load(weights).map_err(fail)?;
+                let weights = StaticWeights::load(weights).map_err(weights_fault)?;
                 Some(StaticEncoder { tokenizer, weights })
             }
             _ => None,
@@ -248,4 +249,10 @@ impl FetchedModel {
             engine,
         })
     }
+}
+
+/// A model the runner could not build from its files. Only the files can be at fault here: the
+/// number format was checked against the device when the models file was read.
+fn weights_fault(error: RunnerError) -> LoadError {
+    LoadError::Files(error.to_string())
 }

@@ -7,12 +7,8 @@ use std::fmt;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
-use serde_json::Value;
 
 use super::batch::PackedBatch;
-use super::config::ConfigResult;
-use super::head::score::ScoreHeadSpec;
-use super::head::sparse::MaskedLmSpec;
 use super::kernels;
 use super::layers::attention::AttentionContext;
 use super::layers::block::Block;
@@ -30,25 +26,6 @@ pub trait Architecture: Send + Sync + fmt::Debug {
     /// Builds the backbone from the checkpoint's tensors.
     fn load(&self, weights: VarBuilder, precision: Precision) -> Result<Box<dyn Backbone>>;
 }
-
-/// One row of the architectures' table: the `model_type`s a module reads, and how.
-pub struct Registration {
-    pub model_types: &'static [&'static str],
-    pub parse: fn(&Value) -> ConfigResult<Box<dyn Architecture>>,
-    /// The head of its `*ForSequenceClassification` checkpoints (cross-encoders, classifiers),
-    /// read from the config for the backbone's shape and a number of labels; `None` where the
-    /// service runs none.
-    pub classification_head: Option<ClassificationHead>,
-    /// The head of its `*ForMaskedLM` checkpoints (SPLADE), read from the config for the
-    /// backbone's shape; `None` where the service runs none.
-    pub masked_lm_head: Option<MaskedLmHead>,
-}
-
-/// Reads a `*ForSequenceClassification` head from the config, for a shape and a label count.
-pub type ClassificationHead = fn(&Value, &ModelShape, usize) -> ConfigResult<ScoreHeadSpec>;
-
-/// Reads a `*ForMaskedLM` head from the config, for a shape.
-pub type MaskedLmHead = fn(&Value, &ModelShape) -> ConfigResult<MaskedLmSpec>;
 
 pub trait Backbone: Send + Sync {
     /// The last hidden state of every packed token, `[tokens, hidden]`.

@@ -31,7 +31,7 @@ fn mean(sequences: &[&[u32]]) -> Vec<Vec<f32>> {
         .iter()
         .map(|tokens| SequenceInput::single(tokens, pooling))
         .collect();
-    tiny().embed_batch(&inputs).expect("embeds")
+    tiny().run_batch(&inputs).expect("embeds")
 }
 
 /// candle-transformers' BERT over a padded batch with an attention mask, mean-pooled over the
@@ -91,11 +91,9 @@ fn sequences_with_different_pooling_share_a_batch() {
     let mean = Pooling::new(PoolingModes::single(PoolingMode::Mean));
     let tokens: &[u32] = &[101, 7592, 2088, 102];
     let mixed = model
-        .embed_batch(&[SequenceInput::single(tokens, cls), SequenceInput::single(tokens, mean)])
+        .run_batch(&[SequenceInput::single(tokens, cls), SequenceInput::single(tokens, mean)])
         .expect("embeds");
-    let alone = model
-        .embed_batch(&[SequenceInput::single(tokens, cls)])
-        .expect("embeds");
+    let alone = model.run_batch(&[SequenceInput::single(tokens, cls)]).expect("embeds");
     assert_eq!(mixed[0], alone[0]);
     assert_ne!(mixed[0], mixed[1]);
 }
@@ -104,9 +102,9 @@ fn sequences_with_different_pooling_share_a_batch() {
 fn rejects_out_of_vocabulary_ids_and_overlong_sequences_without_panicking() {
     let model = tiny();
     let pooling = Pooling::new(PoolingModes::single(PoolingMode::Mean));
-    let embed = |tokens: &[u32]| model.embed_batch(&[SequenceInput::single(tokens, pooling)]);
+    let embed = |tokens: &[u32]| model.run_batch(&[SequenceInput::single(tokens, pooling)]);
     assert!(embed(&[101, 100_000, 102]).is_err());
     assert!(embed(&vec![5u32; 129]).is_err());
     assert!(embed(&[]).is_err());
-    assert!(model.embed_batch(&[]).expect("empty batch").is_empty());
+    assert!(model.run_batch(&[]).expect("empty batch").is_empty());
 }

@@ -16,7 +16,7 @@ use common::{
 use embeddings::hub::{Access, Snapshot};
 use embeddings::model_files::{ModelDescription, WeightFiles};
 use embeddings::registry::Registry;
-use embeddings::runner::{Embedder, EmbeddingModel, Pooling, Precision, SequenceInput};
+use embeddings::runner::{EmbeddingModel, Pooling, Precision, SequenceInput, SequenceModel};
 use serde_json::{json, Value};
 
 /// Serves the models file `lines`, where `{NAME}` stands for the tiny model NAME's directory.
@@ -96,7 +96,7 @@ async fn the_runner_gives_the_pipelines_unnormalised_output() {
             .iter()
             .map(|r| SequenceInput::single(&r.ids, pooling))
             .collect();
-        for (got, reference) in model.embed_batch(&inputs).expect("embeds").iter().zip(&references) {
+        for (got, reference) in model.run_batch(&inputs).expect("embeds").iter().zip(&references) {
             let want = reference.unnormalized.as_ref().expect("unnormalized in the fixture");
             assert!(max_abs_diff(got, want) <= 2e-5, "{name}: {:?}", reference.text);
         }

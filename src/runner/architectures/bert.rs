@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::encoder::{EncoderInput, EncoderLayout};
-use crate::runner::backbone::{Architecture, Backbone, Registration, Transformer};
+use super::Registration;
+use crate::runner::backbone::{Architecture, Backbone, Transformer};
 use crate::runner::config::{self, ConfigError, ConfigResult};
 use crate::runner::head::score::{ScoreHeadSpec, ScoreStep};
 use crate::runner::head::sparse::MaskedLmSpec;

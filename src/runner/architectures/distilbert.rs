@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::bert::{BertFamily, LayerNames};
-use crate::runner::backbone::Registration;
+use super::Registration;
 use crate::runner::config::{self, ConfigResult};
 use crate::runner::head::score::{ScoreHeadSpec, ScoreStep};
 use crate::runner::head::sparse::MaskedLmSpec;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::decoder::{Decoder, DecoderConfig, DecoderOptions, NormWeight};
-use crate::runner::backbone::Registration;
+use super::Registration;
 use crate::runner::config::{self, refuse_if_set, ConfigResult, LayerType};
 use crate::runner::layers::mlp::Activation;
 use crate::runner::layers::projection::Bias;

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::decoder::{Decoder, DecoderConfig, DecoderOptions};
-use crate::runner::backbone::Registration;
+use super::Registration;
 use crate::runner::config::{self, ConfigError, ConfigResult, LayerType};
 use crate::runner::mask::MaskKind;
 

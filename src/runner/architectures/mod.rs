@@ -17,6 +17,7 @@ mod modernbert;
 mod mpnet;
 mod nomic_bert;
 mod qwen3;
+mod registration;
 mod roberta;
 
 use std::path::Path;
@@ -24,12 +25,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::backbone::{Architecture, Registration};
+use super::backbone::Architecture;
 use super::config::{ConfigError, ConfigFileError, ConfigResult};
 use super::head::pooling::PoolingMode;
 use super::head::score::{ScoreHeadSpec, ScoreStep};
 use super::head::sparse::MaskedLmSpec;
 use super::shape::ModelShape;
+pub use registration::{ClassificationHead, MaskedLmHead, Registration};
 
 pub const REGISTERED: &[Registration] = &[
     bert::REGISTRATION,

@@ -8,7 +8,8 @@ use candle_nn::VarBuilder;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::runner::backbone::{load_layers, nested, Architecture, Backbone, Registration, Transformer};
+use super::Registration;
+use crate::runner::backbone::{load_layers, nested, Architecture, Backbone, Transformer};
 use crate::runner::config::{self, refuse_if_set, rope_theta, ConfigError, ConfigResult, LayerType};
 use crate::runner::head::pooling::PoolingMode;
 use crate::runner::head::score::{ScoreHeadSpec, ScoreStep};

@@ -6,7 +6,8 @@ use candle_nn::VarBuilder;
 use serde::Deserialize;
 
 use super::bert::{BertFamily, BertLikeConfig, LayerNames};
-use crate::runner::backbone::{Architecture, Backbone, Registration};
+use super::Registration;
+use crate::runner::backbone::{Architecture, Backbone};
 use crate::runner::config::{self, ConfigError, ConfigResult};
 use crate::runner::layers::position_bias::RelativePositionBias;
 use crate::runner::precision::Precision;

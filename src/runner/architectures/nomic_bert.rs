@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::encoder::{EncoderInput, EncoderLayout, GateUpWeights, RotaryEncoder, RotaryLayerNames};
-use crate::runner::backbone::Registration;
+use super::Registration;
 use crate::runner::config::{self, refuse_if_set, yes, ConfigError, ConfigResult};
 use crate::runner::layers::mlp::Activation;
 use crate::runner::layers::projection::Bias;

@@ -2,7 +2,7 @@
 //! the padding index (`padding_idx + 1`), and the single token type is row 0 as in BERT.
 
 use super::bert::{BertLikeConfig, LAYER_NAMES};
-use crate::runner::backbone::Registration;
+use super::Registration;
 use crate::runner::head::score::ScoreHeadSpec;
 use crate::runner::head::DenseActivation;
 

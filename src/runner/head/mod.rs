@@ -10,6 +10,7 @@ pub mod pooling;
 pub mod score;
 pub mod sparse;
 
+use super::error::RunnerError;
 use pooling::l2_normalize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,24 +121,24 @@ pub struct Head {
 }
 
 impl Head {
-    pub fn load(steps: &[HeadStep], device: &Device) -> anyhow::Result<Self> {
+    pub fn load(steps: &[HeadStep], device: &Device) -> std::result::Result<Self, RunnerError> {
         let steps = steps
             .iter()
             .map(|step| match step {
                 HeadStep::Normalize => Ok(LoadedStep::Normalize),
                 HeadStep::Dense(spec) => {
                     let weights = spec.weights.as_deref().ok_or_else(|| {
-                        anyhow::anyhow!(
+                        RunnerError::Weights(format!(
                             "{} has no model.safetensors (only safetensors weights are supported)",
                             spec.folder
-                        )
+                        ))
                     })?;
-                    let dense =
-                        Dense::load(spec, weights, device).map_err(|e| anyhow::anyhow!("{}: {e}", spec.folder))?;
+                    let dense = Dense::load(spec, weights, device)
+                        .map_err(|e| RunnerError::Weights(format!("{}: {e}", spec.folder)))?;
                     Ok(LoadedStep::Dense(dense))
                 }
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect::<std::result::Result<Vec<_>, RunnerError>>()?;
         Ok(Self { steps })
     }
 

@@ -12,7 +12,6 @@ use crate::runner::batch::PackedBatch;
 use crate::runner::layers::projection::Projection;
 use crate::runner::precision::Precision;
 use crate::runner::shape::ModelShape;
-use crate::runner::sparse::SparseVector;
 
 /// Vocabulary rows per decoder tile: 4,096 x 512 tokens of float32 logits is 8 MiB.
 pub const TILE: usize = 4096;
@@ -212,9 +211,81 @@ fn pool_tile(rows: &[f32], width: usize, strategy: SpladeStrategy, activation: S
     }
 }
 
+/// Vocabulary indices travel through the engine as `f32` (see [`SparseVector::to_flat`]),
+/// exact below 2^24.
+pub const MAX_VOCAB: usize = 1 << 24;
+
+/// The nonzero entries of a vector over the vocabulary, indices ascending.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseVector {
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+impl SparseVector {
+    /// The form the engine carries every model's output in (a `Vec<f32>` per sequence):
+    /// `[index, value, index, value, ...]`, each index an exact `f32` integer (below
+    /// [`MAX_VOCAB`]).
+    pub fn to_flat(&self) -> Vec<f32> {
+        self.indices
+            .iter()
+            .zip(&self.values)
+            .flat_map(|(&i, &v)| [i as f32, v])
+            .collect()
+    }
+
+    pub fn from_flat(flat: &[f32]) -> Self {
+        let (indices, values) = flat.chunks_exact(2).map(|pair| (pair[0] as u32, pair[1])).unzip();
+        Self { indices, values }
+    }
+
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// Keeps the `k` largest values (sentence-transformers' `max_active_dims`), indices still
+    /// ascending; of equal values the lower index stays.
+    pub fn keep_largest(mut self, k: usize) -> Self {
+        if self.len() <= k {
+            return self;
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by(|&a, &b| self.values[b].total_cmp(&self.values[a]).then(a.cmp(&b)));
+        order.truncate(k);
+        order.sort_unstable();
+        self.indices = order.iter().map(|&i| self.indices[i]).collect();
+        self.values = order.iter().map(|&i| self.values[i]).collect();
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sparse_vector_survives_the_flat_form_and_keeps_its_largest() {
+        let vector = SparseVector {
+            indices: vec![1, 3, 4, 5],
+            values: vec![2.5, 1.0, 2.5, 0.25],
+        };
+        assert_eq!(vector.indices, vec![1, 3, 4, 5]);
+        let wide = SparseVector {
+            indices: vec![0, (MAX_VOCAB - 1) as u32],
+            values: vec![1.0, 2.0],
+        };
+        assert_eq!(SparseVector::from_flat(&wide.to_flat()), wide);
+        assert_eq!(SparseVector::from_flat(&vector.to_flat()), vector);
+        let top = vector.clone().keep_largest(2);
+        assert_eq!((top.indices, top.values), (vec![1, 4], vec![2.5, 2.5]));
+        let top = vector.clone().keep_largest(3);
+        assert_eq!(top.indices, vec![1, 3, 4]);
+        assert_eq!(vector.clone().keep_largest(10), vector);
+    }
 
     #[test]
     fn a_tile_pools_log1p_relu_by_max_or_sum() {

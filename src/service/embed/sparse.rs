@@ -5,7 +5,7 @@
 
 use super::{check_request_tokens, pipeline_vectors, EmbedRequest};
 use crate::model_files::ModelKind;
-use crate::runner::sparse::SparseVector;
+use crate::runner::head::sparse::SparseVector;
 use crate::runner::Pooling;
 use crate::service::error::{excerpt, ApiError};
 use crate::service::input::Input;

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 
 use candle_core::Device;
 
-use super::backbone::{Architecture, Backbone};
-use super::head::pooling::{pool, Pooling, PoolingModes};
-use super::head::score::{ScoreHead, ScoreHeadSpec};
-use super::kernels::packed;
-use super::precision::Precision;
-use super::shape::ModelShape;
-use super::{forward, load_backbone, Embedder, SequenceInput};
+use super::{forward, load_backbone, SequenceInput, SequenceModel};
+use crate::runner::backbone::{Architecture, Backbone};
+use crate::runner::error::RunnerError;
+use crate::runner::head::pooling::{pool, Pooling, PoolingModes};
+use crate::runner::head::score::{ScoreHead, ScoreHeadSpec};
+use crate::runner::kernels::packed;
+use crate::runner::precision::Precision;
+use crate::runner::shape::ModelShape;
 
 pub struct ScoringModel {
     backbone: Box<dyn Backbone>,
@@ -28,9 +29,10 @@ impl ScoringModel {
         head: &ScoreHeadSpec,
         device: &Device,
         precision: Precision,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, RunnerError> {
         let (backbone, vb) = load_backbone(architecture, weights, device, precision)?;
-        let head = ScoreHead::load(head, &vb).map_err(|e| anyhow::anyhow!("cannot load the scoring head: {e}"))?;
+        let head = ScoreHead::load(head, &vb)
+            .map_err(|e| RunnerError::Weights(format!("cannot load the scoring head: {e}")))?;
         Ok(Self {
             backbone,
             head,
@@ -47,8 +49,8 @@ impl ScoringModel {
     }
 }
 
-impl Embedder for ScoringModel {
-    fn embed_batch(&self, sequences: &[SequenceInput]) -> anyhow::Result<Vec<Vec<f32>>> {
+impl SequenceModel for ScoringModel {
+    fn run_batch(&self, sequences: &[SequenceInput]) -> Result<Vec<Vec<f32>>, RunnerError> {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
