@@ -11,6 +11,7 @@ mod cli;
 mod client_libraries;
 mod cohere;
 mod dialects;
+mod docs;
 mod download;
 mod embed_all;
 mod fuzz;
