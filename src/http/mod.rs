@@ -78,6 +78,9 @@ fn status(code: StatusCode, status: &'static str) -> Response {
     (code, Json(HealthStatus { status, failed_models })).into_response()
 }
 
+#[utoipa::path(get, path = "/health", tag = "Operations",
+    description = "Also at `/healthz`, and at `/ping` as SageMaker's health check. 200 once the start-up models are loaded, 503 before; `failed_models` lists the listed models whose last load failed.",
+    responses((status = 200, body = crate::http::HealthStatus), (status = 503, body = crate::http::HealthStatus)))]
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let (code, status) = if state.is_ready() {
         (StatusCode::OK, "ok")
@@ -102,6 +105,8 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// 200 once the start-up models are loaded and the server is not draining: route traffic here.
+#[utoipa::path(get, path = "/health/ready", tag = "Operations",
+    responses((status = 200, body = crate::http::HealthStatus), (status = 503, body = crate::http::HealthStatus)))]
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.accepting() {
         status(StatusCode::OK, "ready")
@@ -140,6 +145,9 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 }
 
 /// Prometheus' text exposition of the process's metrics.
+#[utoipa::path(get, path = "/metrics", tag = "Operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+        (status = 401, body = crate::http::error::OpenAiErrorBody)))]
 pub async fn metrics() -> Response {
     match crate::metrics::render() {
         Some(text) => (
@@ -155,6 +163,7 @@ pub async fn metrics() -> Response {
 }
 
 /// 200 while the process answers at all: restart it only when this fails.
+#[utoipa::path(get, path = "/health/live", tag = "Operations", responses((status = 200, body = crate::http::HealthStatus)))]
 async fn live() -> Response {
     status(StatusCode::OK, "alive")
 }

@@ -212,6 +212,8 @@ async fn embed(
 }
 
 /// `POST /v2/embed` (`cohere.ClientV2.embed`).
+#[utoipa::path(post, path = "/v2/embed", tag = "Cohere", request_body = crate::http::openapi::requests::CohereEmbedRequest,
+    responses((status = 200, body = crate::http::cohere::CohereByTypeResponse), crate::http::openapi::errors::CohereErrors))]
 pub async fn embed_v2(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -221,6 +223,9 @@ pub async fn embed_v2(
 }
 
 /// `POST /v1/embed` (`cohere.Client.embed`).
+#[utoipa::path(post, path = "/v1/embed", tag = "Cohere", request_body = crate::http::openapi::requests::CohereV1EmbedRequest,
+    responses((status = 200, description = "by type when `embedding_types` is given, else floats",
+        body = crate::http::cohere::CohereV1Response), crate::http::openapi::errors::CohereErrors))]
 pub async fn embed_v1(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

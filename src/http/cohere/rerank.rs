@@ -135,6 +135,8 @@ pub async fn rerank_documents(
 }
 
 /// `POST /v1/rerank`.
+#[utoipa::path(post, path = "/v1/rerank", tag = "Cohere", request_body = crate::http::openapi::scoring::RerankRequest,
+    responses((status = 200, description = "Cohere's answer with Jina's and vLLM's fields", body = crate::http::cohere::rerank::RerankAnswer), crate::http::openapi::errors::CohereErrors))]
 pub async fn rerank_v1(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -145,6 +147,8 @@ pub async fn rerank_v1(
 }
 
 /// `POST /v2/rerank`.
+#[utoipa::path(post, path = "/v2/rerank", tag = "Cohere", request_body = crate::http::openapi::scoring::RerankRequest,
+    responses((status = 200, body = crate::http::cohere::rerank::RerankAnswer), crate::http::openapi::errors::CohereErrors))]
 pub async fn rerank_v2(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -35,6 +35,9 @@ pub enum HfFeatures {
 
 /// `POST /pipeline/feature-extraction/{model}`, `POST /models/{model}` (also with the
 /// `/pipeline/feature-extraction` suffix) and `POST /hf-inference/models/{model}/...`.
+#[utoipa::path(post, path = "/models/{id}", tag = "Hugging Face Inference API", request_body = crate::http::openapi::requests::HfFeatureExtractionRequest,
+    params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
+    responses((status = 200, body = crate::http::hf::HfFeatures), crate::http::openapi::errors::PlainErrors))]
 pub async fn feature_extraction(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,

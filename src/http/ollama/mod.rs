@@ -21,8 +21,8 @@ use crate::service::input::{model_name, object, parse_input, take, EmbedOptions,
 use crate::service::models::resolve;
 use crate::service::AppState;
 
-mod models;
-pub use models::{ps_handler, show_handler, tags_handler, OllamaRunning, OllamaShowResponse, OllamaTags};
+pub mod models;
+pub use models::{OllamaRunning, OllamaShowResponse, OllamaTags};
 
 /// `/api/embed`'s answer.
 #[derive(Serialize, ToSchema)]
@@ -88,6 +88,8 @@ fn nanoseconds(since: Instant) -> u64 {
 
 /// `POST /api/embed`: `{"model", "embeddings", "total_duration", "load_duration",
 /// "prompt_eval_count"}`.
+#[utoipa::path(post, path = "/embed", tag = "Ollama", request_body = crate::http::openapi::requests::OllamaEmbedRequest,
+    responses((status = 200, body = crate::http::ollama::OllamaEmbedResponse), crate::http::openapi::errors::PlainErrors))]
 pub async fn embed_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, PlainError> {
     let started = Instant::now();
     let json = read_json(None, body)?;
@@ -115,6 +117,8 @@ pub async fn embed_handler(State(state): State<Arc<AppState>>, body: RawBody) ->
 }
 
 /// `POST /api/embeddings` (Ollama's older route): `{"prompt"}` in, `{"embedding"}` out.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "Ollama", request_body = crate::http::openapi::requests::OllamaEmbeddingsRequest,
+    responses((status = 200, body = crate::http::ollama::OllamaEmbeddingResponse), crate::http::openapi::errors::PlainErrors))]
 pub async fn embeddings_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, PlainError> {
     let json = read_json(None, body)?;
     let mut fields = object(json)?;
@@ -143,6 +147,8 @@ pub async fn embeddings_handler(State(state): State<Arc<AppState>>, body: RawBod
 }
 
 /// `GET /api/version`: this server's version.
+#[utoipa::path(get, path = "/api/version", tag = "Ollama",
+    responses((status = 200, body = crate::http::ollama::OllamaVersion), (status = 401, body = crate::http::error::SimpleError)))]
 pub async fn version_handler() -> Response {
     Json(OllamaVersion {
         version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -112,6 +112,8 @@ fn weights_facts(state: &AppState, spec: &ModelSpec) -> WeightsFacts {
 }
 
 /// `GET /api/tags`: every allow-listed entry, as `NAME:latest`.
+#[utoipa::path(get, path = "/api/tags", tag = "Ollama",
+    responses((status = 200, body = crate::http::ollama::OllamaTags), (status = 401, body = crate::http::error::SimpleError)))]
 pub async fn tags_handler(State(state): State<Arc<AppState>>) -> Response {
     let models = state
         .store
@@ -135,6 +137,8 @@ pub async fn tags_handler(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `POST /api/show`: one model's details and what it can do (`embedding`).
+#[utoipa::path(post, path = "/api/show", tag = "Ollama", request_body = crate::http::openapi::requests::OllamaShowRequest,
+    responses((status = 200, body = crate::http::ollama::OllamaShowResponse), crate::http::openapi::errors::PlainErrors))]
 pub async fn show_handler(State(state): State<Arc<AppState>>, body: RawBody) -> Result<Response, PlainError> {
     let json = read_json(None, body)?;
     let mut fields = object(json)?;
@@ -201,6 +205,8 @@ pub struct OllamaRunning {
 
 /// `GET /api/ps`: every entry whose weights are loaded now (entries sharing weights share one
 /// copy, each listed).
+#[utoipa::path(get, path = "/api/ps", tag = "Ollama",
+    responses((status = 200, body = crate::http::ollama::OllamaRunning), (status = 401, body = crate::http::error::SimpleError)))]
 pub async fn ps_handler(State(state): State<Arc<AppState>>) -> Response {
     let models = state
         .store

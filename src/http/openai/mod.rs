@@ -19,6 +19,8 @@ use crate::service::models::resolve;
 use crate::service::AppState;
 use types::{EmbeddingRequest, EmbeddingResponse, EncodingFormat};
 
+#[utoipa::path(post, path = "/v1/embeddings", tag = "OpenAI", request_body = crate::http::openapi::requests::OpenAiEmbeddingRequest,
+    responses((status = 200, body = crate::http::openai::types::EmbeddingResponse), crate::http::openapi::errors::OpenAiErrors))]
 pub async fn embeddings_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -91,6 +91,8 @@ fn model_card(state: &AppState, spec: &ModelSpec) -> ModelCard {
     }
 }
 
+#[utoipa::path(get, path = "/v1/models", tag = "OpenAI",
+    responses((status = 200, body = crate::http::openai::models::ModelList), (status = 401, body = crate::http::error::OpenAiErrorBody)))]
 pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
     let data = state
         .store
@@ -102,6 +104,8 @@ pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelList> 
     Json(ModelList { object: "list", data })
 }
 
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "OpenAI", params(("id" = String, Path, description = "model id, alias or short name", example = "all-MiniLM-L6-v2")),
+    responses((status = 200, body = crate::http::openai::models::ModelCard), (status = 401, body = crate::http::error::OpenAiErrorBody), (status = 404, body = crate::http::error::OpenAiErrorBody)))]
 pub async fn retrieve_model(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let registry = state.store.registry();
     let spec = registry

@@ -29,9 +29,7 @@ pub mod sparse;
 pub mod tasks;
 pub mod tokens;
 
-pub use similarity::similarity_handler;
-pub use tasks::{invocations_handler, vertex_handler};
-pub use tokens::{decode_handler, tokenize_handler, SimpleToken};
+pub use tokens::SimpleToken;
 
 /// TEI's error shape: its statuses (422 for a validation error) and `error_type`.
 pub enum TeiShape {}
@@ -103,6 +101,8 @@ fn embed_request(state: &AppState, json: Value) -> Result<EmbedRequest, ApiError
 }
 
 /// `POST /embed`: `[[f32, ...], ...]`, one vector per input.
+#[utoipa::path(post, path = "/embed", tag = "text-embeddings-inference", request_body = crate::http::openapi::requests::TeiEmbedRequest,
+    responses((status = 200, body = Vec<Vec<f32>>), crate::http::openapi::errors::TeiErrors))]
 pub async fn embed_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -120,6 +120,8 @@ async fn embed_answer(state: &AppState, json: Value) -> Result<Vec<Vec<f32>>, Ap
 
 /// `POST /embed_all`: every token's last hidden state per input, `[[[f32, ...], ...], ...]`
 /// (the prompt and special tokens included, nothing pooled or normalised).
+#[utoipa::path(post, path = "/embed_all", tag = "text-embeddings-inference", request_body = crate::http::openapi::requests::TeiEmbedAllRequest,
+    responses((status = 200, description = "each input's tokens' last hidden states, before pooling", body = Vec<Vec<Vec<f32>>>), crate::http::openapi::errors::TeiErrors))]
 pub async fn embed_all_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -131,6 +133,8 @@ pub async fn embed_all_handler(
 }
 
 /// `GET /info`: TEI's description of the (first) model and the server's limits.
+#[utoipa::path(get, path = "/info", tag = "text-embeddings-inference",
+    responses((status = 200, body = crate::service::info::TeiInfo), (status = 401, body = crate::http::tei::TeiErrorBody)))]
 pub async fn info_handler(State(state): State<Arc<AppState>>) -> Response {
     Json(info(&state)).into_response()
 }

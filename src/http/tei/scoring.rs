@@ -67,6 +67,8 @@ fn options(fields: &mut Map<String, Value>) -> Result<ScoreOptions, ApiError> {
 }
 
 /// `POST /rerank`.
+#[utoipa::path(post, path = "/rerank", tag = "text-embeddings-inference", request_body = crate::http::openapi::scoring::TeiRerankRequest,
+    responses((status = 200, description = "by descending score; the shared rerank answer for a body with `documents`", body = crate::http::tei::scoring::TeiRerankAnswer), crate::http::openapi::errors::TeiErrors))]
 pub async fn rerank_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -149,6 +151,8 @@ fn predict_inputs(value: Option<Value>) -> Result<(Vec<ScoreInput>, bool), ApiEr
 }
 
 /// `POST /predict`.
+#[utoipa::path(post, path = "/predict", tag = "text-embeddings-inference", request_body = crate::http::openapi::scoring::TeiPredictRequest,
+    responses((status = 200, body = crate::http::tei::scoring::TeiPredictAnswer), crate::http::openapi::errors::TeiErrors))]
 pub async fn predict_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

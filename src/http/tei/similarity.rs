@@ -19,6 +19,8 @@ use crate::service::score::fields::{string, strings, Documents};
 use crate::service::AppState;
 
 /// `POST /similarity`.
+#[utoipa::path(post, path = "/similarity", tag = "text-embeddings-inference", request_body = crate::http::openapi::requests::TeiSimilarityRequest,
+    responses((status = 200, description = "each sentence's cosine similarity with the source sentence", body = Vec<f32>), crate::http::openapi::errors::TeiErrors))]
 pub async fn similarity_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

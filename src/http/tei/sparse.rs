@@ -29,6 +29,8 @@ pub struct SparseValue {
 
 /// `POST /embed_sparse`; the body is `/embed`'s (`inputs`, `truncate`, `truncation_direction`,
 /// `prompt_name`) with `max_active_dims` and `model` as extensions.
+#[utoipa::path(post, path = "/embed_sparse", tag = "text-embeddings-inference", request_body = crate::http::openapi::requests::TeiEmbedSparseRequest,
+    responses((status = 200, description = "each input's nonzero entries, indices ascending", body = Vec<Vec<crate::http::tei::sparse::SparseValue>>), crate::http::openapi::errors::TeiErrors))]
 pub async fn embed_sparse_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -44,6 +44,9 @@ pub struct VertexAnswer {
 }
 
 /// `POST /` and `POST /invocations`.
+#[utoipa::path(post, path = "/", tag = "text-embeddings-inference", request_body = crate::http::openapi::requests::TeiEmbedRequest,
+    description = "The model's own task (`POST /` is TEI's root route, `/invocations` SageMaker's): `/predict` on a classifier, `/rerank` on a reranker, `/embed_sparse` on a SPLADE model, `/embed` on an embedding model (`/similarity` for a sentence-similarity body).",
+    responses((status = 200, body = crate::http::tei::tasks::TeiTaskAnswer), crate::http::openapi::errors::TeiErrors))]
 pub async fn invocations_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -54,6 +57,8 @@ pub async fn invocations_handler(
 }
 
 /// `POST /vertex`: the instances run concurrently; the first failure is the answer.
+#[utoipa::path(post, path = "/vertex", tag = "text-embeddings-inference", request_body = crate::http::openapi::requests::VertexRequest,
+    responses((status = 200, body = crate::http::tei::tasks::VertexAnswer), crate::http::openapi::errors::TeiErrors))]
 pub async fn vertex_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

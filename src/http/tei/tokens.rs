@@ -29,6 +29,8 @@ pub struct SimpleToken {
 }
 
 /// `POST /tokenize`: each input's tokens (untruncated, the prompt included) with byte offsets.
+#[utoipa::path(post, path = "/tokenize", tag = "text-embeddings-inference", request_body = crate::http::openapi::requests::TeiTokenizeRequest,
+    responses((status = 200, body = Vec<Vec<crate::http::tei::SimpleToken>>), crate::http::openapi::errors::TeiErrors))]
 pub async fn tokenize_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -69,6 +71,8 @@ pub async fn tokenize_handler(
 
 /// `POST /decode`: `{"ids": [..] or [[..], ..], "skip_special_tokens": true}` -> one text per
 /// sequence, `["..."]`.
+#[utoipa::path(post, path = "/decode", tag = "text-embeddings-inference", request_body = crate::http::openapi::requests::TeiDecodeRequest,
+    responses((status = 200, description = "one text per sequence", body = Vec<String>), crate::http::openapi::errors::TeiErrors))]
 pub async fn decode_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -74,6 +74,8 @@ fn texts(fields: &mut Map<String, Value>, key: &'static str) -> Result<Vec<Strin
 }
 
 /// `POST /score` and `POST /v1/score`.
+#[utoipa::path(post, path = "/score", tag = "vLLM", request_body = crate::http::openapi::scoring::ScoreRequest,
+    responses((status = 200, body = crate::http::vllm::ScoreAnswer), crate::http::openapi::errors::OpenAiErrors))]
 pub async fn score_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
