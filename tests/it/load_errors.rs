@@ -5,11 +5,12 @@
 //! lists the models whose last load failed until one succeeds.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use crate::common::{self, offline_hub, pipeline_dir, pipeline_references, scratch_dir, Options, TestServer};
-use crate::download::{online_hub, stand_in_hub, Fault, MODEL, REPO};
+use crate::download::{online_hub, stand_in_hub, Fault, Hub, MODEL, REPO};
 use embeddings::model_store::MemorySettings;
 
 /// A copy of the tiny pipeline with `model.safetensors` replaced (`None`: removed).
@@ -34,6 +35,24 @@ async fn serve_local(dir: &Path) -> TestServer {
         options,
     )
     .await
+}
+
+/// Serves the stand-in hub's model, not yet in the cache: neither the start nor its check
+/// reads it, the first request downloads and loads it.
+async fn serve_from_the_hub(fault: Fault, memory: MemorySettings) -> (TestServer, Arc<Hub>) {
+    let (endpoint, hub) = stand_in_hub(fault).await;
+    let options = Options {
+        preload: false,
+        memory,
+        ..Options::default()
+    };
+    let server = TestServer::start(
+        &format!("{REPO} tiny\n"),
+        online_hub(&endpoint, &scratch_dir("download-cache")),
+        options,
+    )
+    .await;
+    (server, hub)
 }
 
 /// Posts to OpenAI's route: the status, `Retry-After`, and the error's message.
@@ -129,22 +148,11 @@ async fn a_missing_weights_file_is_424_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_over_the_memory_budget_are_507_without_retry_after() {
-    let (endpoint, _hub) = stand_in_hub(Fault::None).await;
-    let options = Options {
-        preload: false,
-        memory: MemorySettings {
-            max_loaded_bytes: Some(4096),
-            ..MemorySettings::default()
-        },
-        ..Options::default()
+    let budget = MemorySettings {
+        max_loaded_bytes: Some(4096),
+        ..MemorySettings::default()
     };
-    // Not in the cache at start, so the start-up check cannot measure it: the first request does.
-    let server = TestServer::start(
-        &format!("{REPO} tiny\n"),
-        online_hub(&endpoint, &scratch_dir("download-cache")),
-        options,
-    )
-    .await;
+    let (server, _) = serve_from_the_hub(Fault::None, budget).await;
     let (status, retry_after, body) = embed(&server, REPO).await;
     assert_eq!((status, retry_after), (507, None), "{body}");
     let message = body["error"]["message"].as_str().expect("message");
@@ -157,17 +165,7 @@ async fn weights_over_the_memory_budget_are_507_without_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_cut_short_is_503_with_retry_after_and_the_retry_serves() {
-    let (endpoint, hub) = stand_in_hub(Fault::EndShort).await;
-    let options = Options {
-        preload: false,
-        ..Options::default()
-    };
-    let server = TestServer::start(
-        &format!("{REPO} tiny\n"),
-        online_hub(&endpoint, &scratch_dir("download-cache")),
-        options,
-    )
-    .await;
+    let (server, hub) = serve_from_the_hub(Fault::EndShort, MemorySettings::default()).await;
     let (status, retry_after, body) = embed(&server, "tiny").await;
     assert_eq!(status, 503, "{body}");
     assert!(retry_after.is_some(), "a fault that may pass says when to retry");
