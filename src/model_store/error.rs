@@ -35,15 +35,6 @@ impl LoadError {
         }
     }
 
-    /// The same fault with where it arose in front (a file, a folder).
-    pub fn within(self, context: impl std::fmt::Display) -> Self {
-        match self {
-            Self::Files(m) => Self::Files(format!("{context}: {m}")),
-            Self::OverBudget(m) => Self::OverBudget(format!("{context}: {m}")),
-            Self::Transient(m) => Self::Transient(format!("{context}: {m}")),
-        }
-    }
-
     /// Whether the same request may succeed later without anyone changing the files or the
     /// budget.
     pub fn is_transient(&self) -> bool {
@@ -79,9 +70,5 @@ mod tests {
         );
         let plain = anyhow::anyhow!("config.json: unknown model_type");
         assert!(!LoadError::from_files(&plain).is_transient());
-        assert_eq!(
-            LoadError::Files("bad".into()).within("2_Dense"),
-            LoadError::Files("2_Dense: bad".into())
-        );
     }
 }
