@@ -3,7 +3,9 @@
 //! (`crate::grpc::call`).
 //!
 //! Anything a client caused is a 4xx; 5xx (which clients retry) is kept for the server's own
-//! failures, and 429 for a full queue, with `Retry-After`.
+//! failures, and 429 for a full queue, with `Retry-After`. One server fault is a 4xx on purpose:
+//! a model whose files cannot load is 424, as TEI answers a backend failure, since no retry
+//! mends it.
 
 use http::StatusCode;
 
