@@ -316,12 +316,7 @@ async fn an_unloaded_models_memory_is_given_back() {
     use common::process::{binary, ServerProcess};
     let models = scratch_dir("memory-given-back").join("models.txt");
     std::fs::write(&models, format!("{} minilm\n", common::MINILM)).expect("models file");
-    let snapshots = common::test_hf_cache().join("models--sentence-transformers--all-MiniLM-L6-v2/snapshots");
-    let snapshot = std::fs::read_dir(&snapshots)
-        .expect("MiniLM laid out")
-        .next()
-        .expect("a snapshot");
-    let weights = WeightsSize::of(&[snapshot.expect("entry").path().join("model.safetensors")])
+    let weights = WeightsSize::of(&[common::minilm_snapshot().join("model.safetensors")])
         .expect("headers")
         .float32;
     let mut command = binary();

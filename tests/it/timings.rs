@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{offline_hub, test_hf_cache, Options, TestServer, MINILM};
+use common::{offline_hub, test_hf_cache, Options, TestServer};
 use embeddings::engine::EngineConfig;
 use serde_json::{json, Value};
 
@@ -138,9 +138,12 @@ async fn answers_that_computed_nothing_carry_no_timings() {
 #[tokio::test]
 async fn a_request_queued_behind_a_big_one_shows_its_queue_time() {
     // One worker, and a budget that makes the big request one forward pass of about a second
-    // (the real MiniLM), which the small one must wait for.
+    // (the real MiniLM), which the small one must wait for. MiniLM is listed by its snapshot
+    // folder, a path no other test lists: the queue metric below is process-wide, and other
+    // tests of the binary serving MiniLM under its hub id must not move it.
+    let snapshot = common::minilm_snapshot();
     let server = TestServer::start(
-        &format!("{MINILM} minilm\n"),
+        &format!("{} minilm\n", snapshot.display()),
         offline_hub(&test_hf_cache()),
         Options {
             engine: EngineConfig {

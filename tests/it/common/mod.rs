@@ -58,6 +58,17 @@ pub fn test_hf_cache() -> PathBuf {
     dir
 }
 
+/// The real MiniLM's snapshot folder in the test cache.
+pub fn minilm_snapshot() -> PathBuf {
+    let snapshots = test_hf_cache().join("models--sentence-transformers--all-MiniLM-L6-v2/snapshots");
+    std::fs::read_dir(&snapshots)
+        .expect("MiniLM laid out")
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.join("config.json").is_file())
+        .expect("a snapshot of MiniLM")
+}
+
 /// The fixtures folder: the repository's `tests/fixtures/`, or the one `EMBEDDINGS_FIXTURES`
 /// names (as the unit tests' `src/test_fixtures.rs` reads it).
 pub fn fixtures_dir() -> PathBuf {
