@@ -45,7 +45,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document
 }
 
-/// `post_v1_embeddings` for `POST /v1/embeddings`; `get_root`... for `/`.
+/// `post_v1_embeddings` for `POST /v1/embeddings`, `post_root` for `POST /`.
 fn operation_id(verb: &str, path: &str) -> String {
     let words: Vec<&str> = path
         .split(|c: char| !c.is_ascii_alphanumeric())
@@ -100,6 +100,16 @@ mod tests {
             "post_v1_embeddings"
         );
         assert_eq!(json["paths"]["/"]["post"]["operationId"], "post_root");
+        let ids: Vec<&str> = json["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.values())
+            .filter_map(|item| item.as_object())
+            .flat_map(|methods| methods.values())
+            .filter_map(|operation| operation["operationId"].as_str())
+            .collect();
+        let distinct: BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "operation ids must be unique: {ids:?}");
         assert_eq!(json["paths"]["/api/embed"]["post"]["tags"][0], "Ollama");
         // Every schema an operation refers to is in the components.
         let text = json.to_string();
