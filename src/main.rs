@@ -144,7 +144,7 @@ async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
         body["dimensions"] = dimensions.into();
     }
     let request = EmbeddingRequest::from_json(body).map_err(|e| anyhow::anyhow!(e.message))?;
-    let response = create_embeddings(&state, request)
+    let response = create_embeddings(&state, request, embeddings::http::openai::Sparse::Answered)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
     println!("{}", serde_json::to_string(&response)?);

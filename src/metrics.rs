@@ -21,6 +21,17 @@
 //! | `embeddings_model_unloads_total` | counter | `model`, `reason` (`expired`, `budget`) |
 //! | `embeddings_loaded_model_bytes` | gauge | |
 //! | `process_resident_memory_bytes` | gauge | |
+//!
+//! Beside them, text-embeddings-inference's own series under its names, so that a TEI
+//! dashboard works unchanged: `te_request_count` / `te_request_success` (`method`: `single` or
+//! `batch`), `te_request_failure` (`err`: `validation`, `batch_size`, `model_type`,
+//! `overloaded`, `inference`), the histograms `te_request_duration`,
+//! `te_request_tokenization_duration`, `te_request_queue_duration`,
+//! `te_request_inference_duration` (seconds) and `te_request_input_length` (tokens; each input
+//! of a request counted at the request's mean), the same per task as `te_embed_*` and
+//! `te_predict_*` (`_count`, `_success`, `_duration`, `_tokenization_duration`,
+//! `_queue_duration`, `_inference_duration`), `te_queue_size`, `te_batch_next_size` and
+//! `te_batch_next_tokens`. They count the requests of every dialect that ran a model.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -50,6 +61,18 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full("embeddings_batch_tokens".to_owned()), &TOKEN_BUCKETS)
+                })
+                .and_then(|b| {
+                    let powers_of_two = |n: i32| (0..n).map(|x| 2.0_f64.powi(x)).collect::<Vec<_>>();
+                    // TEI's buckets for its series: durations 1.5e-5 s growing by half each.
+                    let durations: Vec<f64> = (1..=35).map(|n| 0.00001 * 1.5_f64.powi(n)).collect();
+                    b.set_buckets_for_metric(Matcher::Suffix("duration".to_owned()), &durations)?
+                        .set_buckets_for_metric(
+                            Matcher::Full("te_request_input_length".to_owned()),
+                            &powers_of_two(20),
+                        )?
+                        .set_buckets_for_metric(Matcher::Full("te_batch_next_size".to_owned()), &powers_of_two(13))?
+                        .set_buckets_for_metric(Matcher::Full("te_batch_next_tokens".to_owned()), &powers_of_two(21))
                 });
             match builder.map(|b| b.install_recorder()) {
                 Ok(Ok(handle)) => Some(handle),
@@ -90,6 +113,7 @@ pub fn request(route: &str, model: &str, status: u16, elapsed: Duration) {
 
 pub fn queued(model: &str, change: f64) {
     gauge!("embeddings_queue_depth", "model" => model.to_owned()).increment(change);
+    gauge!("te_queue_size").increment(change);
 }
 
 /// A request's time from submission to its first forward pass; `embeddings_queue_wait_seconds`
@@ -109,6 +133,52 @@ pub fn forward(model: &str, sequences: usize, tokens: usize, elapsed: Duration) 
     histogram!("embeddings_batch_tokens", "model" => model.to_owned()).record(tokens as f64);
     histogram!("embeddings_forward_seconds", "model" => model.to_owned()).record(elapsed.as_secs_f64());
     counter!("embeddings_tokens_total", "model" => model.to_owned()).increment(tokens as u64);
+    histogram!("te_batch_next_size").record(sequences as f64);
+    histogram!("te_batch_next_tokens").record(tokens as f64);
+}
+
+/// TEI's request series for a request that ran (or tried to run) a model.
+pub fn tei_request(record: &crate::service::record::AccessRecord, status: u16, elapsed: Duration) {
+    use crate::service::error::ErrorKind;
+    let method = if record.inputs > 1 { "batch" } else { "single" };
+    counter!("te_request_count", "method" => method).increment(1);
+    let task = match record.compute {
+        Some(compute) if compute.scoring => "predict",
+        _ => "embed",
+    };
+    counter!(format!("te_{task}_count")).increment(1);
+    let compute = match (status, record.compute) {
+        (200..=299, Some(compute)) => compute,
+        _ => {
+            let err = match record.error {
+                _ if status == 429 => "overloaded",
+                Some((ErrorKind::WrongModelKind, _)) => "model_type",
+                Some((_, Some("too_many_inputs"))) => "batch_size",
+                _ if status >= 500 || status == 424 => "inference",
+                _ => "validation",
+            };
+            counter!("te_request_failure", "err" => err).increment(1);
+            return;
+        }
+    };
+    counter!("te_request_success", "method" => method).increment(1);
+    counter!(format!("te_{task}_success")).increment(1);
+    let stages = [
+        ("duration", elapsed),
+        ("tokenization_duration", compute.tokenization),
+        ("queue_duration", compute.queue),
+        ("inference_duration", compute.inference),
+    ];
+    for (stage, took) in stages {
+        histogram!(format!("te_request_{stage}")).record(took.as_secs_f64());
+        histogram!(format!("te_{task}_{stage}")).record(took.as_secs_f64());
+    }
+    if record.inputs > 0 {
+        let mean = record.tokens as f64 / record.inputs as f64;
+        for _ in 0..record.inputs.min(crate::service::input::MAX_INPUTS) {
+            histogram!("te_request_input_length").record(mean);
+        }
+    }
 }
 
 pub fn rejected(model: &str, reason: &'static str) {

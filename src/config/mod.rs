@@ -113,9 +113,10 @@ pub struct PrecisionArgs {
     /// `float32` (exact, the default) or `bfloat16` (weights rounded once at load and kept in
     /// half the memory, float32 accumulation; about twice the CPU throughput on CPUs with
     /// AVX512_BF16, widened to float32 in the kernels on others). A `dtype=` option on a line of
-    /// the models file overrides it for that entry.
-    #[arg(long, env = "EMBEDDINGS_DTYPE", default_value = "float32", value_parser = precision)]
-    pub dtype: Precision,
+    /// the models file overrides it for that entry. TEI's `float16` is taken and served as
+    /// float32, which holds every float16 value (said at start).
+    #[arg(long, env = "EMBEDDINGS_DTYPE", default_value = "float32", value_parser = dtype)]
+    pub dtype: Dtype,
 
     /// The best instruction set the CPU kernels may use: `auto` (whatever the CPU has), `avx512`,
     /// `avx2` or `portable` (plain Rust). A cap, to compare kernels on one machine or to make a
@@ -128,7 +129,7 @@ impl PrecisionArgs {
     /// Loads the models file with these settings applied to it and to the process.
     pub fn registry(&self, models: &ModelsFileArg) -> anyhow::Result<Registry> {
         self.apply_to_process();
-        Ok(Registry::load(&models.models_file)?.with_default_precision(self.dtype))
+        Ok(Registry::load(&models.models_file)?.with_default_precision(self.dtype.precision))
     }
 }
 
@@ -141,8 +142,36 @@ impl PrecisionArgs {
     }
 }
 
-fn precision(value: &str) -> Result<Precision, String> {
-    Precision::parse(value).ok_or_else(|| format!("one of {}", Precision::NAMES))
+/// `--dtype`: the precision served, and whether TEI's `float16` was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dtype {
+    pub precision: Precision,
+    pub float16: bool,
+}
+
+impl Dtype {
+    /// The line said at start when the precision asked for is not the one served.
+    pub fn substitution(&self) -> Option<String> {
+        self.float16.then(|| {
+            "--dtype float16 is served as float32 here (float16 matmuls are not run on this device): \
+             every float16 weight is held exactly, and vectors differ from a float16 run by float16's rounding"
+                .to_owned()
+        })
+    }
+}
+
+fn dtype(value: &str) -> Result<Dtype, String> {
+    if matches!(value.to_ascii_lowercase().as_str(), "float16" | "fp16" | "f16" | "half") {
+        return Ok(Dtype {
+            precision: Precision::Float32,
+            float16: true,
+        });
+    }
+    let precision = Precision::parse(value).ok_or_else(|| format!("one of {}, or float16", Precision::NAMES))?;
+    Ok(Dtype {
+        precision,
+        float16: false,
+    })
 }
 
 /// Who may call the server.
@@ -233,9 +262,10 @@ pub struct TuningArgs {
     #[arg(long, env = "EMBEDDINGS_MAX_BATCH_TOKENS", default_value_t = EngineConfig::default().max_batch_tokens)]
     pub max_batch_tokens: usize,
 
-    /// Most requests waiting per model; beyond it requests get 429 with Retry-After.
-    #[arg(long, alias = "max-concurrent-requests", env = "EMBEDDINGS_MAX_QUEUE", default_value_t = EngineConfig::default().queue_capacity)]
-    pub max_queue: usize,
+    /// Most requests waiting per model; beyond it requests get 429 with Retry-After [default:
+    /// 256; under --model-id TEI's 512].
+    #[arg(long, alias = "max-concurrent-requests", env = "EMBEDDINGS_MAX_QUEUE")]
+    pub max_queue: Option<usize>,
 
     /// Forward passes run at once, each on its own thread [default: one per physical core on
     /// the CPU, 1 on a GPU].
@@ -255,9 +285,10 @@ pub struct TuningArgs {
     #[arg(long, env = "EMBEDDINGS_MAX_RERANK_DOCUMENTS", default_value_t = Limits::default().max_rerank_documents)]
     pub max_rerank_documents: usize,
 
-    /// Largest request body in bytes (413 beyond).
-    #[arg(long, alias = "payload-limit", env = "EMBEDDINGS_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
-    pub max_body_bytes: usize,
+    /// Largest request body in bytes (413 beyond) [default: 16 MiB; under --model-id TEI's
+    /// 2,000,000].
+    #[arg(long, alias = "payload-limit", env = "EMBEDDINGS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
 
     /// Bytes the exact-repeat cache of text vectors may hold (least recently used out first);
     /// 0 turns it off.
@@ -271,7 +302,7 @@ impl TuningArgs {
         EngineConfig {
             max_batch_tokens: self.max_batch_tokens.max(1),
             max_batch_sequences: usize::MAX,
-            queue_capacity: self.max_queue.max(1),
+            queue_capacity: self.max_queue.unwrap_or(EngineConfig::default().queue_capacity).max(1),
             workers: self
                 .workers
                 .unwrap_or_else(|| crate::runner::kernels::default_workers(device))
@@ -287,7 +318,7 @@ impl TuningArgs {
 
     pub fn limits(&self, protection: &ProtectionArgs) -> Limits {
         Limits {
-            max_body_bytes: self.max_body_bytes,
+            max_body_bytes: self.max_body_bytes.unwrap_or(Limits::default().max_body_bytes),
             max_request_tokens: self.max_request_tokens.max(1),
             body_read_timeout: protection.body_read_timeout,
             body_min_bytes_per_second: protection.body_min_rate.max(1),

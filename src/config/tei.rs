@@ -120,8 +120,9 @@ pub struct TeiArgs {
     #[arg(long, env = "AUTO_TRUNCATE", num_args = 0..=1, default_missing_value = "true")]
     pub auto_truncate: Option<bool>,
 
-    /// The Hugging Face token for private or gated models (also HF_TOKEN).
-    #[arg(long, hide_env_values = true)]
+    /// The Hugging Face token for private or gated models (also HF_TOKEN; TEI's deprecated
+    /// --hf-api-token and HF_API_TOKEN are read as it).
+    #[arg(long, alias = "hf-api-token", env = "HF_TOKEN", hide_env_values = true)]
     pub hf_token: Option<String>,
 
     /// Where the Hugging Face cache is (also HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE).
@@ -158,7 +159,8 @@ pub struct TeiArgs {
     #[arg(long, env = "EMBEDDINGS_GRPC_PORT")]
     pub grpc_port: Option<u16>,
 
-    /// Accepted for TEI's sake; tokenization here runs on the blocking pool (warned at start).
+    /// Accepted for TEI's sake and shown in /info; tokenization here runs on the blocking
+    /// pool (warned at start).
     #[arg(long, env = "TOKENIZATION_WORKERS")]
     pub tokenization_workers: Option<usize>,
 
@@ -196,6 +198,23 @@ impl TeiArgs {
             spec.aliases.push(id);
         }
         Ok(Some(Registry::from_specs(vec![spec]).map_err(|e| anyhow::anyhow!(e))?))
+    }
+
+    /// What TEI's answers need when started as TEI.
+    pub fn drop_in(&self) -> Option<crate::service::TeiDropIn> {
+        let model_id = self.model_id.as_deref()?.trim().to_owned();
+        let served_model_name = self
+            .served_model_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&model_id)
+            .to_owned();
+        Some(crate::service::TeiDropIn {
+            model_id,
+            served_model_name,
+            tokenization_workers: self.tokenization_workers.map(|n| n.max(1)),
+        })
     }
 
     /// Whether --pooling asks for SPLADE, which only a SPLADE model can give: checked once the

@@ -21,7 +21,7 @@ fn cli_is_well_formed_and_defaults_match_the_docs() {
     assert_eq!(tei.prometheus_port(), Some(9000));
     assert_eq!(serve.models.models_file, PathBuf::from("supported_models.txt"));
     assert_eq!(serve.device, DeviceChoice::Auto);
-    assert_eq!(serve.precision.dtype, Precision::Float32);
+    assert_eq!(serve.precision.dtype.precision, Precision::Float32);
     assert_eq!(serve.precision.cpu_kernels.0, None);
     assert_eq!(serve.protection.header_read_timeout, Duration::from_secs(10));
     assert_eq!(serve.protection.shutdown_timeout, Duration::from_secs(30));

@@ -159,8 +159,8 @@ fn metadata(record: &AccessRecord, total: std::time::Duration) -> pb::Metadata {
 /// FAILED_PRECONDITION.
 pub fn status_of(error: ApiError) -> Status {
     let code = match (error.kind, error.status.as_u16(), error.code) {
-        (_, _, Some("wrong_model_kind")) => Code::FailedPrecondition,
         (_, _, Some("model_not_found")) => Code::NotFound,
+        (ErrorKind::WrongModelKind, _, _) => Code::FailedPrecondition,
         (ErrorKind::Syntax | ErrorKind::Invalid | ErrorKind::Empty, _, _) => Code::InvalidArgument,
         (ErrorKind::TooLarge, 413, _) => Code::ResourceExhausted,
         (ErrorKind::TooLarge, _, _) => Code::InvalidArgument,

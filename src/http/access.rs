@@ -99,5 +99,8 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         "request"
     );
     crate::metrics::request(&route, model, status, elapsed);
+    if record.model.is_some() && (compute.is_some() || record.error.is_some()) {
+        crate::metrics::tei_request(&record, status, elapsed);
+    }
     response
 }

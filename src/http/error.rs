@@ -109,6 +109,7 @@ impl ApiError {
     /// A JSON response with `body`, logged at the level the status deserves, with
     /// `Retry-After` where the error has one. Every dialect answers its errors through this.
     pub fn respond(&self, status: StatusCode, body: String) -> Response {
+        crate::service::record::note(|record| record.error = Some((self.kind, self.code)));
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), message = %self.message, "request failed");
         } else {

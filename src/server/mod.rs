@@ -25,7 +25,12 @@ use crate::service::AppState;
 
 /// Runs `embeddings serve` until SIGINT/SIGTERM, or until a model loaded at start fails.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    for line in args.tei.ignored() {
+    for line in args
+        .tei
+        .ignored()
+        .into_iter()
+        .chain(args.precision.dtype.substitution())
+    {
         tracing::warn!("{line}");
     }
     let registry = args.registry()?;
@@ -72,6 +77,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_keys(keys)
         .with_cache_bytes(args.tuning.cache_bytes);
     state.metrics_public = args.access.metrics_public;
+    state.tei_drop_in = args.tei.drop_in();
     state.cors_origins = args.access.cors_allow_origin.clone();
     let state = Arc::new(state);
     #[cfg(unix)]

@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Empty,
     /// More inputs or tokens than the limits allow, or an over-long input not to be truncated.
     TooLarge,
+    /// The model named cannot do what the route does (an embedding model asked to rerank):
+    /// invalid in most dialects, TEI's backend error (424).
+    WrongModelKind,
     /// Anything else: the status says it.
     Other,
 }

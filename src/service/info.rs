@@ -14,7 +14,10 @@ use crate::model_store::EntryInfo;
 /// TEI's `/info`, for the model TEI routes serve by default.
 #[derive(Serialize, ToSchema)]
 pub struct TeiInfo {
+    /// The model as started (`--model-id`), or its name in the models file.
     pub model_id: String,
+    /// The name clients use for it (`--served-model-name`, else the id).
+    pub served_model_name: String,
     pub model_sha: Option<String>,
     pub model_dtype: String,
     pub model_type: TeiModelType,
@@ -80,8 +83,12 @@ impl TeiModelType {
             },
             (None, _) => Self {
                 embedding: Some(TeiPooling {
-                    // TEI serves SPLADE as an embedding model pooled by "splade".
-                    pooling: info.map(pooling_of),
+                    // TEI serves SPLADE as an embedding model pooled by "splade", and names
+                    // last-token pooling `last_token`.
+                    pooling: info.map(|i| match pooling_of(i).as_str() {
+                        "lasttoken" => "last_token".to_owned(),
+                        other => other.to_owned(),
+                    }),
                 }),
                 reranker: None,
                 classifier: None,
@@ -100,8 +107,10 @@ pub fn info(state: &AppState) -> TeiInfo {
     let spec = state.store.registry().default_spec();
     let info = state.store.info(spec);
     let engine = state.store.engine_config();
+    let drop_in = state.tei_drop_in.as_ref();
     TeiInfo {
-        model_id: spec.public_name().to_owned(),
+        model_id: drop_in.map_or_else(|| spec.public_name().to_owned(), |d| d.model_id.clone()),
+        served_model_name: drop_in.map_or_else(|| spec.public_name().to_owned(), |d| d.served_model_name.clone()),
         model_sha: None,
         model_dtype: spec.precision().name().to_owned(),
         model_type: TeiModelType::of(info.as_ref()),
@@ -111,7 +120,9 @@ pub fn info(state: &AppState) -> TeiInfo {
         max_batch_requests: Some(engine.max_batch_sequences).filter(|&n| n != usize::MAX),
         max_client_batch_size: state.limits.max_inputs,
         auto_truncate: state.limits.auto_truncate,
-        tokenization_workers: crate::runner::kernels::compute_threads(),
+        tokenization_workers: drop_in
+            .and_then(|d| d.tokenization_workers)
+            .unwrap_or_else(crate::runner::kernels::compute_threads),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         sha: None,
         docker_label: None,

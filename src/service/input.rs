@@ -16,14 +16,31 @@ pub const MAX_INPUTS: usize = 2048;
 pub enum Input {
     Texts(Vec<String>),
     Tokens(Vec<Vec<u32>>),
+    /// Texts and token arrays in one batch, as TEI's untagged input takes them
+    /// (`["hello", [101, 2088, 102]]`).
+    Mixed(Vec<InputItem>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputItem {
+    Text(String),
+    Tokens(Vec<u32>),
 }
 
 impl Input {
     /// The characters of its texts (none for token ids).
     pub fn characters(&self) -> usize {
+        let count = |text: &String| text.chars().count();
         match self {
-            Input::Texts(texts) => texts.iter().map(|t| t.chars().count()).sum(),
+            Input::Texts(texts) => texts.iter().map(count).sum(),
             Input::Tokens(_) => 0,
+            Input::Mixed(items) => items
+                .iter()
+                .map(|item| match item {
+                    InputItem::Text(text) => count(text),
+                    InputItem::Tokens(_) => 0,
+                })
+                .sum(),
         }
     }
 
@@ -31,6 +48,7 @@ impl Input {
         match self {
             Input::Texts(texts) => texts.len(),
             Input::Tokens(tokens) => tokens.len(),
+            Input::Mixed(items) => items.len(),
         }
     }
 
@@ -39,7 +57,8 @@ impl Input {
     }
 }
 
-const INPUT_SHAPES: &str = "a string, an array of strings, an array of token ids, or an array of arrays of token ids";
+const INPUT_SHAPES: &str =
+    "a string, an array of strings, an array of token ids, or an array of strings and arrays of token ids";
 
 /// Reads the input field `field` (`input`, `inputs`, `prompt`).
 pub fn parse_input(value: Value, field: &'static str) -> Result<Input, ApiError> {
@@ -47,9 +66,8 @@ pub fn parse_input(value: Value, field: &'static str) -> Result<Input, ApiError>
     let items = match value {
         Value::String(text) => return Ok(Input::Texts(vec![text])),
         Value::Array(items) => items,
-        Value::Null => {
-            return Err(invalid(format!("You must provide an `{field}` to embed.")).with_kind(ErrorKind::Empty))
-        }
+        // A missing field is a validation error (TEI: 422); an empty batch is `Empty` (TEI: 400).
+        Value::Null => return Err(invalid(format!("You must provide an `{field}` to embed."))),
         _ => return Err(invalid(format!("`{field}` must be {INPUT_SHAPES}."))),
     };
     if items.is_empty() {
@@ -61,6 +79,20 @@ pub fn parse_input(value: Value, field: &'static str) -> Result<Input, ApiError>
             items.len()
         ))
         .with_kind(ErrorKind::TooLarge));
+    }
+    let texts = items.iter().filter(|item| item.is_string()).count();
+    if texts > 0 && texts < items.len() && items.iter().all(|item| item.is_string() || item.is_array()) {
+        return items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::String(text) => Ok(InputItem::Text(text)),
+                Value::Array(ids) if ids.is_empty() => Err(invalid(format!("`{field}[{i}]` is an empty token array."))),
+                Value::Array(ids) => token_ids(&ids, field, Some(i)).map(InputItem::Tokens),
+                _ => unreachable_shape(field),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Input::Mixed);
     }
     match &items[0] {
         Value::String(_) => items
@@ -89,6 +121,10 @@ pub fn parse_input(value: Value, field: &'static str) -> Result<Input, ApiError>
             .map(Input::Tokens),
         _ => Err(invalid(format!("`{field}` must be {INPUT_SHAPES}."))),
     }
+}
+
+fn unreachable_shape<T>(field: &'static str) -> Result<T, ApiError> {
+    Err(ApiError::invalid(format!("`{field}` must be {INPUT_SHAPES}."), field))
 }
 
 fn token_ids(values: &[Value], field: &'static str, outer: Option<usize>) -> Result<Vec<u32>, ApiError> {
@@ -306,6 +342,18 @@ mod tests {
         );
         let error = parse_input(json!([]), "inputs").unwrap_err();
         assert_eq!((error.param, error.kind), (Some("inputs"), ErrorKind::Empty));
+        let error = parse_input(Value::Null, "inputs").unwrap_err();
+        assert_eq!((error.param, error.kind), (Some("inputs"), ErrorKind::Invalid));
+        // TEI's untagged input: texts and token arrays in one batch.
+        assert_eq!(
+            parse_input(json!(["hello", [101, 2088, 102]]), "inputs").unwrap(),
+            Input::Mixed(vec![
+                InputItem::Text("hello".into()),
+                InputItem::Tokens(vec![101, 2088, 102])
+            ])
+        );
+        assert!(parse_input(json!(["hello", 5]), "inputs").is_err());
+        assert!(parse_input(json!(["hello", []]), "inputs").is_err());
         let error = parse_input(json!(vec!["x"; MAX_INPUTS + 1]), "input").unwrap_err();
         assert_eq!(error.kind, ErrorKind::TooLarge);
     }

@@ -60,9 +60,25 @@ impl Default for Limits {
     }
 }
 
+/// Started as TEI is (`--model-id`): what TEI's answers need beyond the registry. OpenAI's
+/// route then answers as TEI's does (any `model`, TEI's error body).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TeiDropIn {
+    /// `--model-id` as given; `/info` shows it beside the served name.
+    pub model_id: String,
+    /// `--served-model-name`, else `--model-id` as given: TEI's name for the model in `/info`
+    /// and in `/v1/embeddings` answers (the models list keeps the registry's names).
+    pub served_model_name: String,
+    /// `--tokenization-workers`, which `/info` shows (texts are tokenized on the runtime's
+    /// blocking threads whatever it says).
+    pub tokenization_workers: Option<usize>,
+}
+
 pub struct AppState {
     pub store: ModelStore,
     pub limits: Limits,
+    /// Set when started as TEI.
+    pub tei_drop_in: Option<TeiDropIn>,
     pub keys: ApiKeys,
     /// `/metrics` without a key even when keys are set.
     pub metrics_public: bool,
@@ -87,6 +103,7 @@ impl AppState {
         Self {
             store,
             limits,
+            tei_drop_in: None,
             keys: ApiKeys::none(),
             metrics_public: false,
             cors_origins: Vec::new(),

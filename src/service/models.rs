@@ -1,7 +1,7 @@
 //! The model a request names: found in the allow-list, loaded (or leased while loaded), and
 //! checked to be of the kind its operation needs. Every operation starts here.
 
-use super::error::{excerpt, ApiError};
+use super::error::{excerpt, ApiError, ErrorKind};
 use super::record::note;
 use super::AppState;
 use crate::model_files::{EntryServing, ModelKind};
@@ -74,7 +74,8 @@ pub fn require_kind(resolved: &Resolved<'_>, kinds: &[ModelKind], operation: &st
         ),
         "model",
     )
-    .with_code("wrong_model_kind"))
+    .with_code("wrong_model_kind")
+    .with_kind(ErrorKind::WrongModelKind))
 }
 
 fn article(word: &str) -> &'static str {

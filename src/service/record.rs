@@ -5,6 +5,8 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
+use super::error::ErrorKind;
+
 /// What an operation learned about a request, for its access-log line.
 #[derive(Debug, Clone, Default)]
 pub struct AccessRecord {
@@ -15,6 +17,8 @@ pub struct AccessRecord {
     pub inputs: usize,
     pub tokens: usize,
     pub compute: Option<ComputeRecord>,
+    /// How the request failed, if it did (TEI's failure metrics tell causes apart).
+    pub error: Option<(ErrorKind, Option<&'static str>)>,
 }
 
 /// Where an embedding request's time went. Its stages follow one another within the request,
@@ -30,6 +34,8 @@ pub struct ComputeRecord {
     pub inference: Duration,
     /// `cpu` or `cuda`.
     pub device: &'static str,
+    /// Scored (rerank, predict) rather than embedded.
+    pub scoring: bool,
 }
 
 tokio::task_local! {

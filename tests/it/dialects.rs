@@ -88,7 +88,7 @@ async fn tei_routes_embed_tokenize_and_describe() {
         .post("/embed", &json!({"inputs": texts[0], "dimensions": 32}))
         .await;
     assert_eq!(matrix(&short)[0].len(), 32);
-    // The long text is cut at 256 tokens; with truncation off it is a 413.
+    // The long text is cut at 256 tokens; with truncation off it is TEI's validation error.
     let long = references
         .iter()
         .find(|r| r.tokens == 256)
@@ -98,7 +98,7 @@ async fn tei_routes_embed_tokenize_and_describe() {
         .await;
     assert_eq!(
         (status, body["error_type"].as_str()),
-        (413, Some("validation")),
+        (422, Some("Validation")),
         "{body}"
     );
     let (_, left) = server
@@ -314,13 +314,13 @@ async fn every_dialect_reports_errors_in_its_own_shape() {
                 route,
                 case.empty.to_string(),
                 400,
-                tei.then_some("empty"),
+                tei.then_some("Empty"),
             ),
             (
                 "too many inputs",
                 route,
                 case.many.to_string(),
-                if tei { 413 } else { 400 },
+                if tei { 422 } else { 400 },
                 None,
             ),
             ("bad body", route, "{not json".to_owned(), 400, None),

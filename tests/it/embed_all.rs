@@ -93,11 +93,11 @@ async fn the_mean_of_the_token_states_is_the_sentence_embedding() {
             &json!({"model": "minilm", "inputs": long, "truncate": false}),
         )
         .await;
-    assert_eq!(status, 413);
+    assert_eq!(status, 422, "TEI's validation error");
     let (status, body) = server
         .post("/embed_all", &json!({"model": "splade", "inputs": "x"}))
         .await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 424, "TEI's status for a model of the wrong kind: {body}");
     assert!(
         body["error"].as_str().is_some_and(|e| e.contains("a sparse model")),
         "{body}"

@@ -59,7 +59,7 @@ async fn with_keys_set_every_route_family_needs_one_and_answers_401_in_its_diale
             } else if path.starts_with("/api/") || path.starts_with("/pipeline/") || path.starts_with("/models/") {
                 assert!(error["error"].is_string(), "{path}: {error}");
             } else {
-                assert_eq!(error["error_type"], "unauthorized", "{path}: {error}");
+                assert_eq!(error["error_type"], "Unauthorized", "{path}: {error}");
             }
         }
         for key in ["first-key", "second-key"] {

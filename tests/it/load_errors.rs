@@ -108,7 +108,7 @@ async fn corrupt_weights_are_424_without_retry_after_in_every_dialect() {
     assert_eq!(body["error"]["code"], "model_load_failed");
 
     let (status, tei) = server.post("/embed", &json!({"inputs": "hello"})).await;
-    assert_eq!((status, tei["error_type"].as_str()), (424, Some("backend")), "{tei}");
+    assert_eq!((status, tei["error_type"].as_str()), (424, Some("Backend")), "{tei}");
     let (status, ollama) = server
         .post("/api/embed", &json!({"model": "tiny", "input": "hello"}))
         .await;

@@ -88,8 +88,9 @@ async fn the_classifier_gives_tei_probabilities_and_logits() {
             assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted by score");
         }
     }
-    // A batch of texts and pairs: one list per input, the texts' as alone.
-    let batch = json!({"model": CLASSIFIER.1, "inputs": [references[0]["text"], ["a question", "an answer"], references[1]["text"]]});
+    // A batch of texts and pairs, as TEI reads one ([string] or [string, string] each): one list
+    // per input, the texts' as alone.
+    let batch = json!({"model": CLASSIFIER.1, "inputs": [[references[0]["text"]], ["a question", "an answer"], [references[1]["text"]]]});
     let (status, answer) = server.post("/predict", &batch).await;
     assert_eq!(status, 200, "{answer}");
     let lists = answer.as_array().expect("a list per input");
@@ -224,7 +225,8 @@ async fn models_say_what_they_are_and_routes_take_only_their_kind() {
     let (status, body) = server
         .post("/rerank", &json!({"model": "embedder", "query": "q", "texts": ["d"]}))
         .await;
-    assert_eq!(status, 422, "TEI's status for a validation error: {body}");
+    assert_eq!(status, 424, "TEI's status for a model of the wrong kind: {body}");
+    assert_eq!(body["error_type"], "Backend", "{body}");
     assert!(
         body["error"].as_str().is_some_and(|e| e.contains("an embedding model")),
         "{body}"

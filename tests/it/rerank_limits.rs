@@ -92,7 +92,7 @@ async fn more_documents_than_the_limit_are_refused() {
             &json!({"model": "bert-rr", "query": "q", "texts": documents}),
         )
         .await;
-    assert_eq!((status, answer["error_type"].as_str()), (413, Some("validation")));
+    assert_eq!((status, answer["error_type"].as_str()), (422, Some("Validation")));
     let (status, _) = server
         .post(
             "/rerank",
@@ -116,8 +116,8 @@ async fn long_documents_are_truncated_unless_truncation_is_off() {
             .expect("the fixture's long document");
         let body = json!({"model": alias, "query": row["query"], "texts": [long], "truncate": false});
         let (status, answer) = server.post("/rerank", &body).await;
-        assert_eq!(status, 413, "{name}: {answer}");
-        assert_eq!(answer["error_type"], "validation");
+        assert_eq!(status, 422, "{name}: {answer}");
+        assert_eq!(answer["error_type"], "Validation");
         // Truncated at the right (sentence-transformers' way) or the left: different tokens.
         let right = json!({"model": alias, "query": row["query"], "texts": [long], "raw_scores": true});
         let left = json!({"model": alias, "query": row["query"], "texts": [long], "raw_scores": true,

@@ -8,47 +8,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::process::{binary, ServerProcess};
+use common::process::ServerProcess;
 use common::python::{run_script, skipped};
-use common::{fixtures_dir, scratch_dir, test_hf_cache, MINILM};
+use common::tei::{address_of, addresses, tei_style};
+use common::{fixtures_dir, scratch_dir, MINILM};
 use serde_json::Value;
-
-/// The binary as a TEI manifest starts it, with `arguments` (flags alone mean `serve`).
-fn tei_style(model_id: &Path, arguments: &[&str]) -> Command {
-    let mut command = binary();
-    command
-        .args(arguments)
-        .env("MODEL_ID", model_id)
-        .env("PORT", "0")
-        // Loopback only; Docker's HOSTNAME is not an address to bind.
-        .env("EMBEDDINGS_HOST", "127.0.0.1")
-        .env("HOSTNAME", "not-an-address-to-bind")
-        .env("PROMETHEUS_PORT", "0")
-        .env("HF_HUB_CACHE", test_hf_cache())
-        .env("HF_HUB_OFFLINE", "1")
-        .current_dir(scratch_dir("tei-style"));
-    command
-}
-
-/// Every address the server logs, by what it serves (`HTTP and gRPC`, `gRPC`, `metrics`).
-fn addresses(server: &mut ServerProcess, count: usize) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    while found.len() < count {
-        let line = server
-            .wait_for("\"listening\"", Duration::from_secs(30))
-            .unwrap_or_else(|| panic!("server logs its addresses: {:?}", server.seen));
-        let log: Value = serde_json::from_str(&line).expect("JSON log line");
-        let fields = &log["fields"];
-        if let Some(address) = fields["address"].as_str() {
-            found.push((fields["serves"].as_str().unwrap_or("").to_owned(), address.to_owned()));
-        }
-    }
-    found
-}
-
-fn address_of<'a>(addresses: &'a [(String, String)], serves: &str) -> &'a str {
-    &addresses.iter().find(|(s, _)| s == serves).expect("listed").1
-}
 
 /// `GET path` over the Unix socket at `socket`, HTTP/1.1: the whole answer as text.
 fn get_over_socket(socket: &Path, path: &str) -> String {
@@ -82,6 +46,8 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
             "0",
             "--tokenization-workers",
             "4",
+            "--dtype",
+            "float16",
             "--max-client-batch-size",
             "32",
             "--uds-path",
@@ -102,10 +68,21 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
         "a TEI flag with no meaning here is warned about: {:?}",
         server.seen
     );
+    assert!(
+        server
+            .seen
+            .iter()
+            .any(|l| l.contains("--dtype float16 is served as float32")),
+        "the precision served instead is said: {:?}",
+        server.seen
+    );
     let http = address_of(&addresses, "HTTP and gRPC");
     let over_socket = get_over_socket(&socket, "/info");
     assert!(over_socket.starts_with("HTTP/1.1 200"), "{over_socket}");
-    assert!(over_socket.contains("\"model_id\":\"minilm\""), "{over_socket}");
+    assert!(
+        over_socket.contains("\"served_model_name\":\"minilm\""),
+        "{over_socket}"
+    );
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let client = reqwest::Client::new();
@@ -117,8 +94,12 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
             .json()
             .await
             .expect("JSON");
-        assert_eq!(info["model_id"], "minilm");
+        // TEI keeps the id and names the served name beside it.
+        assert_eq!(info["model_id"], MINILM);
+        assert_eq!(info["served_model_name"], "minilm");
         assert_eq!(info["max_client_batch_size"], 32);
+        assert_eq!(info["tokenization_workers"], 4);
+        assert_eq!(info["model_dtype"], "float32", "--dtype float16 is served as float32");
         let models: Value = client
             .get(format!("http://{http}/v1/models"))
             .send()
@@ -138,7 +119,7 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
             .send()
             .await
             .expect("sent");
-        assert_eq!(too_many.status(), 413, "--max-client-batch-size");
+        assert_eq!(too_many.status(), 422, "--max-client-batch-size, as TEI's code answers");
         let metrics = client
             .get(format!("http://{}/metrics", address_of(&addresses, "metrics")))
             .send()
@@ -215,8 +196,6 @@ fn tei_flags_that_cannot_be_honoured_stop_the_start_in_one_line() {
     );
     let stderr = run(tei_style(Path::new(MINILM), &["--pooling", "median"]));
     assert!(stderr.contains("--pooling median is not a pooling mode"), "{stderr}");
-    let stderr = run(tei_style(Path::new(MINILM), &["--dtype", "float16"]));
-    assert!(stderr.contains("float16"), "{stderr}");
     let mut both = tei_style(Path::new(MINILM), &["serve", "--models-file", "supported_models.txt"]);
     both.env_remove("PORT");
     let stderr = run(both);

@@ -53,11 +53,11 @@ async fn decode_turns_ids_back_into_text_one_sequence_or_a_batch() {
     let (status, error) = server.post("/decode", &json!({"ids": [1_000_000_000u64]})).await;
     assert_eq!(
         (status, error["error_type"].as_str()),
-        (422, Some("validation")),
+        (422, Some("Validation")),
         "{error}"
     );
     let (status, error) = server.post("/decode", &json!({"ids": []})).await;
-    assert_eq!((status, error["error_type"].as_str()), (400, Some("empty")), "{error}");
+    assert_eq!((status, error["error_type"].as_str()), (400, Some("Empty")), "{error}");
     let (status, error) = server.post("/decode", &json!({"ids": "hello"})).await;
     assert_eq!(status, 422, "{error}");
 }
@@ -87,7 +87,7 @@ async fn similarity_is_the_cosine_of_sentence_transformers_vectors() {
     let (status, error) = server.post("/similarity", &json!({"inputs": "a"})).await;
     assert_eq!(
         (status, error["error_type"].as_str()),
-        (422, Some("validation")),
+        (422, Some("Validation")),
         "{error}"
     );
     let (status, _) = server
@@ -212,13 +212,13 @@ async fn tei_limits_bound_inputs_and_turn_truncation_off_by_default() {
     let (status, error) = server.post("/embed", &json!({"inputs": ["a", "b", "c"]})).await;
     assert_eq!(
         (status, error["error_type"].as_str()),
-        (413, Some("validation")),
-        "{error}"
+        (422, Some("Validation")),
+        "TEI answers too many inputs with 422, though its spec documents 413: {error}"
     );
     assert_eq!(server.post("/embed", &json!({"inputs": ["a", "b"]})).await.0, 200);
     let long = "word ".repeat(600);
     let (status, error) = server.post("/embed", &json!({"inputs": long})).await;
-    assert_eq!(status, 413, "--auto-truncate false: {error}");
+    assert_eq!(status, 422, "--auto-truncate false: {error}");
     assert_eq!(
         server
             .post("/embed", &json!({"inputs": long, "truncate": true}))

@@ -15,27 +15,60 @@ use super::error::ApiError;
 use crate::model_files::ModelKind;
 use crate::service::embed::embed_resolved;
 use crate::service::embed::sparse::embed_sparse_resolved;
-use crate::service::models::resolve;
+use crate::service::models::{require_kind, resolve};
 use crate::service::AppState;
 use types::{EmbeddingRequest, EmbeddingResponse, EncodingFormat};
 
 #[utoipa::path(post, path = "/v1/embeddings", tag = "OpenAI", request_body = crate::http::openapi::requests::OpenAiEmbeddingRequest,
     responses((status = 200, body = crate::http::openai::types::EmbeddingResponse), crate::http::openapi::errors::OpenAiErrors))]
-pub async fn embeddings_handler(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Response, ApiError> {
-    let json = read_json(Some(&headers), body)?;
-    let request = EmbeddingRequest::from_json(json)?;
-    Ok(Json(create_embeddings(&state, request).await?).into_response())
+pub async fn embeddings_handler(State(state): State<Arc<AppState>>, headers: HeaderMap, body: RawBody) -> Response {
+    let answer = async {
+        let json = read_json(Some(&headers), body)?;
+        let request = match &state.tei_drop_in {
+            Some(_) => EmbeddingRequest::for_the_one_model(json, state.store.registry().default_spec().public_name())?,
+            None => EmbeddingRequest::from_json(json)?,
+        };
+        // TEI's route has no sparse answer: a SPLADE model is its backend error there.
+        let sparse = if state.tei_drop_in.is_some() {
+            Sparse::Refused
+        } else {
+            Sparse::Answered
+        };
+        let mut answer = create_embeddings(&state, request, sparse).await?;
+        if let Some(drop_in) = &state.tei_drop_in {
+            answer.model = drop_in.served_model_name.clone();
+        }
+        Ok::<_, ApiError>(answer)
+    }
+    .await;
+    match answer {
+        Ok(answer) => Json(answer).into_response(),
+        // Started as TEI, the route answers as TEI's does.
+        Err(error) if state.tei_drop_in.is_some() => crate::http::tei::openai_compat_error(error),
+        Err(error) => error.into_response(),
+    }
 }
 
-/// The OpenAI operation, shared by the route and the `embed` command. A sparse model answers
-/// in [`EmbeddingResponse::sparse`]'s shape.
-pub async fn create_embeddings(state: &AppState, request: EmbeddingRequest) -> Result<EmbeddingResponse, ApiError> {
+/// What `/v1/embeddings` does with a sparse model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sparse {
+    /// Answers in [`EmbeddingResponse::sparse`]'s shape (this server's extension).
+    Answered,
+    /// Refuses it, as TEI's route does.
+    Refused,
+}
+
+/// The OpenAI operation, shared by the route and the `embed` command.
+pub async fn create_embeddings(
+    state: &AppState,
+    request: EmbeddingRequest,
+    sparse: Sparse,
+) -> Result<EmbeddingResponse, ApiError> {
     let model = request.embed.model.clone();
     let resolved = resolve(state, &model, request.embed.options.keep_alive).await?;
+    if resolved.model.description.kind() == ModelKind::Sparse && sparse == Sparse::Refused {
+        require_kind(&resolved, &[ModelKind::Embedding], "/v1/embeddings")?;
+    }
     if resolved.model.description.kind() == ModelKind::Sparse {
         if request.encoding_format != EncodingFormat::Float {
             return Err(ApiError::invalid(

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::http::error::ApiError;
+use crate::http::error::{excerpt, ApiError};
 use crate::service::embed::sparse::SparseEmbedded;
 use crate::service::embed::{EmbedRequest, Embedded};
 use crate::service::input::{model_name, object, parse_input, take, EmbedOptions};
@@ -37,6 +37,20 @@ impl EmbeddingRequest {
                 "model",
             )
         })?;
+        Self::with_model(fields, model)
+    }
+
+    /// The request as TEI's OpenAI route reads it: one model is served, so `model` may be any
+    /// string or absent (LangChain's and LlamaIndex's OpenAI classes send their own defaults).
+    pub fn for_the_one_model(body: Value, served: &str) -> Result<Self, ApiError> {
+        let mut fields = object(body)?;
+        if let Some(asked) = model_name(fields.remove("model"), "model")?.filter(|asked| asked != served) {
+            tracing::debug!(asked = %excerpt(&asked), served, "`model` names another model; the one model answers");
+        }
+        Self::with_model(fields, served.to_owned())
+    }
+
+    fn with_model(mut fields: serde_json::Map<String, Value>, model: String) -> Result<Self, ApiError> {
         let input = parse_input(fields.remove("input").unwrap_or(Value::Null), "input")?;
         let encoding_format = match take(&mut fields, "encoding_format") {
             None => EncodingFormat::Float,

@@ -1,8 +1,10 @@
 //! text-embeddings-inference's dialect: `POST /embed` (and `POST /`, what
 //! `huggingface_hub.InferenceClient(model=URL)` posts), `POST /tokenize`, `GET /info`, with TEI's
-//! error body `{"error", "error_type"}` and its statuses: 413 for inputs or tokens over the
-//! limits, 422 for invalid fields, 400 for empty input. A TEI body names no model: these routes
-//! serve the first model of the allow-list unless the body carries `model` (an extension).
+//! error body `{"error", "error_type"}` and the statuses TEI's code answers (router 1.9.3, which
+//! its `docs/openapi.json` does not always say): 422 `Validation` for invalid fields and for
+//! inputs or tokens over the limits, 400 `Empty` for empty input, 424 `Backend` for a model of
+//! the wrong kind, 413 only for a body over the size limit. A TEI body names no model: these
+//! routes serve the first model of the allow-list unless the body carries `model` (an extension).
 
 use std::sync::Arc;
 
@@ -40,29 +42,35 @@ pub type TeiError = Shaped<TeiShape>;
 #[derive(Serialize, ToSchema)]
 pub struct TeiErrorBody {
     pub error: String,
-    /// `validation`, `empty`, `overloaded`, `unhealthy`, `unauthorized` or `backend`.
+    /// TEI's `ErrorType`, serialised as its variant's name: `Validation`, `Empty`, `Tokenizer`,
+    /// `Overloaded`, `Unhealthy`, `Backend` (and, for a missing key, `Unauthorized`).
     pub error_type: String,
+}
+
+/// TEI's status and `ErrorType` for an error.
+pub fn tei_status(error: &ApiError) -> (StatusCode, &'static str) {
+    match error.kind {
+        ErrorKind::Empty => (StatusCode::BAD_REQUEST, "Empty"),
+        ErrorKind::TooLarge if error.status == StatusCode::PAYLOAD_TOO_LARGE => (error.status, "Validation"),
+        ErrorKind::TooLarge | ErrorKind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "Validation"),
+        ErrorKind::WrongModelKind => (StatusCode::FAILED_DEPENDENCY, "Backend"),
+        ErrorKind::Syntax => (StatusCode::BAD_REQUEST, "Validation"),
+        ErrorKind::Other => (
+            error.status,
+            match error.status.as_u16() {
+                401 => "Unauthorized",
+                429 => "Overloaded",
+                503 => "Unhealthy",
+                424 | 500..=599 => "Backend",
+                _ => "Validation",
+            },
+        ),
+    }
 }
 
 impl ErrorShape for TeiShape {
     fn respond(error: ApiError) -> Response {
-        let (status, error_type) = match error.kind {
-            ErrorKind::Empty => (StatusCode::BAD_REQUEST, "empty"),
-            ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "validation"),
-            ErrorKind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
-            ErrorKind::Syntax => (StatusCode::BAD_REQUEST, "validation"),
-            ErrorKind::Other => (
-                error.status,
-                match error.status.as_u16() {
-                    401 => "unauthorized",
-                    424 => "backend",
-                    429 => "overloaded",
-                    503 => "unhealthy",
-                    500..=599 => "backend",
-                    _ => "validation",
-                },
-            ),
-        };
+        let (status, error_type) = tei_status(&error);
         let body = serde_json::to_string(&TeiErrorBody {
             error: error.message.clone(),
             error_type: error_type.to_owned(),
@@ -70,6 +78,28 @@ impl ErrorShape for TeiShape {
         .unwrap_or_default();
         error.respond(status, body)
     }
+}
+
+/// TEI's error body on its OpenAI route, `/v1/embeddings`, as its code writes it (its
+/// `docs/openapi.json` names the last field `error_type`; the router serialises it as `type`).
+#[derive(Serialize, ToSchema)]
+pub struct TeiOpenAiErrorBody {
+    pub message: String,
+    pub code: u16,
+    #[serde(rename = "type")]
+    pub error_type: String,
+}
+
+/// An error answered as TEI's `/v1/embeddings` answers it.
+pub fn openai_compat_error(error: ApiError) -> Response {
+    let (status, error_type) = tei_status(&error);
+    let body = serde_json::to_string(&TeiOpenAiErrorBody {
+        message: error.message.clone(),
+        code: status.as_u16(),
+        error_type: error_type.to_owned(),
+    })
+    .unwrap_or_default();
+    error.respond(status, body)
 }
 
 /// The model a TEI body means: its `model`, else the first of the allow-list.

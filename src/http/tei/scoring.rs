@@ -106,47 +106,58 @@ pub(super) async fn rerank_answer(
     Ok(TeiRerankAnswer::Ranks(ranks))
 }
 
-/// `inputs` as TEI reads it: a string or a two-string pair is one input; any other array is a
-/// batch of strings and pairs.
+/// `inputs` as TEI's router reads it: a string, or an array of one or two strings, is one input
+/// (a text or a pair); an array of such arrays is a batch. Anything else is refused.
 fn predict_inputs(value: Option<Value>) -> Result<(Vec<ScoreInput>, bool), ApiError> {
+    const SHAPES: &str = "a string, a pair of strings [string, string] or a batch [[string], [string, string], ...]";
     let invalid = |message: String| ApiError::invalid(message, "inputs");
-    let one = |value: Value, place: String| match value {
-        Value::String(text) => Ok(ScoreInput::Text(text)),
-        Value::Array(items) => match <[Value; 2]>::try_from(items) {
-            Ok([Value::String(a), Value::String(b)]) => Ok(ScoreInput::Pair(a.into(), b)),
-            _ => Err(invalid(format!("`{place}` must be a string or a pair of strings."))),
-        },
-        other => Err(invalid(format!(
-            "`{place}` must be a string or a pair of strings, not {}.",
-            excerpt(&other.to_string())
-        ))),
+    let sequence = |items: Vec<Value>, place: &str| -> Result<ScoreInput, ApiError> {
+        let mut texts = items.into_iter().map(|item| match item {
+            Value::String(text) => Ok(text),
+            other => Err(invalid(format!(
+                "`{place}` must hold strings, not {}.",
+                excerpt(&other.to_string())
+            ))),
+        });
+        match (texts.next(), texts.next(), texts.next()) {
+            (Some(a), None, None) => Ok(ScoreInput::Text(a?)),
+            (Some(a), Some(b), None) => Ok(ScoreInput::Pair(a?.into(), b?)),
+            _ => Err(invalid(format!("`{place}` must be one string or a pair of strings."))),
+        }
     };
-    match value {
-        None => Err(invalid("`inputs` is required.".to_owned()).with_kind(ErrorKind::Empty)),
-        Some(Value::String(text)) => Ok((vec![ScoreInput::Text(text)], false)),
-        Some(Value::Array(items)) if items.len() == 2 && items.iter().all(Value::is_string) => {
-            Ok((vec![one(Value::Array(items), "inputs".to_owned())?], false))
+    let items = match value {
+        None => return Err(invalid("`inputs` is required.".to_owned())),
+        Some(Value::String(text)) => return Ok((vec![ScoreInput::Text(text)], false)),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(invalid(format!(
+                "`inputs` must be {SHAPES}, not {}.",
+                excerpt(&other.to_string())
+            )))
         }
-        Some(Value::Array(items)) if items.is_empty() => {
-            Err(invalid("`inputs` must not be empty.".to_owned()).with_kind(ErrorKind::Empty))
-        }
-        Some(Value::Array(items)) if items.len() > MAX_INPUTS => Err(invalid(format!(
+    };
+    match items.first() {
+        None => Err(invalid("`inputs` must not be empty.".to_owned()).with_kind(ErrorKind::Empty)),
+        Some(Value::Array(_)) if items.len() > MAX_INPUTS => Err(invalid(format!(
             "`inputs` has {} items; at most {MAX_INPUTS} are allowed per request.",
             items.len()
         ))
         .with_kind(ErrorKind::TooLarge)),
-        Some(Value::Array(items)) => {
+        Some(Value::Array(_)) => {
             let batch = items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| one(item, format!("inputs[{i}]")))
+                .map(|(i, item)| match item {
+                    Value::Array(sequence_items) => sequence(sequence_items, &format!("inputs[{i}]")),
+                    other => Err(invalid(format!(
+                        "`inputs[{i}]` must be [string] or [string, string] like the first, not {}.",
+                        excerpt(&other.to_string())
+                    ))),
+                })
                 .collect::<Result<_, _>>()?;
             Ok((batch, true))
         }
-        Some(other) => Err(invalid(format!(
-            "`inputs` must be a string, a pair of strings, or an array of them, not {}.",
-            excerpt(&other.to_string())
-        ))),
+        Some(_) => Ok((vec![sequence(items, "inputs")?], false)),
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{model_or_default, TeiError};
 use crate::http::body::{read_json, RawBody};
-use crate::http::error::{ApiError, ErrorKind};
+use crate::http::error::ApiError;
 use crate::service::embed::{embed, EmbedRequest};
 use crate::service::input::{object, EmbedOptions, Input};
 use crate::service::score::fields::{string, strings, Documents};
@@ -43,9 +43,7 @@ pub(super) async fn similarity_answer(state: &AppState, mut fields: Map<String, 
     let model = model_or_default(state, &mut fields)?;
     let mut inputs = match fields.remove("inputs") {
         Some(Value::Object(inputs)) => inputs,
-        None | Some(Value::Null) => {
-            return Err(ApiError::invalid("`inputs` is required.", "inputs").with_kind(ErrorKind::Empty))
-        }
+        None | Some(Value::Null) => return Err(ApiError::invalid("`inputs` is required.", "inputs")),
         Some(_) => {
             return Err(ApiError::invalid(
                 "`inputs` must be an object with `source_sentence` and `sentences`.",

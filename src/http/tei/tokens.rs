@@ -41,8 +41,20 @@ pub async fn tokenize_handler(
     let name = model_or_default(&state, &mut fields)?;
     let texts = match parse_input(fields.remove("inputs").unwrap_or(Value::Null), "inputs")? {
         Input::Texts(texts) => texts,
-        Input::Tokens(_) => return Err(ApiError::invalid("`inputs` must be a string or strings.", "inputs").into()),
+        Input::Tokens(_) | Input::Mixed(_) => {
+            return Err(ApiError::invalid("`inputs` must be a string or strings.", "inputs").into())
+        }
     };
+    let limit = state.limits.max_inputs;
+    if texts.len() > limit {
+        let message = format!(
+            "This request has {} inputs; the limit is {limit} per request.",
+            texts.len()
+        );
+        return Err(ApiError::invalid(message, "inputs")
+            .with_kind(ErrorKind::TooLarge)
+            .into());
+    }
     let special_tokens = match take(&mut fields, "add_special_tokens") {
         None => true,
         Some(value) => value
@@ -92,7 +104,7 @@ pub async fn decode_handler(
 /// `ids` as TEI reads it: one sequence of token ids, or a batch of them.
 fn decode_ids(value: Option<Value>, max_sequences: usize) -> Result<Vec<Vec<u32>>, ApiError> {
     let Some(value) = value else {
-        return Err(ApiError::invalid("`ids` is required.", "ids").with_kind(ErrorKind::Empty));
+        return Err(ApiError::invalid("`ids` is required.", "ids"));
     };
     let sequences = match parse_input(value, "ids")? {
         Input::Tokens(sequences) => sequences,
@@ -102,6 +114,12 @@ fn decode_ids(value: Option<Value>, max_sequences: usize) -> Result<Vec<Vec<u32>
                     "`ids` must be token ids or arrays of token ids, not text ({}).",
                     excerpt(&texts.concat())
                 ),
+                "ids",
+            ))
+        }
+        Input::Mixed(_) => {
+            return Err(ApiError::invalid(
+                "`ids` must be token ids or arrays of token ids, not text.",
                 "ids",
             ))
         }
@@ -131,7 +149,7 @@ mod tests {
             decode_ids(Some(json!([[1], [2, 3]])), 8).unwrap(),
             vec![vec![1], vec![2, 3]]
         );
-        assert_eq!(decode_ids(None, 8).unwrap_err().kind, ErrorKind::Empty);
+        assert_eq!(decode_ids(None, 8).unwrap_err().kind, ErrorKind::Invalid);
         assert_eq!(decode_ids(Some(json!([])), 8).unwrap_err().kind, ErrorKind::Empty);
         assert_eq!(decode_ids(Some(json!("text")), 8).unwrap_err().param, Some("ids"));
         assert_eq!(decode_ids(Some(json!([-1])), 8).unwrap_err().param, Some("ids"));

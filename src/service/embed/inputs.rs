@@ -42,6 +42,31 @@ impl Work {
         }
     }
 
+    /// One work for a request whose inputs came in parts (a mixed batch's texts and token
+    /// arrays): each part with the positions its inputs hold in the request.
+    pub(super) fn interleave(parts: Vec<(Vec<usize>, Work)>, pooling: Pooling) -> Self {
+        let inputs = parts.iter().map(|(positions, _)| positions.len()).sum();
+        let mut slots: Vec<Option<Slot>> = (0..inputs).map(|_| None).collect();
+        let (mut sequences, mut keys) = (Vec::new(), Vec::new());
+        for (positions, part) in parts {
+            let offset = sequences.len();
+            for (position, slot) in positions.into_iter().zip(part.slots) {
+                slots[position] = Some(match slot {
+                    Slot::Computed(index) => Slot::Computed(offset + index),
+                    cached => cached,
+                });
+            }
+            sequences.extend(part.sequences);
+            keys.extend(part.keys);
+        }
+        Self {
+            slots: slots.into_iter().flatten().collect(),
+            sequences,
+            pooling,
+            keys,
+        }
+    }
+
     /// The tokens the model reads for every input (a repeated or cached input counts each time).
     pub(super) fn prompt_tokens(&self) -> usize {
         self.slots

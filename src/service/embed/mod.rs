@@ -7,7 +7,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use super::error::{ApiError, ErrorKind};
-use super::input::{EmbedOptions, Input};
+use super::input::{EmbedOptions, Input, InputItem};
 use super::models::{require_kind, resolve, Resolved};
 use super::AppState;
 use crate::engine::EngineError;
@@ -160,15 +160,41 @@ async fn token_work(
     pooling: Pooling,
 ) -> Result<Work, ApiError> {
     match input {
-        Input::Tokens(sequences) if resolved.spec.token_ids_under(name) == TokenIds::Model => {
-            token_sequences(resolved, name, prompt.as_deref(), sequences, truncation, pooling)
+        Input::Mixed(items) => {
+            let (mut texts, mut sequences) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+            for (position, item) in items.into_iter().enumerate() {
+                match item {
+                    InputItem::Text(text) => (texts.0.push(position), texts.1.push(text)),
+                    InputItem::Tokens(ids) => (sequences.0.push(position), sequences.1.push(ids)),
+                };
+            }
+            let texts_work = texts_through_cache(state, resolved, texts.1, prompt.clone(), truncation, pooling).await?;
+            let ids_work = ids_work(state, resolved, name, sequences.1, prompt, truncation, pooling).await?;
+            Ok(Work::interleave(
+                vec![(texts.0, texts_work), (sequences.0, ids_work)],
+                pooling,
+            ))
         }
-        Input::Tokens(sequences) => {
-            let texts = decode_openai_ids(&sequences)?;
-            texts_through_cache(state, resolved, texts, prompt, truncation, pooling).await
-        }
+        Input::Tokens(sequences) => ids_work(state, resolved, name, sequences, prompt, truncation, pooling).await,
         Input::Texts(texts) => texts_through_cache(state, resolved, texts, prompt, truncation, pooling).await,
     }
+}
+
+/// Client token ids: the model's own checked and truncated, OpenAI's decoded to text.
+async fn ids_work(
+    state: &AppState,
+    resolved: &Resolved<'_>,
+    name: &str,
+    sequences: Vec<Vec<u32>>,
+    prompt: Option<String>,
+    truncation: Truncation,
+    pooling: Pooling,
+) -> Result<Work, ApiError> {
+    if resolved.spec.token_ids_under(name) == TokenIds::Model {
+        return token_sequences(resolved, name, prompt.as_deref(), sequences, truncation, pooling);
+    }
+    let texts = decode_openai_ids(&sequences)?;
+    texts_through_cache(state, resolved, texts, prompt, truncation, pooling).await
 }
 
 fn check_input_count(state: &AppState, inputs: usize) -> Result<(), ApiError> {

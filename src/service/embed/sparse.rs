@@ -143,7 +143,7 @@ async fn looked_up(
 ) -> Result<(Vec<SparseVector>, usize), ApiError> {
     let texts = match request.input {
         Input::Texts(texts) => texts,
-        Input::Tokens(_) => {
+        Input::Tokens(_) | Input::Mixed(_) => {
             return Err(ApiError::invalid(
                 "This route looks texts up in its own vocabulary; send text, not token ids.",
                 "input",

@@ -223,6 +223,7 @@ async fn run(
             })
             .sum(),
         device: resolved.model.device,
+        scoring: true,
         ..ComputeRecord::default()
     };
     let tokenizing = Instant::now();

@@ -4,6 +4,7 @@ pub mod fidelity;
 pub mod process;
 pub mod python;
 pub mod rerank;
+pub mod tei;
 pub mod tiny;
 
 use std::path::{Path, PathBuf};
