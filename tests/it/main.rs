@@ -10,6 +10,7 @@ mod cache;
 mod cli;
 mod client_libraries;
 mod cohere;
+mod conformance;
 mod dialects;
 mod docs;
 mod download;
