@@ -60,22 +60,17 @@ fn model_id_serves_one_model_to_tei_clients_over_http_and_grpc() {
         "{:?}",
         server.seen
     );
-    assert!(
-        server
-            .seen
-            .iter()
-            .any(|l| l.contains("--tokenization-workers 4 has no effect")),
-        "a TEI flag with no meaning here is warned about: {:?}",
-        server.seen
-    );
-    assert!(
-        server
-            .seen
-            .iter()
-            .any(|l| l.contains("--dtype float16 is served as float32")),
-        "the precision served instead is said: {:?}",
-        server.seen
-    );
+    // A TEI flag with no meaning here is warned about; the precision served instead is said.
+    for line in [
+        "--tokenization-workers 4 has no effect",
+        "--dtype float16 is served as float32",
+    ] {
+        assert!(
+            server.seen.iter().any(|l| l.contains(line)),
+            "{line}: {:?}",
+            server.seen
+        );
+    }
     let http = address_of(&addresses, "HTTP and gRPC");
     let over_socket = get_over_socket(&socket, "/info");
     assert!(over_socket.starts_with("HTTP/1.1 200"), "{over_socket}");
