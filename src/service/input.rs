@@ -89,7 +89,7 @@ pub fn parse_input(value: Value, field: &'static str) -> Result<Input, ApiError>
                 Value::String(text) => Ok(InputItem::Text(text)),
                 Value::Array(ids) if ids.is_empty() => Err(invalid(format!("`{field}[{i}]` is an empty token array."))),
                 Value::Array(ids) => token_ids(&ids, field, Some(i)).map(InputItem::Tokens),
-                _ => unreachable_shape(field),
+                _ => Err(invalid(format!("`{field}` must be {INPUT_SHAPES}."))),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Input::Mixed);
@@ -121,10 +121,6 @@ pub fn parse_input(value: Value, field: &'static str) -> Result<Input, ApiError>
             .map(Input::Tokens),
         _ => Err(invalid(format!("`{field}` must be {INPUT_SHAPES}."))),
     }
-}
-
-fn unreachable_shape<T>(field: &'static str) -> Result<T, ApiError> {
-    Err(ApiError::invalid(format!("`{field}` must be {INPUT_SHAPES}."), field))
 }
 
 fn token_ids(values: &[Value], field: &'static str, outer: Option<usize>) -> Result<Vec<u32>, ApiError> {

@@ -161,19 +161,18 @@ async fn token_work(
 ) -> Result<Work, ApiError> {
     match input {
         Input::Mixed(items) => {
-            let (mut texts, mut sequences) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+            let (mut text_positions, mut texts) = (Vec::new(), Vec::new());
+            let (mut id_positions, mut id_sequences) = (Vec::new(), Vec::new());
             for (position, item) in items.into_iter().enumerate() {
                 match item {
-                    InputItem::Text(text) => (texts.0.push(position), texts.1.push(text)),
-                    InputItem::Tokens(ids) => (sequences.0.push(position), sequences.1.push(ids)),
+                    InputItem::Text(text) => (text_positions.push(position), texts.push(text)),
+                    InputItem::Tokens(ids) => (id_positions.push(position), id_sequences.push(ids)),
                 };
             }
-            let texts_work = texts_through_cache(state, resolved, texts.1, prompt.clone(), truncation, pooling).await?;
-            let ids_work = ids_work(state, resolved, name, sequences.1, prompt, truncation, pooling).await?;
-            Ok(Work::interleave(
-                vec![(texts.0, texts_work), (sequences.0, ids_work)],
-                pooling,
-            ))
+            let texts_work = texts_through_cache(state, resolved, texts, prompt.clone(), truncation, pooling).await?;
+            let ids_work = ids_work(state, resolved, name, id_sequences, prompt, truncation, pooling).await?;
+            let parts = vec![(text_positions, texts_work), (id_positions, ids_work)];
+            Ok(Work::interleave(parts, pooling))
         }
         Input::Tokens(sequences) => ids_work(state, resolved, name, sequences, prompt, truncation, pooling).await,
         Input::Texts(texts) => texts_through_cache(state, resolved, texts, prompt, truncation, pooling).await,
