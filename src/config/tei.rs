@@ -186,12 +186,7 @@ impl TeiArgs {
         }
         let mut spec = ModelSpec::from_model_id(model_id, self.revision.as_deref(), options)
             .map_err(|e| anyhow::anyhow!("--model-id {model_id}: {e}"))?;
-        if let Some(name) = self
-            .served_model_name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-        {
+        if let Some(name) = self.served_model_name() {
             // The served name is what answers carry; the id (or path) still resolves.
             let id = std::mem::replace(&mut spec.id, name.to_owned());
             spec.aliases.insert(0, name.to_owned());
@@ -200,16 +195,18 @@ impl TeiArgs {
         Ok(Some(Registry::from_specs(vec![spec]).map_err(|e| anyhow::anyhow!(e))?))
     }
 
-    /// What TEI's answers need when started as TEI.
-    pub fn drop_in(&self) -> Option<crate::service::TeiDropIn> {
-        let model_id = self.model_id.as_deref()?.trim().to_owned();
-        let served_model_name = self
-            .served_model_name
+    /// `--served-model-name`, unless blank.
+    fn served_model_name(&self) -> Option<&str> {
+        self.served_model_name
             .as_deref()
             .map(str::trim)
             .filter(|n| !n.is_empty())
-            .unwrap_or(&model_id)
-            .to_owned();
+    }
+
+    /// What TEI's answers need when started as TEI.
+    pub fn drop_in(&self) -> Option<crate::service::TeiDropIn> {
+        let model_id = self.model_id.as_deref()?.trim().to_owned();
+        let served_model_name = self.served_model_name().unwrap_or(&model_id).to_owned();
         Some(crate::service::TeiDropIn {
             model_id,
             served_model_name,

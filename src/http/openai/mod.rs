@@ -22,30 +22,27 @@ use types::{EmbeddingRequest, EmbeddingResponse, EncodingFormat};
 #[utoipa::path(post, path = "/v1/embeddings", tag = "OpenAI", request_body = crate::http::openapi::requests::OpenAiEmbeddingRequest,
     responses((status = 200, body = crate::http::openai::types::EmbeddingResponse), crate::http::openapi::errors::OpenAiErrors))]
 pub async fn embeddings_handler(State(state): State<Arc<AppState>>, headers: HeaderMap, body: RawBody) -> Response {
+    let Some(drop_in) = &state.tei_drop_in else {
+        let answer = async {
+            let request = EmbeddingRequest::from_json(read_json(Some(&headers), body)?)?;
+            create_embeddings(&state, request, Sparse::Answered).await
+        };
+        return answer
+            .await
+            .map_or_else(IntoResponse::into_response, |a| Json(a).into_response());
+    };
+    // Started as TEI, the route answers as TEI's does: any `model`, the served name, no sparse
+    // answer (a SPLADE model is its backend error), TEI's error body.
     let answer = async {
-        let json = read_json(Some(&headers), body)?;
-        let request = match &state.tei_drop_in {
-            Some(_) => EmbeddingRequest::for_the_one_model(json, state.store.registry().default_spec().public_name())?,
-            None => EmbeddingRequest::from_json(json)?,
-        };
-        // TEI's route has no sparse answer: a SPLADE model is its backend error there.
-        let sparse = if state.tei_drop_in.is_some() {
-            Sparse::Refused
-        } else {
-            Sparse::Answered
-        };
-        let mut answer = create_embeddings(&state, request, sparse).await?;
-        if let Some(drop_in) = &state.tei_drop_in {
-            answer.model = drop_in.served_model_name.clone();
-        }
+        let served = state.store.registry().default_spec().public_name();
+        let request = EmbeddingRequest::for_the_one_model(read_json(Some(&headers), body)?, served)?;
+        let mut answer = create_embeddings(&state, request, Sparse::Refused).await?;
+        answer.model = drop_in.served_model_name.clone();
         Ok::<_, ApiError>(answer)
-    }
-    .await;
-    match answer {
+    };
+    match answer.await {
         Ok(answer) => Json(answer).into_response(),
-        // Started as TEI, the route answers as TEI's does.
-        Err(error) if state.tei_drop_in.is_some() => crate::http::tei::openai_compat_error(error),
-        Err(error) => error.into_response(),
+        Err(error) => crate::http::tei::openai_compat_error(error),
     }
 }
 
