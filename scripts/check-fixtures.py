@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fixtures.common import FIXTURES, ROOT, TOLERANCE, largest_difference, read_rows  # noqa: E402
+from fixtures.common import FIXTURES, ROOT, TOLERANCE, input_ids, largest_difference, read_rows  # noqa: E402
 
 CACHE = ROOT / "target" / "test-hf-home" / "hub"
 REAL = [
@@ -46,9 +46,7 @@ def check_real():
         for row in read_rows(FIXTURES / references):
             vector = model.encode([row["text"]], normalize_embeddings=True)[0]
             largest = max(largest, largest_difference(vector.tolist(), row["embedding"]))
-            features = model.preprocess([row["text"]])
-            ids = [int(i) for i, keep in zip(features["input_ids"][0], features["attention_mask"][0]) if keep]
-            if ids != row["ids"]:
+            if input_ids(model, row["text"]) != row["ids"]:
                 print(f"{repo}: token ids differ for {row['text'][:40]!r}")
                 largest = float("inf")
         agree = largest <= TOLERANCE
