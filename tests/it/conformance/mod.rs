@@ -8,7 +8,17 @@ mod tei;
 mod tei_cli;
 mod walk;
 
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
+
+/// A vendored spec file of `peer` (`tests/specs/<peer>/<name>`).
+pub fn spec_file(peer: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/specs")
+        .join(peer)
+        .join(name)
+}
 
 /// What one request is expected to get.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,13 +8,11 @@
 //! what the SDKs read: with `encoding_format: "base64"` each `embedding` is a base64 string (the
 //! spec types it as an array of floats only).
 
-use std::path::Path;
-
 use serde_json::{json, Value};
 
 use super::openapi::{Operation, Spec};
 use super::walk::{Peer, Walk};
-use super::{report, Expect};
+use super::{report, spec_file, Expect};
 use crate::common::{offline_hub, pipeline_dir, scratch_dir, Options, TestServer};
 
 fn peer(spec: &Spec) -> Peer {
@@ -47,8 +45,7 @@ fn base64_answers(spec: &Spec, operation: &Operation, status: u16, request: Opti
 
 #[tokio::test]
 async fn openais_embeddings_and_models_operations_answer_as_its_spec_says() {
-    let mut spec =
-        Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/openai/openapi.embeddings.json"));
+    let mut spec = Spec::load(&spec_file("openai", "openapi.embeddings.json"));
     // "hello" in MiniLM's vocabulary, which the fixture uses; other ids are refused (not a
     // tokenization by the model), as docs/api/openai.md says.
     spec.token_ids = vec![101, 7592, 102];

@@ -10,21 +10,17 @@
 //! - more inputs than `--max-client-batch-size` are 422 `Validation`, not the documented 413
 //!   (the walk expects 422 of every invalid request, and the documented schema of its body).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::openapi::Spec;
 use super::walk::{Peer, Walk};
-use super::{report, Check, Expect};
+use super::{report, spec_file, Check, Expect};
 use crate::common::process::ServerProcess;
 use crate::common::tei::{address_of, addresses, tei_style};
 use crate::common::{fixtures_dir, pipeline_dir};
-
-fn specs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/tei")
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -79,7 +75,7 @@ fn peer() -> Peer {
 /// Starts the binary as TEI with `model`, walks every operation of TEI's spec against it,
 /// sending `token_ids` (a tokenization by the model) where the spec takes token ids.
 fn walk_served(model: &Path, kind: Kind, token_ids: &[u64]) -> Vec<Check> {
-    let mut spec = Spec::load(&specs().join("openapi.json"));
+    let mut spec = Spec::load(&spec_file("tei", "openapi.json"));
     spec.token_ids = token_ids.to_vec();
     let spec = &spec;
     let mut server = ServerProcess::start(tei_style(model, &["--hostname", "127.0.0.1"]));
@@ -174,7 +170,7 @@ async fn started_as_tei(walk: &mut Walk<'_>, model: &Path, kind: Kind) {
 
 #[test]
 fn every_operation_of_teis_openapi_answers_as_teis_code_does() {
-    let spec = Spec::load(&specs().join("openapi.json"));
+    let spec = Spec::load(&spec_file("tei", "openapi.json"));
     assert_eq!(spec.version(), "1.9.3");
     let rerank = fixtures_dir().join("rerank");
     // "hello" in MiniLM's vocabulary (the embedding and SPLADE fixtures), "a" in the scoring

@@ -10,7 +10,7 @@ use embeddings::config::tei::ENVIRONMENT_ALIASES;
 use embeddings::config::Cli;
 
 fn spec(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/tei").join(name);
+    let path = super::spec_file("tei", name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
